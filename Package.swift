@@ -1,0 +1,85 @@
+// swift-tools-version: 6.0
+// TritBench: ternary LLM weights, fast and measurable on CPUs.
+//
+// Layers (arrows point down only; see README.md):
+//   tritbench (CLI) -> TritRun -> TritReport | TritModel | TritQuant
+//   TritModel -> TritTune -> TritMeasure, TritKernels -> TritCore
+//   CPAPI (libpapi) is imported by TritMeasure only.
+import PackageDescription
+
+// x86-64: the AVX2 kernels live in their own target, compiled with AVX2/FMA/BMI2 enabled, so the
+// rest of the package stays portable and the kernel dispatcher chooses at run time from CPUID.
+#if arch(x86_64)
+let simdKernelFlags: [SwiftSetting] = [
+    .unsafeFlags(["-Xcc", "-mavx2", "-Xcc", "-mfma", "-Xcc", "-mbmi2", "-Xcc", "-mf16c"]),
+]
+#else
+let simdKernelFlags: [SwiftSetting] = []
+#endif
+
+let package = Package(
+    name: "TritBench",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "tritbench", targets: ["tritbench"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
+    targets: [
+        // System libraries.
+        .systemLibrary(name: "CPAPI", path: "Sources/CPAPI", pkgConfig: "papi",
+                       providers: [.apt(["libpapi-dev"])]),
+        .systemLibrary(name: "CBLAS", path: "Sources/CBLAS", pkgConfig: "openblas",
+                       providers: [.apt(["libopenblas-dev", "liblapacke-dev"])]),
+        // CPUID / XGETBV and other tiny bits of C that Swift cannot express.
+        .target(name: "CTritSupport", path: "Sources/CTritSupport"),
+
+        // Foundation layer: Matrix, .npy, BLAS/LAPACK, atomic files, progress, errors, CPU features.
+        .target(name: "TritCore", dependencies: ["CBLAS", "CTritSupport"], path: "Sources/TritCore"),
+
+        // Kernels: formats and variants. ISA-specific inner loops sit in TritKernelsAVX2.
+        .target(name: "TritKernelsAVX2", path: "Kernels/TritKernelsAVX2",
+                swiftSettings: simdKernelFlags),
+        .target(name: "TritKernels", dependencies: ["TritCore", "TritKernelsAVX2"],
+                path: "Kernels/TritKernels"),
+
+        // Measurement: PAPI, cachegrind, clocks, statistics, roofline. Measures closures.
+        .target(name: "TritMeasure", dependencies: ["TritCore", "CPAPI"], path: "Sources/TritMeasure"),
+        // Tuning: search spaces, strategies, cache, runtime dispatch.
+        .target(name: "TritTune", dependencies: ["TritCore", "TritKernels", "TritMeasure"],
+                path: "Sources/TritTune"),
+        // Quantizers: PTQTP, PT²-LLM, Tequila and baselines -> packed formats.
+        .target(name: "TritQuant", dependencies: ["TritCore", "TritKernels"], path: "Sources/TritQuant"),
+        // Model runtime: GGUF, tokenizer, Llama forward, evaluation, packed model file.
+        .target(name: "TritModel", dependencies: ["TritCore", "TritKernels", "TritTune"],
+                path: "Sources/TritModel"),
+        // Reports: versioned result schema, Markdown, HTML/SVG, compare.
+        .target(name: "TritReport", dependencies: ["TritCore", "TritMeasure"], path: "Sources/TritReport"),
+        // The main job: stages with a content-hash stage cache.
+        .target(name: "TritRun",
+                dependencies: ["TritCore", "TritKernels", "TritMeasure", "TritTune", "TritQuant",
+                               "TritModel", "TritReport"],
+                path: "Sources/TritRun"),
+        // Command-line tool: parses arguments, calls one function, prints.
+        .executableTarget(
+            name: "tritbench",
+            dependencies: [
+                "TritCore", "TritKernels", "TritMeasure", "TritTune", "TritQuant", "TritModel",
+                "TritReport", "TritRun",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Sources/tritbench"),
+
+        // One test target per module.
+        .testTarget(name: "TritCoreTests", dependencies: ["TritCore"]),
+        .testTarget(name: "TritKernelsTests", dependencies: ["TritKernels", "TritCore"]),
+        .testTarget(name: "TritMeasureTests", dependencies: ["TritMeasure", "TritCore"]),
+        .testTarget(name: "TritTuneTests", dependencies: ["TritTune", "TritKernels", "TritMeasure"]),
+        .testTarget(name: "TritQuantTests", dependencies: ["TritQuant", "TritKernels", "TritCore"]),
+        .testTarget(name: "TritModelTests", dependencies: ["TritModel", "TritKernels", "TritCore"]),
+        .testTarget(name: "TritReportTests", dependencies: ["TritReport", "TritMeasure", "TritCore"]),
+        .testTarget(name: "TritRunTests", dependencies: ["TritRun", "TritReport", "TritCore"]),
+    ],
+    swiftLanguageModes: [.v5]
+)

@@ -1,0 +1,6 @@
+// OpenBLAS CBLAS and LAPACKE (Debian: libopenblas-dev, liblapacke-dev).
+#ifndef TRITBENCH_CBLAS_SHIM_H
+#define TRITBENCH_CBLAS_SHIM_H
+#include <cblas.h>
+#include <lapacke.h>
+#endif

@@ -1,0 +1,84 @@
+import Foundation
+
+/// Errors from reading and writing files, naming the path and what went wrong.
+public enum FileError: Error, CustomStringConvertible, Equatable {
+    case cannotWrite(path: String, reason: String)
+    case cannotRead(path: String, reason: String)
+    case missing(path: String, hint: String)
+    case refusingToOverwrite(path: String, hint: String)
+
+    public var description: String {
+        switch self {
+        case let .cannotWrite(path, reason): return "cannot write \(path): \(reason)"
+        case let .cannotRead(path, reason): return "cannot read \(path): \(reason)"
+        case let .missing(path, hint): return "\(path) does not exist. \(hint)"
+        case let .refusingToOverwrite(path, hint): return "refusing to overwrite \(path). \(hint)"
+        }
+    }
+}
+
+/// Writes files so that a reader never sees a half-written one: the bytes go to a temporary
+/// file in the same directory, are flushed, and the temporary file is renamed over the target.
+public enum AtomicFile {
+    /// Writes `data` to `path` atomically, creating parent directories.
+    public static func write(_ data: Data, to path: String) throws {
+        let url = URL(fileURLWithPath: path)
+        let dir = url.deletingLastPathComponent().path
+        do {
+            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        } catch {
+            throw FileError.cannotWrite(path: path, reason: "cannot create directory \(dir): \(error.localizedDescription)")
+        }
+        let tmp = dir + "/." + url.lastPathComponent + ".tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        guard FileManager.default.createFile(atPath: tmp, contents: data) else {
+            throw FileError.cannotWrite(path: path, reason: "cannot create temporary file \(tmp)")
+        }
+        let fd = open(tmp, O_RDONLY)
+        if fd >= 0 { fsync(fd); close(fd) }
+        if rename(tmp, path) != 0 {
+            let reason = String(cString: strerror(errno))
+            unlink(tmp)
+            throw FileError.cannotWrite(path: path, reason: "rename from temporary file failed: \(reason)")
+        }
+    }
+
+    /// Writes a UTF-8 string atomically.
+    public static func write(_ string: String, to path: String) throws {
+        try write(Data(string.utf8), to: path)
+    }
+
+    /// Encodes a value as pretty, key-sorted JSON and writes it atomically.
+    public static func writeJSON<T: Encodable>(_ value: T, to path: String) throws {
+        try write(try JSONCoding.encode(value), to: path)
+    }
+}
+
+/// One JSON configuration for every file TritBench writes: sorted keys, pretty, ISO-8601 dates.
+public enum JSONCoding {
+    public static func encoder() -> JSONEncoder {
+        let e = JSONEncoder()
+        e.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        e.dateEncodingStrategy = .iso8601
+        e.nonConformingFloatEncodingStrategy = .convertToString(
+            positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        return e
+    }
+
+    public static func decoder() -> JSONDecoder {
+        let d = JSONDecoder()
+        d.dateDecodingStrategy = .iso8601
+        d.nonConformingFloatDecodingStrategy = .convertFromString(
+            positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        return d
+    }
+
+    public static func encode<T: Encodable>(_ value: T) throws -> Data {
+        var data = try encoder().encode(value)
+        data.append(0x0A)
+        return data
+    }
+
+    public static func encodeString<T: Encodable>(_ value: T) throws -> String {
+        String(decoding: try encode(value), as: UTF8.self)
+    }
+}

@@ -1,0 +1,160 @@
+import CTritSupport
+import Foundation
+
+/// Instruction-set features detected at run time (CPUID + XGETBV on x86-64, HWCAP on arm64).
+///
+/// Kernels choose their inner loops from this, never from compile-time flags alone: the AVX2
+/// code is compiled in a separate target and only called when `avx2 && fma` are present and the
+/// OS saves the YMM state.
+public struct CPUFeatures: Codable, Equatable, Sendable {
+    public var sse42 = false
+    public var avx = false
+    public var avx2 = false
+    public var fma = false
+    public var bmi2 = false
+    public var f16c = false
+    public var popcnt = false
+    public var avx512f = false
+    public var avx512bw = false
+    public var avx512vl = false
+    public var avx512vnni = false
+    public var avxVNNI = false
+    public var neon = false
+    /// CPUID leaf 1 ECX bit 31: set by hypervisors for their guests.
+    public var hypervisor = false
+
+    public init() {}
+
+    /// The features of the CPU this process runs on.
+    public static let current: CPUFeatures = detect()
+
+    /// Names of the features that are present, in a fixed order.
+    public var names: [String] {
+        var n: [String] = []
+        if sse42 { n.append("sse4.2") }
+        if popcnt { n.append("popcnt") }
+        if avx { n.append("avx") }
+        if avx2 { n.append("avx2") }
+        if fma { n.append("fma") }
+        if bmi2 { n.append("bmi2") }
+        if f16c { n.append("f16c") }
+        if avx512f { n.append("avx512f") }
+        if avx512bw { n.append("avx512bw") }
+        if avx512vl { n.append("avx512vl") }
+        if avx512vnni { n.append("avx512vnni") }
+        if avxVNNI { n.append("avx-vnni") }
+        if neon { n.append("neon") }
+        return n
+    }
+
+    /// Whether the AVX2 kernel family may run here.
+    public var supportsAVX2Kernels: Bool { avx2 && fma }
+
+    static func detect() -> CPUFeatures {
+        var f = CPUFeatures()
+        #if arch(x86_64)
+        var r: [UInt32] = [0, 0, 0, 0]
+        _ = tritbench_cpuid(1, 0, &r)
+        let ecx1 = r[2]
+        f.sse42 = ecx1 & (1 << 20) != 0
+        f.popcnt = ecx1 & (1 << 23) != 0
+        f.fma = ecx1 & (1 << 12) != 0
+        f.f16c = ecx1 & (1 << 29) != 0
+        f.hypervisor = ecx1 & (1 << 31) != 0
+        let osxsave = ecx1 & (1 << 27) != 0
+        let xcr0 = osxsave ? tritbench_xgetbv0() : 0
+        let ymmSaved = xcr0 & 0b110 == 0b110
+        let zmmSaved = xcr0 & 0xE6 == 0xE6
+        f.avx = ecx1 & (1 << 28) != 0 && ymmSaved
+        f.fma = f.fma && ymmSaved
+        f.f16c = f.f16c && ymmSaved
+        _ = tritbench_cpuid(7, 0, &r)
+        let ebx7 = r[1], ecx7 = r[2]
+        f.avx2 = ebx7 & (1 << 5) != 0 && ymmSaved
+        f.bmi2 = ebx7 & (1 << 8) != 0
+        f.avx512f = ebx7 & (1 << 16) != 0 && zmmSaved
+        f.avx512bw = ebx7 & (1 << 30) != 0 && zmmSaved
+        f.avx512vl = ebx7 & (1 << 31) != 0 && zmmSaved
+        f.avx512vnni = ecx7 & (1 << 11) != 0 && zmmSaved
+        _ = tritbench_cpuid(7, 1, &r)
+        f.avxVNNI = r[0] & (1 << 4) != 0 && ymmSaved
+        #elseif arch(arm64)
+        f.neon = true  // ASIMD is mandatory on AArch64
+        #endif
+        return f
+    }
+}
+
+/// The CPU as the OS describes it: vendor, model name, caches, cores.
+public struct CPUDescription: Codable, Equatable, Sendable {
+    public var vendor: String
+    public var model: String
+    public var logicalCores: Int
+    /// Cache sizes in bytes by level name ("L1d", "L1i", "L2", "L3"); absent when unknown.
+    public var caches: [String: Int]
+    public var features: CPUFeatures
+    public var virtualized: Bool
+
+    public static func current() -> CPUDescription {
+        var vendor = "unknown", model = "unknown"
+        if let info = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8) {
+            for line in info.split(separator: "\n") {
+                let parts = line.split(separator: ":", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+                guard parts.count == 2 else { continue }
+                if parts[0] == "vendor_id", vendor == "unknown" { vendor = parts[1] }
+                if parts[0] == "model name", model == "unknown" { model = parts[1] }
+                if parts[0] == "CPU implementer", vendor == "unknown" { vendor = "ARM implementer " + parts[1] }
+            }
+        }
+        #if arch(x86_64)
+        var r: [UInt32] = [0, 0, 0, 0]
+        if vendor == "unknown", tritbench_cpuid(0, 0, &r) != 0 {
+            var bytes: [UInt8] = []
+            for reg in [r[1], r[3], r[2]] { for i in 0..<4 { bytes.append(UInt8((reg >> (8 * UInt32(i))) & 0xFF)) } }
+            vendor = String(decoding: bytes, as: UTF8.self)
+        }
+        #endif
+        let features = CPUFeatures.current
+        let hypervisorFile = FileManager.default.fileExists(atPath: "/sys/hypervisor/type")
+        return CPUDescription(vendor: vendor, model: model,
+                              logicalCores: ProcessInfo.processInfo.activeProcessorCount,
+                              caches: cacheSizes(), features: features,
+                              virtualized: features.hypervisor || hypervisorFile)
+    }
+
+    /// Reads /sys/devices/system/cpu/cpu0/cache/index*/{level,type,size}.
+    static func cacheSizes() -> [String: Int] {
+        var out: [String: Int] = [:]
+        let base = "/sys/devices/system/cpu/cpu0/cache"
+        guard let entries = try? FileManager.default.contentsOfDirectory(atPath: base) else { return out }
+        for e in entries where e.hasPrefix("index") {
+            func read(_ f: String) -> String? {
+                (try? String(contentsOfFile: "\(base)/\(e)/\(f)", encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
+            }
+            guard let level = read("level"), let type = read("type"), let size = read("size") else { continue }
+            var bytes = Int(size.filter(\.isNumber)) ?? 0
+            if size.hasSuffix("K") { bytes *= 1024 } else if size.hasSuffix("M") { bytes *= 1024 * 1024 }
+            let name: String
+            switch type {
+            case "Data": name = "L\(level)d"
+            case "Instruction": name = "L\(level)i"
+            default: name = "L\(level)"
+            }
+            out[name] = bytes
+        }
+        return out
+    }
+
+    /// Size of the last-level cache in bytes (32 MiB when unknown).
+    public var lastLevelCacheBytes: Int { caches["L3"] ?? caches["L2"] ?? 32 << 20 }
+
+    /// A stable identifier of this CPU for per-CPU caches: model, features and cache sizes.
+    public var fingerprint: String {
+        let text = "\(vendor)|\(model)|\(features.names.joined(separator: ","))|\(caches.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ","))"
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        for b in text.utf8 { h ^= UInt64(b); h = h &* 0x100_0000_01b3 }
+        let slug = model.lowercased().map { $0.isLetter || $0.isNumber ? $0 : "-" }
+        let compact = String(slug).split(separator: "-").prefix(5).joined(separator: "-")
+        return "\(compact)-\(String(h, radix: 16))"
+    }
+}

@@ -1,0 +1,21 @@
+import ArgumentParser
+import TritCore
+import TritRun
+
+struct RunCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "The main job: run every stage and write Reports/<run-id>/.")
+
+    @Option(help: "Directory that receives <run-id>/result.json.") var reports = "Reports"
+    @Option(help: "Run id (default: UTC date, time and git revision).") var runID: String?
+
+    func run() throws {
+        do {
+            let out = try RunPipeline(options: RunOptions(reportsDirectory: reports, runID: runID)).run()
+            print(out.path)
+        } catch {
+            throw fail(error)
+        }
+    }
+}

@@ -1,0 +1,24 @@
+import ArgumentParser
+import Foundation
+import TritCore
+import TritMeasure
+import TritRun
+
+@main
+struct TritBench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "tritbench",
+        abstract: "Ternary LLM weights on CPUs: kernels, autotuning, quantization, evaluation, reports.",
+        subcommands: [EnvCommand.self, RunCommand.self])
+}
+
+/// Prints an error on stderr and exits non-zero; user errors never crash the tool.
+func fail(_ error: Error) -> ExitCode {
+    FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+    return ExitCode(1)
+}
+
+/// Prints a value as JSON on stdout.
+func printJSON<T: Encodable>(_ value: T) throws {
+    print(try JSONCoding.encodeString(value), terminator: "")
+}

@@ -1,0 +1,35 @@
+import Foundation
+import Testing
+import TritCore
+import TritMeasure
+import TritReport
+
+@Suite struct RunResultTests {
+    func tempDir() -> String { FileManager.default.temporaryDirectory.appendingPathComponent("tb-report-\(UUID())").path }
+
+    @Test func roundTripsThroughJSON() throws {
+        let env = EnvironmentReport.collect(probeEvents: false)
+        let r = RunResult(runID: "r1", context: env, stages: [StageRecord(name: "env", seconds: 0.5, reused: false)])
+        let path = tempDir() + "/result.json"
+        try AtomicFile.writeJSON(r, to: path)
+        let back = try RunResult.load(path: path)
+        #expect(back.runID == "r1")
+        #expect(back.schemaVersion == RunResult.currentSchemaVersion)
+        #expect(back.stages == r.stages)
+        #expect(back.context.cpu == env.cpu)
+    }
+
+    @Test func rejectsAnUnknownSchemaVersion() throws {
+        let path = tempDir() + "/result.json"
+        try AtomicFile.write(#"{"schema": "tritbench.run-result", "schemaVersion": 99}"#, to: path)
+        #expect(throws: ReportError.unsupportedVersion(path: path, found: 99, supported: RunResult.currentSchemaVersion)) {
+            try RunResult.load(path: path)
+        }
+    }
+
+    @Test func rejectsAMissingField() throws {
+        let path = tempDir() + "/result.json"
+        try AtomicFile.write(#"{"schema": "tritbench.run-result", "schemaVersion": 1, "runID": "x"}"#, to: path)
+        #expect(throws: ReportError.self) { try RunResult.load(path: path) }
+    }
+}
