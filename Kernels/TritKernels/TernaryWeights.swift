@@ -130,3 +130,17 @@ public struct TernaryWeights: Equatable, Sendable {
         return bits
     }
 }
+
+extension TernaryWeights {
+    /// The same weights with scales, offsets and bias rounded to the nearest Float16, which is
+    /// how the packed formats store them. Quantizers return this, so that packing and unpacking
+    /// are exact and the errors they report are the errors of what is stored.
+    public func roundedToHalfPrecision() -> TernaryWeights {
+        func r(_ a: [Float]) -> [Float] { a.map { Float(Float16($0)) } }
+        var w = self
+        w.scales = scales.map(r)
+        w.offsets = offsets.map(r)
+        w.bias = bias.map(r)
+        return w
+    }
+}
