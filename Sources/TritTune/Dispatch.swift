@@ -1,0 +1,41 @@
+import Foundation
+
+/// A kernel choice for one layer at run time.
+public struct KernelChoice: Equatable, Sendable {
+    public var variant: String
+    public var format: String
+    public var configuration: TuningConfiguration
+    /// true when it came from the tuning cache, false for declared defaults.
+    public var tuned: Bool
+    public var medianSeconds: Double?
+}
+
+/// Runtime dispatch: given (format, shape, tokens, threads) on this CPU, the best tuned
+/// (variant, configuration) from the cache, or nil so the caller falls back to the kernel's
+/// declared defaults. The model runtime asks this once per layer at load time.
+public struct Dispatch: Sendable {
+    public let cache: TuningCache
+    public let context: TuningContext
+    public init(cache: TuningCache, context: TuningContext) { self.cache = cache; self.context = context }
+
+    /// - Parameters:
+    ///   - formats: acceptable formats (nil: any); a layer packed in one format passes just it.
+    ///   - tokens: 1 for decode; for prefill the tuned token count closest on a log scale is used.
+    public func select(formats: Set<String>?, rows: Int, cols: Int, tokens: Int, threads: Int) -> KernelChoice? {
+        let candidates = cache.records.filter {
+            $0.context == context && !$0.isFailure && $0.median != nil
+                && $0.problem.rows == rows && $0.problem.cols == cols && $0.problem.threads == threads
+                && (formats?.contains($0.problem.format) ?? true)
+        }
+        guard !candidates.isEmpty else { return nil }
+        let tunedTokens = Set(candidates.map(\.problem.tokens))
+        let target = tunedTokens.min { a, b in
+            (abs(log(Double(a)) - log(Double(tokens))), a) < (abs(log(Double(b)) - log(Double(tokens))), b)
+        }!
+        if (tokens == 1) != (target == 1) { return nil }  // never use GEMM tuning for GEMV or back
+        let best = candidates.filter { $0.problem.tokens == target }
+            .min { ($0.median!, $0.problem.variant, $0.configuration) < ($1.median!, $1.problem.variant, $1.configuration) }!
+        return KernelChoice(variant: best.problem.variant, format: best.problem.format,
+                            configuration: best.configuration, tuned: true, medianSeconds: best.median)
+    }
+}

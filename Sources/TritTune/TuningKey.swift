@@ -1,0 +1,48 @@
+import Foundation
+
+/// A configuration of a kernel's tunable parameters: parameter name → value.
+///
+/// Kept as a plain sorted dictionary so that the tuner, its cache and its strategies need know
+/// nothing of any particular kernel (Kernel Tuner's separation of search space and kernel).
+public struct TuningConfiguration: Codable, Hashable, Sendable, CustomStringConvertible, Comparable {
+    public var values: [String: Int]
+    public init(_ values: [String: Int]) { self.values = values }
+
+    public subscript(_ name: String) -> Int? { values[name] }
+
+    /// "name=value,..." in key order: the configuration's identity in caches and tables.
+    public var description: String { values.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ",") }
+
+    public static func < (a: Self, b: Self) -> Bool { a.description < b.description }
+
+    public init(from decoder: Decoder) throws { values = try [String: Int](from: decoder) }
+    public func encode(to encoder: Encoder) throws { try values.encode(to: encoder) }
+}
+
+/// What is being tuned: one kernel variant on one packed format at one problem size.
+public struct TuningProblem: Codable, Hashable, Sendable, CustomStringConvertible {
+    public var variant: String
+    public var format: String
+    public var rows: Int
+    public var cols: Int
+    public var tokens: Int
+    public var threads: Int
+
+    public init(variant: String, format: String, rows: Int, cols: Int, tokens: Int, threads: Int) {
+        self.variant = variant; self.format = format; self.rows = rows; self.cols = cols
+        self.tokens = tokens; self.threads = threads
+    }
+
+    public var shape: String { "\(rows)x\(cols)" }
+    public var description: String { "\(variant)/\(format) \(shape) tokens=\(tokens) threads=\(threads)" }
+}
+
+/// Where a measurement is valid: this CPU and this build. Records from another CPU or another
+/// build of the kernels are kept in the file but never used for decisions.
+public struct TuningContext: Codable, Hashable, Sendable {
+    public var cpuFingerprint: String
+    public var buildFingerprint: String
+    public init(cpuFingerprint: String, buildFingerprint: String) {
+        self.cpuFingerprint = cpuFingerprint; self.buildFingerprint = buildFingerprint
+    }
+}

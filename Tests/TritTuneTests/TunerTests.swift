@@ -1,0 +1,148 @@
+import Foundation
+import Testing
+import TritCore
+import TritTune
+
+/// A synthetic objective with a known optimum: cost = |rb − 4| + |kb − 256|/64 + 1 (µs), with
+/// deterministic "noise" so strategies see realistic data. `rb = 3` fails verification.
+struct SyntheticKernel {
+    var measured: [TuningConfiguration: Int] = [:]
+    static func cost(_ c: TuningConfiguration) -> Double {
+        Double(abs(c["rb"]! - 4)) + Double(abs(c["kb"]! - 256)) / 64 + 1
+    }
+    static let space: [TuningConfiguration] = [1, 2, 3, 4, 8].flatMap { rb in
+        [64, 128, 256, 512].map { kb in TuningConfiguration(["rb": rb, "kb": kb]) }
+    }
+}
+
+final class MeasureCounter: @unchecked Sendable {
+    var calls: [TuningConfiguration: Int] = [:]
+    var total: Int { calls.values.reduce(0, +) }
+}
+
+struct InterruptedError: Error {}
+
+func evaluator(_ counter: MeasureCounter, interruptAfter: Int? = nil) -> TuningEvaluator {
+    TuningEvaluator(
+        verify: { $0["rb"] == 3 ? "rb=3 output differs from the scalar reference at row 0" : nil },
+        measure: { c, n in
+            if let k = interruptAfter, counter.total >= k { throw InterruptedError() }
+            counter.calls[c, default: 0] += 1
+            let base = SyntheticKernel.cost(c) * 1e-6
+            return MeasuredSamples(samples: (0..<n).map { base * (1 + 0.01 * Double(($0 * 7) % 5)) },
+                                   counters: ["perf::TASK-CLOCK": base * 1e9])
+        })
+}
+
+let context = TuningContext(cpuFingerprint: "test-cpu", buildFingerprint: "test-build")
+let problem = TuningProblem(variant: "synthetic", format: "twoBit", rows: 64, cols: 512, tokens: 1, threads: 1)
+let defaults = TuningConfiguration(["rb": 1, "kb": 64])
+
+func tempPath(_ name: String) -> String {
+    FileManager.default.temporaryDirectory.appendingPathComponent("tb-tune-\(UUID())/\(name)").path
+}
+
+@Suite struct TunerTests {
+    @Test func exhaustiveFindsTheOptimumAndRecordsFailures() throws {
+        var tuner = Tuner(context: context, cache: TuningCache())
+        let counter = MeasureCounter()
+        let out = try tuner.tune(problem: problem, space: SyntheticKernel.space, defaultConfiguration: defaults,
+                                 strategy: ExhaustiveStrategy(samples: 3), budget: TuningBudget(),
+                                 evaluator: evaluator(counter), progress: false)
+        #expect(out.best?.configuration == TuningConfiguration(["rb": 4, "kb": 256]))
+        #expect(out.failures == 4)  // rb = 3 with 4 K blocks
+        #expect(tuner.cache.records.filter(\.isFailure).allSatisfy { $0.failure?.contains("scalar reference") == true })
+        #expect((out.speedupOverDefault ?? 0) > 3)
+    }
+
+    @Test func resumeAfterInterruptionMeasuresNothingTwice() throws {
+        let path = tempPath("cache.json")
+        let counter = MeasureCounter()
+        var first = Tuner(context: context, cache: TuningCache(path: path))
+        #expect(throws: InterruptedError.self) {
+            try first.tune(problem: problem, space: SyntheticKernel.space, defaultConfiguration: defaults,
+                           strategy: ExhaustiveStrategy(samples: 3), budget: TuningBudget(),
+                           evaluator: evaluator(counter, interruptAfter: 7), progress: false)
+        }
+        #expect(counter.total == 7)
+        // A new process: reopen the cache from disk and run to completion.
+        var second = Tuner(context: context, cache: TuningCache(path: path))
+        #expect(second.cache.records.count >= 7)
+        let out = try second.tune(problem: problem, space: SyntheticKernel.space, defaultConfiguration: defaults,
+                                  strategy: ExhaustiveStrategy(samples: 3), budget: TuningBudget(),
+                                  evaluator: evaluator(counter), progress: false)
+        #expect(counter.calls.values.allSatisfy { $0 == 1 }, "a configuration was measured twice: \(counter.calls)")
+        #expect(counter.total == SyntheticKernel.space.count - 4)  // every passing configuration once
+        #expect(out.best?.configuration == TuningConfiguration(["rb": 4, "kb": 256]))
+    }
+
+    @Test func replayIsDeterministicAndMeasuresNothing() throws {
+        var tuner = Tuner(context: context, cache: TuningCache())
+        _ = try tuner.tune(problem: problem, space: SyntheticKernel.space, defaultConfiguration: defaults,
+                           strategy: ExhaustiveStrategy(samples: 9), budget: TuningBudget(),
+                           evaluator: evaluator(MeasureCounter()), progress: false)
+        let cache = tuner.cache
+        var runs: [[StrategyEvaluation]] = []
+        for _ in 0..<2 {
+            var replay = Tuner(context: context, cache: cache)
+            let out = try replay.tune(problem: problem, space: SyntheticKernel.space, defaultConfiguration: defaults,
+                                      strategy: SuccessiveHalvingStrategy(initialSamples: 1, eta: 3, seed: 42),
+                                      budget: TuningBudget(maxEvaluations: 12), evaluator: nil, progress: false)
+            #expect(out.newlyMeasured == 0)
+            #expect(out.evaluations.count <= 12)
+            runs.append(out.evaluations)
+        }
+        #expect(runs[0] == runs[1])
+        // Random sampling with another seed visits another order.
+        var r1 = Tuner(context: context, cache: cache), r2 = Tuner(context: context, cache: cache)
+        let a = try r1.tune(problem: problem, space: SyntheticKernel.space, defaultConfiguration: defaults,
+                            strategy: RandomStrategy(seed: 1), budget: TuningBudget(maxEvaluations: 5), evaluator: nil, progress: false)
+        let b = try r2.tune(problem: problem, space: SyntheticKernel.space, defaultConfiguration: defaults,
+                            strategy: RandomStrategy(seed: 2), budget: TuningBudget(maxEvaluations: 5), evaluator: nil, progress: false)
+        #expect(a.evaluations.map(\.configuration) != b.evaluations.map(\.configuration))
+    }
+
+    @Test func halvingFindsTheOptimumWithinBudget() throws {
+        var tuner = Tuner(context: context, cache: TuningCache())
+        let out = try tuner.tune(problem: problem, space: SyntheticKernel.space, defaultConfiguration: defaults,
+                                 strategy: SuccessiveHalvingStrategy(initialSamples: 2, eta: 2, seed: 3),
+                                 budget: TuningBudget(maxEvaluations: 40), evaluator: evaluator(MeasureCounter()), progress: false)
+        #expect(out.evaluations.count <= 40)
+        #expect(out.best?.configuration == TuningConfiguration(["rb": 4, "kb": 256]))
+    }
+
+    @Test func corruptCacheIsMovedAsideWithAClearError() throws {
+        let path = tempPath("cache.json")
+        try AtomicFile.write("{\"schema\": \"tritbench.tuning-cache\", \"schemaVersion\": 1, \"records\": [{\"bad\": 1}]}", to: path)
+        var reported: TuningCacheError?
+        let cache = TuningCache(path: path) { reported = $0 }
+        #expect(cache.records.isEmpty)
+        guard case let .corrupt(p, reason, moved)? = reported else { Issue.record("no corruption reported"); return }
+        #expect(p == path)
+        #expect(reason.contains("missing field"))
+        #expect(FileManager.default.fileExists(atPath: moved))
+        #expect(!FileManager.default.fileExists(atPath: path))
+        // Truncated JSON is corrupt too.
+        try AtomicFile.write("{\"schema\": \"tritbench.tun", to: path)
+        reported = nil
+        _ = TuningCache(path: path) { reported = $0 }
+        #expect(reported != nil)
+    }
+
+    @Test func dispatchReturnsTheCachedBestOrNothing() throws {
+        var tuner = Tuner(context: context, cache: TuningCache())
+        _ = try tuner.tune(problem: problem, space: SyntheticKernel.space, defaultConfiguration: defaults,
+                           strategy: ExhaustiveStrategy(samples: 3), budget: TuningBudget(),
+                           evaluator: evaluator(MeasureCounter()), progress: false)
+        let dispatch = Dispatch(cache: tuner.cache, context: context)
+        let choice = try #require(dispatch.select(formats: ["twoBit"], rows: 64, cols: 512, tokens: 1, threads: 1))
+        #expect(choice.tuned)
+        #expect(choice.variant == "synthetic")
+        #expect(choice.configuration == TuningConfiguration(["rb": 4, "kb": 256]))
+        #expect(dispatch.select(formats: ["twoBit"], rows: 64, cols: 512, tokens: 64, threads: 1) == nil)  // GEMM not tuned
+        #expect(dispatch.select(formats: ["base3"], rows: 64, cols: 512, tokens: 1, threads: 1) == nil)
+        #expect(dispatch.select(formats: nil, rows: 64, cols: 512, tokens: 1, threads: 2) == nil)
+        let other = Dispatch(cache: tuner.cache, context: TuningContext(cpuFingerprint: "other", buildFingerprint: "test-build"))
+        #expect(other.select(formats: nil, rows: 64, cols: 512, tokens: 1, threads: 1) == nil)
+    }
+}
