@@ -16,7 +16,7 @@ import TritKernels
         #expect(d.row(0) == [3, 3, -1.75, 0.25, 2.25])
         #expect(d.row(1) == [-5, -1, 0.5, -0.5, 0])
         let y = w.referenceForward([1, 2, 3, 4, 5], tokens: 1)
-        #expect(y == [3 + 6 - 5.25 + 1 + 11.25 + 10, -5 - 2 + 1.5 - 2 + 0 - 10])
+        #expect(y == [26, -17.5])  // 3+6−5.25+1+11.25 + 10 and −5−2+1.5−2+0 − 10
     }
 
     @Test func invalidInputsNameTheField() {
