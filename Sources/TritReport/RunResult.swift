@@ -20,6 +20,8 @@ public struct RunResult: Codable, Equatable, Sendable {
     public var stages: [StageRecord]
     /// What the reference model is; stated in every report.
     public var notes: [String]
+    /// Numbers a later run is compared against by `tritbench compare`.
+    public var metrics: [Metric]?
 
     public init(runID: String, context: EnvironmentReport, stages: [StageRecord] = [], notes: [String] = []) {
         self.schema = Self.schemaName
@@ -28,6 +30,7 @@ public struct RunResult: Codable, Equatable, Sendable {
         self.context = context
         self.stages = stages
         self.notes = notes
+        self.metrics = nil
     }
 
     /// Reads a result file, checking the schema name and version.
