@@ -22,6 +22,13 @@ public struct RunResult: Codable, Equatable, Sendable {
     public var notes: [String]
     /// Numbers a later run is compared against by `tritbench compare`.
     public var metrics: [Metric]?
+    /// Limits the profile applied (document counts, token budgets, …), stated in every report.
+    public var limits: [String]?
+    /// Streaming bandwidth and int8 peak measured in this run (TritMeasure's roofline probe).
+    public var roofline: RooflineResult?
+    public var methods: [MethodResult]?
+    public var kernels: [KernelResult]?
+    public var tuning: [TuningLandscape]?
 
     public init(runID: String, context: EnvironmentReport, stages: [StageRecord] = [], notes: [String] = []) {
         self.schema = Self.schemaName
@@ -31,6 +38,11 @@ public struct RunResult: Codable, Equatable, Sendable {
         self.stages = stages
         self.notes = notes
         self.metrics = nil
+        self.limits = nil
+        self.roofline = nil
+        self.methods = nil
+        self.kernels = nil
+        self.tuning = nil
     }
 
     /// Reads a result file, checking the schema name and version.

@@ -1,0 +1,102 @@
+import Foundation
+
+/// Accuracy of one zero-shot task.
+public struct TaskResult: Codable, Equatable, Sendable {
+    public var task: String
+    public var acc: Double
+    public var accNorm: Double
+    public var docs: Int
+    public init(task: String, acc: Double, accNorm: Double, docs: Int) {
+        self.task = task; self.acc = acc; self.accNorm = accNorm; self.docs = docs
+    }
+}
+
+/// One quantization method evaluated end to end (the reference model is method "reference").
+public struct MethodResult: Codable, Equatable, Sendable {
+    public var method: String
+    /// How the method is shown; the untrained Tequila variant is never shown as "Tequila".
+    public var label: String
+    public var bitsPerWeight: Double?
+    public var modelBytes: Int?
+    public var ppl: Double?
+    public var tokensScored: Int?
+    public var tasks: [TaskResult]
+    public var quantizeSeconds: Double?
+    public var prefillTokensPerSecond: Double?
+    public var decodeTokensPerSecond: Double?
+    /// Which layer implementation ran it ("packed ternary kernels", "Float32 BLAS", …).
+    public var runtime: String
+    public var notes: [String]
+
+    public init(method: String, label: String, runtime: String) {
+        self.method = method; self.label = label; self.runtime = runtime
+        self.tasks = []; self.notes = []
+    }
+
+    /// Tasks that count towards averages and retention: WinoGrande is at chance for a model this
+    /// small, so it is reported but left out (data.md).
+    public static let excludedFromAverage: Set<String> = ["winogrande"]
+
+    public var averageAccuracy: Double? {
+        let t = tasks.filter { !Self.excludedFromAverage.contains($0.task) }
+        return t.isEmpty ? nil : t.map(\.acc).reduce(0, +) / Double(t.count)
+    }
+
+    /// Average accuracy relative to the reference's (1.0 = no loss).
+    public func retention(reference: MethodResult) -> Double? {
+        guard let a = averageAccuracy, let r = reference.averageAccuracy, r > 0 else { return nil }
+        return a / r
+    }
+}
+
+/// One kernel benchmark row (the JSON of `tritbench kernels bench` uses the same fields).
+public struct KernelResult: Codable, Equatable, Sendable {
+    public var variant: String
+    public var format: String
+    public var rows: Int
+    public var cols: Int
+    public var tokens: Int
+    public var threads: Int
+    public var cold: Bool
+    public var samples: [Double]
+    public var medianSeconds: Double
+    public var ciLowSeconds: Double
+    public var ciHighSeconds: Double
+    public var gweightsPerSecond: Double
+    public var gbytesPerSecond: Double
+    /// Fraction of the measured DRAM (cold) or L2/L3 (warm) read bandwidth reached.
+    public var rooflineFraction: Double?
+    /// Per-call counter values of events that counted; absent events did not count.
+    public var counters: [String: Double]
+    /// cachegrind instruction count per call (simulated; deterministic).
+    public var simulatedInstructions: Double?
+    public var weightBytes: Int
+
+    public var shape: String { "\(rows)x\(cols)" }
+}
+
+/// The tuning landscape of one problem: every configuration measured, for the heatmap.
+public struct TuningLandscape: Codable, Equatable, Sendable {
+    public struct Point: Codable, Equatable, Sendable {
+        public var configuration: [String: Int]
+        public var medianSeconds: Double?
+        public var failed: Bool
+        public init(configuration: [String: Int], medianSeconds: Double?, failed: Bool) {
+            self.configuration = configuration; self.medianSeconds = medianSeconds; self.failed = failed
+        }
+    }
+    public var variant: String
+    public var format: String
+    public var rows: Int
+    public var cols: Int
+    public var tokens: Int
+    public var threads: Int
+    public var strategy: String
+    public var points: [Point]
+    public var best: [String: Int]?
+    public var bestMedianSeconds: Double?
+    public var defaultMedianSeconds: Double?
+    public var evaluations: Int
+    public var seconds: Double
+    public var shape: String { "\(rows)x\(cols)" }
+}
