@@ -45,7 +45,7 @@ let package = Package(
                 path: "Kernels/TritKernels"),
 
         // Measurement: PAPI, cachegrind, clocks, statistics, roofline. Measures closures.
-        .target(name: "TritMeasure", dependencies: ["TritCore", "CPAPI"], path: "Sources/TritMeasure"),
+        .target(name: "TritMeasure", dependencies: ["TritCore", "CPAPI", "CTritSupport"], path: "Sources/TritMeasure"),
         // Tuning: search spaces, strategies, cache, runtime dispatch.
         .target(name: "TritTune", dependencies: ["TritCore", "TritKernels", "TritMeasure"],
                 path: "Sources/TritTune"),

@@ -13,4 +13,5 @@ uint64_t tritbench_xgetbv0(void);
 
 /// getauxval(AT_HWCAP) on Linux, 0 elsewhere (used for NEON/ASIMD detection on arm64).
 unsigned long tritbench_hwcap(void);
+#include "CTritRoofline.h"
 #endif
