@@ -9,10 +9,11 @@ struct RunCommand: ParsableCommand {
 
     @Option(help: "Directory that receives <run-id>/result.json.") var reports = "Reports"
     @Option(help: "Run id (default: UTC date, time and git revision).") var runID: String?
+    @Flag(help: "The complete profile: full roofline and full task sets (slow).") var full = false
 
     func run() throws {
         do {
-            let out = try RunPipeline(options: RunOptions(reportsDirectory: reports, runID: runID)).run()
+            let out = try RunPipeline(options: RunOptions(reportsDirectory: reports, runID: runID, full: full)).run()
             print(out.path)
         } catch {
             throw fail(error)
