@@ -1,0 +1,39 @@
+import Foundation
+import Testing
+import TritCore
+import TritMeasure
+import TritReport
+
+@Suite struct ReportWriterTests {
+    @Test func paretoFrontKeepsOnlyUndominatedPoints() {
+        // (bits, retention): (1.6, 60) and (3.2, 90) are on the front; (4, 85) is dominated by (3.2, 90).
+        let front = ReportWriter.paretoFront([(1.6, 60), (3.2, 90), (4, 85), (2, 55), (16, 100)])
+        #expect(front == [0, 1, 4])
+    }
+
+    @Test func reportHasTablesAndPlotsAndNoExternalReferences() throws {
+        var r = RunResult(runID: "t", context: EnvironmentReport.collect(probeEvents: false))
+        var ref = MethodResult(method: "reference", label: "Float32 reference", runtime: "Float32 BLAS")
+        ref.bitsPerWeight = 32; ref.ppl = 19; ref.decodeTokensPerSecond = 50
+        ref.tasks = [TaskResult(task: "piqa", acc: 0.65, accNorm: 0.66, docs: 300), TaskResult(task: "winogrande", acc: 0.5, accNorm: 0.5, docs: 300)]
+        var tq = MethodResult(method: "tequila-untrained", label: "absmean + deadzone bias (untrained)", runtime: "packed ternary kernels")
+        tq.bitsPerWeight = 1.75; tq.ppl = 190; tq.decodeTokensPerSecond = 120
+        tq.tasks = [TaskResult(task: "piqa", acc: 0.52, accNorm: 0.53, docs: 300), TaskResult(task: "winogrande", acc: 0.49, accNorm: 0.5, docs: 300)]
+        r.methods = [ref, tq]
+        r.tuning = [TuningLandscape(variant: "avx2", format: "twoBit", rows: 576, cols: 576, tokens: 1, threads: 1, strategy: "exhaustive",
+                                    points: [.init(configuration: ["rb": 1, "kb": 128], medianSeconds: 2e-6, failed: false),
+                                             .init(configuration: ["rb": 4, "kb": 128], medianSeconds: 1e-6, failed: false),
+                                             .init(configuration: ["rb": 4, "kb": 256], medianSeconds: nil, failed: true)],
+                                    best: ["rb": 4, "kb": 128], bestMedianSeconds: 1e-6, defaultMedianSeconds: 2e-6, evaluations: 3, seconds: 1)]
+        let md = ReportWriter(result: r).markdown()
+        #expect(md.contains("| absmean + deadzone bias (untrained) | 1.75 |"))
+        #expect(md.contains("80.0%"))  // retention 0.52 / 0.65, WinoGrande left out
+        #expect(md.contains("10.00×"))  // ppl ratio
+        #expect(md.contains("2.00×"))   // tuning speedup
+        let html = ReportWriter(result: r).html()
+        #expect(html.components(separatedBy: "<svg").count - 1 == 3)  // retention, decode, heatmap (no roofline without kernels)
+        #expect(!html.contains("http://") || html.replacingOccurrences(of: "http://www.w3.org/2000/svg", with: "").contains("http://") == false)
+        #expect(!html.contains("<script"))
+        #expect(html.contains("Pareto front"))
+    }
+}
