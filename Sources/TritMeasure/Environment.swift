@@ -81,7 +81,8 @@ public struct EnvironmentReport: Codable, Equatable, Sendable {
         return s
     }
 
-    static func bytes(_ b: Int) -> String {
+    /// A byte count as "32 KiB", "16 MiB".
+    public static func bytes(_ b: Int) -> String {
         b >= 1 << 20 ? "\(b >> 20) MiB" : b >= 1 << 10 ? "\(b >> 10) KiB" : "\(b) B"
     }
 }

@@ -215,6 +215,34 @@ public enum RooflineProbe {
     }
 }
 
+/// The probe's streaming-read loop for any buffer: AVX2 where the CPU has it, portable otherwise.
+public enum StreamingRead {
+    /// Reads every byte of `buffer` `passes` times and returns a checksum. The vector loop takes
+    /// 128-byte blocks from a 32-byte-aligned start; the head and tail are read bytewise.
+    public static func checksum(_ buffer: UnsafeRawBufferPointer, passes: Int = 1,
+                                avx2: Bool = CPUFeatures.current.avx2) -> UInt64 {
+        guard let base = buffer.baseAddress, buffer.count > 0 else { return 0 }
+        let address = UInt(bitPattern: base)
+        let head = Int((32 - address % 32) % 32)
+        guard buffer.count > head else { return bytewise(buffer, passes: passes) }
+        let body = (buffer.count - head) & ~127
+        var s: UInt64 = 0
+        if body > 0 {
+            let p = base + head
+            s = avx2 ? tritbench_stream_read_avx2(p, body, passes) : tritbench_stream_read_portable(p, body, passes)
+        }
+        s ^= bytewise(UnsafeRawBufferPointer(rebasing: buffer[0..<head]), passes: passes)
+        s ^= bytewise(UnsafeRawBufferPointer(rebasing: buffer[(head + body)...]), passes: passes)
+        return s
+    }
+
+    private static func bytewise(_ b: UnsafeRawBufferPointer, passes: Int) -> UInt64 {
+        var s: UInt64 = 0
+        for _ in 0..<passes { for x in b { s = s &* 31 &+ UInt64(x) } }
+        return s
+    }
+}
+
 /// A fixed team of threads that run one job together: the caller is member 0, the others wait
 /// on a barrier. Reused across calls, so timing a call does not time thread creation.
 ///

@@ -146,11 +146,18 @@ public final class ColdBuffers {
 
     /// Allocates enough 64-byte-aligned copies to cover `minimumTotalBytes` (twice the last-level
     /// cache by default, and at least two copies), each filled by `fill`.
-    public init(byteCount: Int, minimumTotalBytes: Int = 2 * CPUDescription.current().lastLevelCacheBytes,
-                fill: (UnsafeMutableRawBufferPointer) -> Void) {
+    public convenience init(byteCount: Int, minimumTotalBytes: Int = 2 * CPUDescription.current().lastLevelCacheBytes,
+                            fill: (UnsafeMutableRawBufferPointer) -> Void) {
+        let stride = (Swift.max(byteCount, 1) + 63) & ~63
+        self.init(byteCount: byteCount, copies: Swift.max(2, (minimumTotalBytes + stride - 1) / stride), fill: fill)
+    }
+
+    /// Allocates exactly `copies` 64-byte-aligned copies; one copy gives warm-cache timing with
+    /// the same calling code.
+    public init(byteCount: Int, copies: Int, fill: (UnsafeMutableRawBufferPointer) -> Void) {
         self.byteCount = Swift.max(byteCount, 1)
         stride = (self.byteCount + 63) & ~63
-        count = Swift.max(2, (minimumTotalBytes + stride - 1) / stride)
+        count = Swift.max(1, copies)
         base = UnsafeMutableRawPointer.allocate(byteCount: stride * count, alignment: 64)
         for i in 0..<count {
             fill(UnsafeMutableRawBufferPointer(start: base + i * stride, count: self.byteCount))
