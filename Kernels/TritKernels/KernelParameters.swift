@@ -1,0 +1,126 @@
+import Foundation
+
+/// One tunable parameter of a kernel variant: its allowed values and default.
+public struct KernelParameter: Codable, Hashable, Sendable {
+    public let name: String
+    public let allowed: [Int]
+    public let defaultValue: Int
+    public let meaning: String
+}
+
+/// A rule across parameters, e.g. "rowBlock × tokenBlock ≤ 4". `holds` sees the complete
+/// (defaults filled in) configuration.
+public struct ParameterConstraint: Sendable {
+    public let parameters: [String]
+    public let rule: String
+    public let holds: @Sendable (KernelConfiguration) -> Bool
+}
+
+/// Parameter values by name. Codable and Hashable so the tuner can cache and compare them.
+public struct KernelConfiguration: Codable, Hashable, Sendable, CustomStringConvertible {
+    public var values: [String: Int]
+    public init(_ values: [String: Int] = [:]) { self.values = values }
+    public subscript(_ name: String) -> Int? {
+        get { values[name] }
+        set { values[name] = newValue }
+    }
+    /// `name=value` pairs in name order.
+    public var description: String { values.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ",") }
+
+    /// Parses `description`'s form, e.g. "rowBlock=4,tokenBlock=1".
+    public init(parsing text: String) throws {
+        var v: [String: Int] = [:]
+        for part in text.split(separator: ",") where !part.isEmpty {
+            let kv = part.split(separator: "=", maxSplits: 1)
+            guard kv.count == 2, let n = Int(kv[1].trimmingCharacters(in: .whitespaces)) else {
+                throw KernelConfigurationError.malformed(text: text, part: String(part))
+            }
+            v[kv[0].trimmingCharacters(in: .whitespaces)] = n
+        }
+        values = v
+    }
+}
+
+public enum KernelConfigurationError: Error, CustomStringConvertible, Equatable {
+    case unknownParameter(variant: String, name: String, known: [String])
+    case valueNotAllowed(variant: String, name: String, value: Int, allowed: [Int])
+    case constraintViolated(variant: String, parameters: [String], rule: String, configuration: String)
+    case malformed(text: String, part: String)
+
+    public var description: String {
+        switch self {
+        case let .unknownParameter(v, n, k):
+            return "kernel '\(v)': unknown parameter '\(n)' (known: \(k.joined(separator: ", ")))"
+        case let .valueNotAllowed(v, n, value, allowed):
+            return "kernel '\(v)': parameter '\(n)' = \(value) is not allowed (allowed: \(allowed.map(String.init).joined(separator: ", ")))"
+        case let .constraintViolated(v, p, rule, c):
+            return "kernel '\(v)': configuration {\(c)} breaks the constraint on \(p.joined(separator: ", ")): \(rule)"
+        case let .malformed(text, part):
+            return "kernel configuration '\(text)': '\(part)' is not name=integer"
+        }
+    }
+}
+
+/// The parameters a variant declares, their constraints and defaults. Enumerable: the tuner
+/// builds its search space from `allConfigurations`.
+public struct ParameterSpace: Sendable {
+    public let variant: String
+    public let parameters: [KernelParameter]
+    public let constraints: [ParameterConstraint]
+
+    public var defaultConfiguration: KernelConfiguration {
+        KernelConfiguration(Dictionary(uniqueKeysWithValues: parameters.map { ($0.name, $0.defaultValue) }))
+    }
+
+    /// `c` with defaults for missing parameters, after checking names, values and constraints.
+    public func resolve(_ c: KernelConfiguration) throws -> KernelConfiguration {
+        let known = parameters.map(\.name)
+        for name in c.values.keys.sorted() where !known.contains(name) {
+            throw KernelConfigurationError.unknownParameter(variant: variant, name: name, known: known)
+        }
+        var full = defaultConfiguration
+        for p in parameters {
+            guard let v = c[p.name] else { continue }
+            guard p.allowed.contains(v) else {
+                throw KernelConfigurationError.valueNotAllowed(variant: variant, name: p.name, value: v, allowed: p.allowed)
+            }
+            full[p.name] = v
+        }
+        for rule in constraints where !rule.holds(full) {
+            throw KernelConfigurationError.constraintViolated(variant: variant, parameters: rule.parameters,
+                                                             rule: rule.rule, configuration: full.description)
+        }
+        return full
+    }
+
+    /// Every configuration of allowed values that satisfies all constraints.
+    public var allConfigurations: [KernelConfiguration] {
+        var out = [KernelConfiguration()]
+        for p in parameters {
+            out = out.flatMap { c in p.allowed.map { v in var n = c; n[p.name] = v; return n } }
+        }
+        return out.filter { c in constraints.allSatisfy { $0.holds(c) } }
+    }
+}
+
+/// Names of the parameters, shared by the variants that use them.
+public enum KernelParameterName {
+    public static let rowBlock = "rowBlock"
+    public static let tokenBlock = "tokenBlock"
+    public static let int16Depth = "int16Depth"
+    public static let prefetch = "prefetchBytes"
+    public static let threads = "threads"
+    public static let lutGroup = "lutGroup"
+}
+
+extension KernelParameter {
+    static func threads() -> KernelParameter {
+        let cores = max(2, ProcessInfo.processInfo.activeProcessorCount)
+        return KernelParameter(name: KernelParameterName.threads, allowed: [1, 2, 4, 8, 16, 32].filter { $0 <= cores },
+                               defaultValue: 1, meaning: "worker threads over row tiles (forward's threads argument overrides)")
+    }
+    static func prefetch() -> KernelParameter {
+        KernelParameter(name: KernelParameterName.prefetch, allowed: [0, 256, 512, 1024, 2048], defaultValue: 0,
+                        meaning: "bytes ahead in each weight row to touch early (a demand load: Swift cannot emit prefetcht0)")
+    }
+}

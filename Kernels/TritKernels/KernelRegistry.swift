@@ -1,0 +1,107 @@
+import TritCore
+
+/// A kernel variant as the registry lists it: a stable id, the formats it runs on, and its
+/// tunable parameters.
+public struct KernelVariant: Sendable {
+    public let id: String
+    public let summary: String
+    public let formats: [PackedFormatKind]
+    public let space: ParameterSpace
+    /// Scale-group sizes this variant handles: every group size, or multiples of this many
+    /// columns (plus one group per row).
+    public let groupMultiple: Int
+
+    public func supports(_ format: PackedFormatKind) -> Bool { formats.contains(format) }
+
+    /// Whether the variant's loops handle the weights' scale groups.
+    public func supportsGroups(of w: TernaryWeights) -> Bool {
+        groupMultiple == 1 || w.groupsPerRow == 1 || w.groupSize % groupMultiple == 0
+    }
+}
+
+public enum KernelError: Error, CustomStringConvertible, Equatable {
+    case unknownVariant(String, known: [String])
+    case formatNotSupported(variant: String, format: PackedFormatKind, supported: [PackedFormatKind])
+    case groupSizeNotSupported(variant: String, groupSize: Int, cols: Int, multiple: Int)
+    case shape(String)
+
+    public var description: String {
+        switch self {
+        case let .unknownVariant(v, known):
+            return "kernel variant '\(v)' is unknown (known: \(known.joined(separator: ", ")))"
+        case let .formatNotSupported(v, f, s):
+            return "kernel variant '\(v)' does not run on format '\(f.rawValue)' (it runs on: \(s.map(\.rawValue).joined(separator: ", ")))"
+        case let .groupSizeNotSupported(v, g, c, m):
+            return "kernel variant '\(v)': scale group size \(g) (cols \(c)) is not supported: it needs a multiple of \(m) columns or one group per row"
+        case let .shape(what):
+            return "kernel: \(what)"
+        }
+    }
+}
+
+/// All kernel variants. The ids are stable: tuning caches and result files refer to them.
+public enum KernelRegistry {
+    public static let scalar = "scalar"
+    public static let simd = "simd"
+    public static let simdPortable = "simd-portable"
+    public static let bitsliced = "bitsliced"
+    public static let lut = "lut"
+
+    public static let all: [KernelVariant] = [
+        KernelVariant(id: scalar, summary: "scalar reference: int8 activations × trits from the unpacked planes, exact int32 sums",
+                      formats: PackedFormatKind.allCases,
+                      space: ParameterSpace(variant: scalar, parameters: [.threads()], constraints: []),
+                      groupMultiple: 1),
+        KernelVariant(id: simd, summary: "decode to codes w+1 + vpmaddubsw (AVX2; portable Swift SIMD when AVX2 is absent)",
+                      formats: [.twoBit, .twoPlane2Bit, .base3, .twoPlane],
+                      space: maddSpace(simd), groupMultiple: 128),
+        KernelVariant(id: simdPortable, summary: "portable Swift SIMD decode + int32 dot (the fallback of simd/bitsliced/lut, forced)",
+                      formats: [.twoBit, .twoPlane2Bit, .base3, .twoPlane, .bitmask, .lut],
+                      space: ParameterSpace(variant: simdPortable, parameters: [.threads()], constraints: []),
+                      groupMultiple: 32),
+        KernelVariant(id: bitsliced, summary: "bit-sliced trit planes: +/− masks expanded with vpshufb/vpcmpeqb, masked add/sub via vpmaddubsw",
+                      formats: [.bitmask], space: maddSpace(bitsliced), groupMultiple: 128),
+        KernelVariant(id: lut, summary: "T-MAC-style bit-plane tables of 4 activations, 32 rows per vpshufb, exact lo/hi byte tables",
+                      formats: [.lut], space: lutSpace(), groupMultiple: 4),
+    ]
+
+    public static func variant(_ id: String) throws -> KernelVariant {
+        guard let v = all.first(where: { $0.id == id }) else { throw KernelError.unknownVariant(id, known: all.map(\.id)) }
+        return v
+    }
+
+    static func maddSpace(_ id: String) -> ParameterSpace {
+        ParameterSpace(variant: id, parameters: [
+            KernelParameter(name: KernelParameterName.rowBlock, allowed: [1, 2, 4], defaultValue: 4,
+                            meaning: "rows decoded together against the same activations (register block)"),
+            KernelParameter(name: KernelParameterName.tokenBlock, allowed: [1, 2, 3, 4], defaultValue: 1,
+                            meaning: "activation columns (tokens) sharing one weight decode"),
+            KernelParameter(name: KernelParameterName.int16Depth, allowed: [1, 2, 4, 8, 16, 32], defaultValue: 16,
+                            meaning: "128-column quads summed in int16 before vpmaddwd widening (K unroll)"),
+            .prefetch(), .threads(),
+        ], constraints: [
+            ParameterConstraint(parameters: [KernelParameterName.rowBlock, KernelParameterName.tokenBlock],
+                                rule: "rowBlock × tokenBlock ≤ 4: two accumulators per (row, token) plus 4 code vectors must fit in 16 ymm registers",
+                                holds: { ($0[KernelParameterName.rowBlock] ?? 1) * ($0[KernelParameterName.tokenBlock] ?? 1) <= 4 }),
+            ParameterConstraint(parameters: [KernelParameterName.int16Depth],
+                                rule: "int16Depth ≤ 16: a quad adds ≤ 8 products of |code·q| ≤ 2·128 per int16 lane, so 16 quads reach ±32768 and 17 wrap",
+                                holds: { ($0[KernelParameterName.int16Depth] ?? 1) <= 16 }),
+        ])
+    }
+
+    static func lutSpace() -> ParameterSpace {
+        ParameterSpace(variant: lut, parameters: [
+            KernelParameter(name: KernelParameterName.lutGroup, allowed: [4], defaultValue: 4,
+                            meaning: "activations per table (16-entry vpshufb tables fix it at 4 for bit-planes)"),
+            KernelParameter(name: KernelParameterName.tokenBlock, allowed: [1, 2], defaultValue: 1,
+                            meaning: "tokens whose tables share one index load"),
+            KernelParameter(name: KernelParameterName.int16Depth, allowed: [8, 16, 32, 64, 128], defaultValue: 32,
+                            meaning: "column groups summed in int16 before widening"),
+            .prefetch(), .threads(),
+        ], constraints: [
+            ParameterConstraint(parameters: [KernelParameterName.int16Depth],
+                                rule: "int16Depth ≤ 85: each step adds ≤ 3·255 = 765 to an unsigned 16-bit lane (85·765 < 65536)",
+                                holds: { ($0[KernelParameterName.int16Depth] ?? 1) <= 85 }),
+        ])
+    }
+}

@@ -1,0 +1,170 @@
+import Foundation
+
+/// The packed storage formats a ternary layer can be turned into. Raw values are the names used
+/// on the command line, in tuning caches and in result files.
+public enum PackedFormatKind: String, Codable, CaseIterable, Sendable {
+    /// 2-bit codes w+1 in {0,1,2}, I2_S/TQ2_0 style (one plane).
+    case twoBit = "2bit"
+    /// Base-3, 5 trits per byte, 1.6 bpw, TQ1_0 style (one plane).
+    case base3 = "base3"
+    /// Bitmask planes (+1 mask, −1 mask); one or two trit planes.
+    case bitmask = "bitmask"
+    /// T-MAC style bit-planes grouped for vpshufb table lookups (one plane).
+    case lut = "lut"
+    /// PTQTP two trit-planes packed at 3.2 bpw (2 × base-3).
+    case twoPlane = "2plane-base3"
+    /// PTQTP two trit-planes as plain 2 × 2-bit codes (4 bpw), for comparison.
+    case twoPlane2Bit = "2plane-2bit"
+
+    /// How many trit planes the format holds; `nil` when it holds one or two.
+    public var requiredPlanes: Int? {
+        switch self {
+        case .twoBit, .base3, .lut: return 1
+        case .twoPlane, .twoPlane2Bit: return 2
+        case .bitmask: return nil
+        }
+    }
+}
+
+/// Errors raised while packing weights or building kernels.
+public enum PackedFormatError: Error, CustomStringConvertible, Equatable {
+    case planeCount(format: PackedFormatKind, expected: String, got: Int)
+    case unsupported(format: PackedFormatKind, field: String, reason: String)
+
+    public var description: String {
+        switch self {
+        case let .planeCount(f, e, g):
+            return "packed format '\(f.rawValue)': holds \(e) trit plane(s), the weights have \(g)"
+        case let .unsupported(f, field, reason):
+            return "packed format '\(f.rawValue)': field '\(field)': \(reason)"
+        }
+    }
+}
+
+/// What every packed format offers: built from `TernaryWeights`, unpacked back exactly, and
+/// sized honestly (bits per weight count the side data and the padding).
+public protocol PackedTernaryFormat: Sendable {
+    /// The format kind this value is (some types serve a one-plane and a two-plane kind).
+    var kind: PackedFormatKind { get }
+    var side: TernarySideData { get }
+    init(packing weights: TernaryWeights) throws
+    /// The logical weights back; equal to the packed weights after `roundedToHalfPrecision()`.
+    func unpack() -> TernaryWeights
+    /// Bytes of packed trits plus side data.
+    var weightBytes: Int { get }
+    /// The same layer in freshly allocated memory.
+    func duplicated() -> Self
+}
+
+extension PackedTernaryFormat {
+    public var rows: Int { side.rows }
+    public var cols: Int { side.cols }
+    public var bitsPerWeight: Double { Double(weightBytes * 8) / Double(side.rows * side.cols) }
+}
+
+/// 64-byte aligned, zero-initialised raw storage with slack after the end, so SIMD loops may
+/// read (never use) a full vector past the last packed byte. A class so that a packed layer and
+/// the kernels built on it share one copy; immutable after packing, hence Sendable.
+public final class AlignedBuffer: @unchecked Sendable {
+    public let count: Int
+    public let pointer: UnsafeMutableRawPointer
+    /// Bytes readable past `count` (zeros).
+    public static let slack = 128
+
+    public init(byteCount: Int) {
+        count = byteCount
+        let total = (byteCount + AlignedBuffer.slack + 63) & ~63
+        pointer = UnsafeMutableRawPointer.allocate(byteCount: total, alignment: 64)
+        pointer.initializeMemory(as: UInt8.self, repeating: 0, count: total)
+    }
+    deinit { pointer.deallocate() }
+
+    public var bytes: UnsafeMutablePointer<UInt8> { pointer.assumingMemoryBound(to: UInt8.self) }
+    public func typed<T>(_: T.Type) -> UnsafeMutablePointer<T> { pointer.assumingMemoryBound(to: T.self) }
+
+    func copy() -> AlignedBuffer {
+        let b = AlignedBuffer(byteCount: count)
+        b.pointer.copyMemory(from: pointer, byteCount: count)
+        return b
+    }
+}
+
+/// The side data every format stores beside its trits, as Float16, laid out for the kernels'
+/// epilogue: rows are tiled by 8, and inside a tile the 8 rows of one group are adjacent, so a
+/// kernel reads the scales of 8 rows of a group with one 16-byte load (`vcvtph2ps`).
+///
+///     scales[p] / offsets : [tile = row / 8][group][row % 8]   Float16
+///     bias                : [row]  (rows padded to 8, padding 0)   Float16
+///     permutation         : [col]  UInt32 (input column read by packed column j)
+///
+/// Padding rows carry zero scales, so kernels may compute whole tiles.
+public struct TernarySideData: Sendable {
+    public static let tileRows = 8
+    public let rows: Int
+    public let cols: Int
+    public let groupSize: Int
+    public let planeCount: Int
+    public let groupsPerRow: Int
+    public var tiles: Int { (rows + 7) / 8 }
+    /// Float16 bits, one buffer per plane.
+    public private(set) var scales: [AlignedBuffer]
+    public private(set) var offsets: AlignedBuffer?
+    public private(set) var bias: AlignedBuffer?
+    public let permutation: [UInt32]?
+
+    public init(_ w: TernaryWeights) {
+        rows = w.rows; cols = w.cols; groupSize = w.groupSize
+        planeCount = w.planes.count; groupsPerRow = w.groupsPerRow
+        let ng = groupsPerRow, tiles = (rows + 7) / 8
+        func tiled(_ values: [Float]) -> AlignedBuffer {
+            let b = AlignedBuffer(byteCount: tiles * ng * 8 * 2)
+            let p = b.typed(Float16.self)
+            for r in 0..<w.rows { for g in 0..<ng { p[((r / 8) * ng + g) * 8 + r % 8] = Float16(values[r * ng + g]) } }
+            return b
+        }
+        scales = w.scales.map(tiled)
+        offsets = w.offsets.map(tiled)
+        bias = w.bias.map { values in
+            let b = AlignedBuffer(byteCount: tiles * 8 * 2)
+            let p = b.typed(Float16.self)
+            for r in 0..<values.count { p[r] = Float16(values[r]) }
+            return b
+        }
+        permutation = w.permutation.map { $0.map { UInt32($0) } }
+    }
+
+    /// Bytes of side data as stored (tile padding included).
+    public var byteCount: Int {
+        scales.reduce(0) { $0 + $1.count } + (offsets?.count ?? 0) + (bias?.count ?? 0)
+            + (permutation?.count ?? 0) * 4
+    }
+
+    func duplicated() -> TernarySideData {
+        var c = self
+        c.scales = scales.map { $0.copy() }
+        c.offsets = offsets?.copy()
+        c.bias = bias?.copy()
+        return c
+    }
+
+    func untiled(_ b: AlignedBuffer) -> [Float] {
+        let p = b.typed(Float16.self), ng = groupsPerRow
+        var out = [Float](repeating: 0, count: rows * ng)
+        for r in 0..<rows { for g in 0..<ng { out[r * ng + g] = Float(p[((r / 8) * ng + g) * 8 + r % 8]) } }
+        return out
+    }
+
+    /// Rebuilds `TernaryWeights` around unpacked planes.
+    func weights(planes: [[Int8]]) -> TernaryWeights {
+        // The fields were validated when packing; this cannot fail for planes of the right shape.
+        do {
+            return try TernaryWeights(
+                rows: rows, cols: cols, groupSize: groupSize, planes: planes,
+                scales: scales.map(untiled), offsets: offsets.map(untiled),
+                permutation: permutation.map { $0.map { Int32($0) } },
+                bias: bias.map { b in (0..<rows).map { Float(b.typed(Float16.self)[$0]) } })
+        } catch {
+            preconditionFailure("unpacking produced invalid weights: \(error)")
+        }
+    }
+}

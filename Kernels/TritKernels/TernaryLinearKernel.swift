@@ -1,0 +1,219 @@
+import Foundation
+import TritCore
+import TritKernelsAVX2
+
+/// A packed ternary layer ready to run: y = Ŵ x + bias for `tokens` inputs at a time.
+///
+/// Thread safety: `forward` may be called from several threads at once; calls on one value
+/// are serialised by a lock because they share pre-sized scratch (activation buffer, per-thread
+/// accumulators, LUT tables). Parallelism belongs inside a call (`threads:`).
+public struct TernaryLinearKernel: @unchecked Sendable {
+    let engine: KernelEngine
+
+    public init(weights: TernaryWeights, format: PackedFormatKind, variant: String,
+                configuration: KernelConfiguration) throws {
+        let v = try KernelRegistry.variant(variant)
+        guard v.supports(format) else {
+            throw KernelError.formatNotSupported(variant: variant, format: format, supported: v.formats)
+        }
+        guard v.supportsGroups(of: weights) else {
+            throw KernelError.groupSizeNotSupported(variant: variant, groupSize: weights.groupSize,
+                                                    cols: weights.cols, multiple: v.groupMultiple)
+        }
+        let config = try v.space.resolve(configuration)
+        let layer = try PackedTernaryLayer(packing: weights, as: format)
+        engine = KernelEngine(layer: layer, variant: v, configuration: config)
+    }
+
+    /// Builds a kernel on an already packed layer (benchmarks' cold copies share no memory).
+    init(layer: PackedTernaryLayer, variant: KernelVariant, configuration: KernelConfiguration) {
+        engine = KernelEngine(layer: layer, variant: variant, configuration: configuration)
+    }
+
+    /// A sound untuned choice: the 2-bit `vpmaddubsw` kernel (3.2-bpw two-plane for PTQTP),
+    /// four rows per block for one token, four tokens per decode for several; the scalar
+    /// reference when the scale groups do not fit the SIMD loops.
+    public static func defaultChoice(for weights: TernaryWeights, tokens: Int)
+        -> (format: PackedFormatKind, variant: String, configuration: KernelConfiguration) {
+        let format: PackedFormatKind = weights.planes.count == 2 ? .twoPlane2Bit : .twoBit
+        let simd = (try? KernelRegistry.variant(KernelRegistry.simd))!
+        guard simd.supportsGroups(of: weights) else {
+            let portable = (try? KernelRegistry.variant(KernelRegistry.simdPortable))!
+            if portable.supportsGroups(of: weights) {
+                return (format, KernelRegistry.simdPortable, portable.space.defaultConfiguration)
+            }
+            return (format, KernelRegistry.scalar, KernelConfiguration())
+        }
+        var c = simd.space.defaultConfiguration
+        c[KernelParameterName.rowBlock] = tokens <= 1 ? 4 : 1
+        c[KernelParameterName.tokenBlock] = tokens <= 1 ? 1 : 4
+        return (format, KernelRegistry.simd, c)
+    }
+
+    /// x: tokens × cols row-major Float32; y: tokens × rows row-major.
+    public func forward(_ x: UnsafeBufferPointer<Float>, tokens: Int, into y: UnsafeMutableBufferPointer<Float>, threads: Int) {
+        precondition(x.count >= tokens * cols, "forward: x holds \(x.count) floats, \(tokens) × \(cols) needed")
+        precondition(y.count >= tokens * rows, "forward: y holds \(y.count) floats, \(tokens) × \(rows) needed")
+        guard tokens > 0 else { return }
+        engine.forward(x, tokens: tokens, y: y.baseAddress!, threads: threads)
+    }
+
+    public var rows: Int { engine.side.rows }
+    public var cols: Int { engine.side.cols }
+    public var packed: PackedTernaryLayer { engine.layer }
+    public var variant: String { engine.variant.id }
+    public var configuration: KernelConfiguration { engine.configuration }
+    /// Bytes of packed weights + side data.
+    public var weightBytes: Int { engine.layer.weightBytes }
+    public var bitsPerWeight: Double { engine.layer.bitsPerWeight }
+
+    /// Runs on activations already quantized (tests feed adversarial int8 values this way).
+    public func forward(quantized q: [Int8], scales: [Float], tokens: Int, threads: Int) -> [Float] {
+        var y = [Float](repeating: 0, count: tokens * rows)
+        y.withUnsafeMutableBufferPointer { yb in
+            engine.forward(installing: (q, scales), tokens: tokens, y: yb.baseAddress!, threads: threads)
+        }
+        return y
+    }
+}
+
+/// The machinery behind `TernaryLinearKernel`: scratch, thread split, dispatch to the loops.
+final class KernelEngine: @unchecked Sendable {
+    let layer: PackedTernaryLayer
+    let side: TernarySideData
+    let variant: KernelVariant
+    let configuration: KernelConfiguration
+    let useAVX2: Bool
+    let acts: QuantizedActivations
+    let reference: ScalarReferenceKernel?
+    let portable: PortableSIMDKernel
+    let maxThreads: Int
+    private var scratch: [AlignedBuffer] = []
+    private var tables = AlignedBuffer(byteCount: 0)
+    private let lock = NSLock()
+
+    init(layer: PackedTernaryLayer, variant: KernelVariant, configuration: KernelConfiguration) {
+        self.layer = layer
+        side = layer.side
+        self.variant = variant
+        self.configuration = configuration
+        #if arch(x86_64)
+        useAVX2 = variant.id != KernelRegistry.scalar && variant.id != KernelRegistry.simdPortable
+            && CPUFeatures.current.supportsAVX2Kernels
+        #else
+        useAVX2 = false
+        #endif
+        acts = QuantizedActivations(cols: side.cols, groupSize: side.groupSize, permutation: side.permutation)
+        reference = variant.id == KernelRegistry.scalar ? ScalarReferenceKernel(weights: layer.unpack(), side: side) : nil
+        portable = PortableSIMDKernel(layer: layer, side: side)
+        maxThreads = max(1, ProcessInfo.processInfo.activeProcessorCount, configuration[KernelParameterName.threads] ?? 1)
+        let perThread = AVX2LayerArguments.scratchCount(groups: side.groupsPerRow, planes: side.planeCount,
+                                                        tokenBlock: 4, subTiles: 4)
+        scratch = (0..<maxThreads).map { _ in AlignedBuffer(byteCount: perThread * 4) }
+    }
+
+    func forward(_ x: UnsafeBufferPointer<Float>, tokens: Int, y: UnsafeMutablePointer<Float>, threads: Int) {
+        lock.lock(); defer { lock.unlock() }
+        acts.quantize(x, tokens: tokens)
+        run(tokens: tokens, y: y, threads: threads)
+    }
+
+    func forward(installing q: ([Int8], [Float]), tokens: Int, y: UnsafeMutablePointer<Float>, threads: Int) {
+        lock.lock(); defer { lock.unlock() }
+        acts.install(q: q.0, scales: q.1, tokens: tokens)
+        run(tokens: tokens, y: y, threads: threads)
+    }
+
+    /// Rows per unit of work handed to a thread.
+    var tileRows: Int { useAVX2 && variant.id == KernelRegistry.lut ? 32 : 8 }
+
+    private func run(tokens: Int, y: UnsafeMutablePointer<Float>, threads: Int) {
+        if useAVX2, case let .lut(m) = layer { buildTables(m, tokens: tokens) }
+        let tiles = (side.rows + tileRows - 1) / tileRows
+        let n = max(1, min(threads, maxThreads, tiles))
+        if n == 1 {
+            runTiles(0..<tiles, tokens: tokens, y: y, scratch: scratch[0])
+        } else {
+            DispatchQueue.concurrentPerform(iterations: n) { i in
+                runTiles((tiles * i / n)..<(tiles * (i + 1) / n), tokens: tokens, y: y, scratch: scratch[i])
+            }
+        }
+    }
+
+    private func runTiles(_ tiles: Range<Int>, tokens: Int, y: UnsafeMutablePointer<Float>, scratch: AlignedBuffer) {
+        let rowRange = (tiles.lowerBound * tileRows)..<min(side.rows, tiles.upperBound * tileRows)
+        if let reference {
+            reference.run(rows: rowRange, acts: acts, y: y)
+            return
+        }
+        #if arch(x86_64)
+        if useAVX2 {
+            runAVX2(tiles, tokens: tokens, y: y, scratch: scratch.typed(Int32.self))
+            return
+        }
+        #endif
+        portable.run(rows: rowRange, acts: acts, y: y)
+    }
+
+    #if arch(x86_64)
+    private func runAVX2(_ tiles: Range<Int>, tokens: Int, y: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Int32>) {
+        let c = configuration
+        func u16(_ b: AlignedBuffer?) -> UnsafePointer<UInt16>? { b.map { UnsafePointer($0.typed(UInt16.self)) } }
+        let ng = side.groupsPerRow
+        func args(_ w: AlignedBuffer, rowStride: Int, quadsPerGroup: Int, quadsPerRow: Int) -> AVX2LayerArguments {
+            AVX2LayerArguments(
+                weights: UnsafePointer(w.bytes), rowStride: rowStride, planeStride: rowStride * side.rows,
+                planes: side.planeCount, rows: side.rows, groups: ng, quadsPerGroup: quadsPerGroup,
+                quadsPerRow: quadsPerRow, acts: UnsafePointer(acts.q), actStride: acts.stride,
+                actScales: UnsafePointer(acts.d), groupSums: UnsafePointer(acts.sums),
+                scales0: u16(side.scales[0])!, scales1: side.planeCount > 1 ? u16(side.scales[1]) : nil,
+                offsets: u16(side.offsets), bias: u16(side.bias), y: y, tokens: tokens,
+                rowBlock: c[KernelParameterName.rowBlock] ?? 1, tokenBlock: c[KernelParameterName.tokenBlock] ?? 1,
+                depth: c[KernelParameterName.int16Depth] ?? 1, prefetchBytes: c[KernelParameterName.prefetch] ?? 0,
+                tables: UnsafePointer(tables.bytes), tableStride: tableStride)
+        }
+        let quadsPerRow = (side.cols + 127) / 128
+        let quadsPerGroup = ng == 1 ? quadsPerRow : side.groupSize / 128
+        switch layer {
+        case let .twoBit(m):
+            AVX2Kernels.maddTiles(args(m.codes, rowStride: m.rowStride, quadsPerGroup: quadsPerGroup, quadsPerRow: quadsPerRow),
+                                  layout: .twoBit, tiles: tiles, scratch: scratch)
+        case let .base3(m):
+            AVX2Kernels.maddTiles(args(m.codes, rowStride: m.rowStride, quadsPerGroup: quadsPerGroup, quadsPerRow: quadsPerRow),
+                                  layout: .base3, tiles: tiles, scratch: scratch)
+        case let .bitmask(m):
+            AVX2Kernels.maddTiles(args(m.masks, rowStride: m.rowStride, quadsPerGroup: quadsPerGroup, quadsPerRow: quadsPerRow),
+                                  layout: .bitmask, tiles: tiles, scratch: scratch)
+        case let .lut(m):
+            let perGroup = ng == 1 ? m.columnGroups : side.groupSize / 4
+            AVX2Kernels.lutTiles(args(m.indices, rowStride: m.tileStride, quadsPerGroup: perGroup, quadsPerRow: m.columnGroups),
+                                 tiles: tiles, scratch: scratch)
+        }
+    }
+    #endif
+
+    private var tableStride: Int { ((side.cols + 3) / 4) * 32 }
+
+    /// Per token and column group m of 4 activations: T[i] = Σ_k bit_k(i)·q[4m+k] split into
+    /// a low-byte (unsigned) and a high-byte (signed) 16-entry table.
+    private func buildTables(_ m: LUTTernaryMatrix, tokens: Int) {
+        let need = tokens * tableStride
+        if tables.count < need { tables = AlignedBuffer(byteCount: need) }
+        let bits = (0..<4).map { k in SIMD16<Int16>((0..<16).map { Int16(($0 >> k) & 1) }) }
+        let out = tables.bytes
+        for t in 0..<tokens {
+            let q = acts.q + t * acts.stride
+            for g in 0..<m.columnGroups {
+                var v = bits[0] &* Int16(q[4 * g])
+                v &+= bits[1] &* Int16(q[4 * g + 1])
+                v &+= bits[2] &* Int16(q[4 * g + 2])
+                v &+= bits[3] &* Int16(q[4 * g + 3])
+                let dst = out + t * tableStride + g * 32
+                let lo = SIMD16<UInt8>(truncatingIfNeeded: v)
+                let hi = SIMD16<UInt8>(truncatingIfNeeded: v &>> 8)
+                UnsafeMutableRawPointer(dst).storeBytes(of: lo, as: SIMD16<UInt8>.self)
+                UnsafeMutableRawPointer(dst + 16).storeBytes(of: hi, as: SIMD16<UInt8>.self)
+            }
+        }
+    }
+}

@@ -1,0 +1,300 @@
+// TritKernelsAVX2: the AVX2 inner loops of the ternary kernels. Compiled with
+// -mavx2 -mfma -mbmi2 -mf16c; TritKernels calls in here only after a run-time CPUID check
+// (TritCore.CPUFeatures.supportsAVX2Kernels). This target knows nothing of formats or
+// configurations: it receives raw pointers and integers in `AVX2LayerArguments`.
+
+/// Everything an AVX2 tile loop needs, as raw pointers. Filled in by TritKernels once per
+/// forward call; one value serves every thread (each passes its own tile range and scratch).
+public struct AVX2LayerArguments {
+    /// Packed trits of plane 0, row 0; plane p row r starts at `weights + p·planeStride + r·rowStride`.
+    public var weights: UnsafePointer<UInt8>
+    public var rowStride: Int
+    public var planeStride: Int
+    public var planes: Int
+    public var rows: Int
+    public var groups: Int
+    /// 128-column quads per scale group, and in a whole row (the last group may be shorter).
+    public var quadsPerGroup: Int
+    public var quadsPerRow: Int
+    /// Quantized activations: token t at `acts + t·actStride`, zero-padded past the columns.
+    public var acts: UnsafePointer<Int8>
+    public var actStride: Int
+    /// Per-token dequantization factor (absmax / 127).
+    public var actScales: UnsafePointer<Float>
+    /// Per-token per-group Σ q: token t group g at `groupSums[t·groups + g]`.
+    public var groupSums: UnsafePointer<Int32>
+    /// Float16 side data tiled [row/8][group][row%8]; bias per row (rows padded to 8).
+    public var scales0: UnsafePointer<UInt16>
+    public var scales1: UnsafePointer<UInt16>?
+    public var offsets: UnsafePointer<UInt16>?
+    public var bias: UnsafePointer<UInt16>?
+    /// Output: token t row r at `y[t·rows + r]`.
+    public var y: UnsafeMutablePointer<Float>
+    public var tokens: Int
+    public var rowBlock: Int
+    public var tokenBlock: Int
+    /// Quads (or LUT column groups) summed in int16 before widening to int32.
+    public var depth: Int
+    /// Bytes ahead of the current weight position to touch (0: none).
+    public var prefetchBytes: Int
+    /// LUT only: activation tables, token t column group m at `tables + t·tableStride + m·32`.
+    public var tables: UnsafePointer<UInt8>?
+    public var tableStride: Int
+
+    public init(weights: UnsafePointer<UInt8>, rowStride: Int, planeStride: Int, planes: Int, rows: Int,
+                groups: Int, quadsPerGroup: Int, quadsPerRow: Int, acts: UnsafePointer<Int8>, actStride: Int,
+                actScales: UnsafePointer<Float>, groupSums: UnsafePointer<Int32>,
+                scales0: UnsafePointer<UInt16>, scales1: UnsafePointer<UInt16>?,
+                offsets: UnsafePointer<UInt16>?, bias: UnsafePointer<UInt16>?,
+                y: UnsafeMutablePointer<Float>, tokens: Int, rowBlock: Int, tokenBlock: Int, depth: Int,
+                prefetchBytes: Int, tables: UnsafePointer<UInt8>? = nil, tableStride: Int = 0) {
+        self.weights = weights; self.rowStride = rowStride; self.planeStride = planeStride
+        self.planes = planes; self.rows = rows; self.groups = groups
+        self.quadsPerGroup = quadsPerGroup; self.quadsPerRow = quadsPerRow
+        self.acts = acts; self.actStride = actStride; self.actScales = actScales; self.groupSums = groupSums
+        self.scales0 = scales0; self.scales1 = scales1; self.offsets = offsets; self.bias = bias
+        self.y = y; self.tokens = tokens; self.rowBlock = rowBlock; self.tokenBlock = tokenBlock
+        self.depth = depth; self.prefetchBytes = prefetchBytes; self.tables = tables; self.tableStride = tableStride
+    }
+
+    /// Int32 scratch one thread needs: [token in block][plane][group][8 rows] (LUT: 4 sub-tiles).
+    public static func scratchCount(groups: Int, planes: Int, tokenBlock: Int, subTiles: Int = 1) -> Int {
+        tokenBlock * planes * groups * 8 * subTiles
+    }
+}
+
+/// Which packed layout an AVX2 decode + `vpmaddubsw` loop reads.
+public enum AVX2CodeLayout: Sendable {
+    case twoBit, base3, bitmask
+}
+
+#if arch(x86_64)
+import _Builtin_intrinsics.intel
+
+public enum AVX2Kernels {
+    /// Decode + multiply-add over tiles of 8 rows `tiles`, every token, writing y.
+    public static func maddTiles(_ a: AVX2LayerArguments, layout: AVX2CodeLayout, tiles: Range<Int>,
+                                 scratch: UnsafeMutablePointer<Int32>) {
+        switch layout {
+        case .twoBit: maddTiles(TwoBitDecoder.self, a, tiles, scratch)
+        case .base3: maddTiles(Base3Decoder.self, a, tiles, scratch)
+        case .bitmask: maddTiles(BitmaskDecoder.self, a, tiles, scratch)
+        }
+    }
+
+    @inline(__always)
+    static func maddTiles<D: QuadDecoder>(_ d: D.Type, _ a: AVX2LayerArguments, _ tiles: Range<Int>,
+                                          _ scratch: UnsafeMutablePointer<Int32>) {
+        var sink: UInt8 = 0
+        for tile in tiles {
+            let r0 = tile * 8, rEnd = min(r0 + 8, a.rows)
+            var t0 = 0
+            while t0 < a.tokens {
+                let nc = min(a.tokenBlock, a.tokens - t0)
+                for p in 0..<a.planes {
+                    var r = r0
+                    while r < rEnd {
+                        let rb = r + a.rowBlock <= rEnd ? a.rowBlock : 1
+                        switch (rb, nc) {
+                        case (4, 1): rowBlock(D.self, a, p, r, 4, t0, 1, scratch, &sink)
+                        case (2, 1): rowBlock(D.self, a, p, r, 2, t0, 1, scratch, &sink)
+                        case (2, 2): rowBlock(D.self, a, p, r, 2, t0, 2, scratch, &sink)
+                        case (1, 4): rowBlock(D.self, a, p, r, 1, t0, 4, scratch, &sink)
+                        case (1, 2): rowBlock(D.self, a, p, r, 1, t0, 2, scratch, &sink)
+                        case (1, 3): rowBlock(D.self, a, p, r, 1, t0, 3, scratch, &sink)
+                        default:
+                            // Any other (rows, tokens) pair: one row, tokens one at a time.
+                            for n in 0..<nc { rowBlock(D.self, a, p, r, 1, t0 + n, 1, scratch + n * a.planes * a.groups * 8, &sink) }
+                        }
+                        r += rb
+                    }
+                }
+                for n in 0..<nc { epilogue(a, tile, t0 + n, scratch + n * a.planes * a.groups * 8) }
+                t0 += nc
+            }
+        }
+        if sink == 0x5A && a.rows < 0 { print(sink) }  // keeps the prefetch touches alive
+    }
+
+    /// Up to four (row, token) accumulators, addressed by constant indices after inlining.
+    struct Acc4 {
+        var v0 = _mm256_setzero_si256(), v1 = _mm256_setzero_si256()
+        var v2 = _mm256_setzero_si256(), v3 = _mm256_setzero_si256()
+        @inline(__always) subscript(i: Int) -> __m256i {
+            get { switch i { case 0: return v0; case 1: return v1; case 2: return v2; default: return v3 } }
+            set { switch i { case 0: v0 = newValue; case 1: v1 = newValue; case 2: v2 = newValue; default: v3 = newValue } }
+        }
+    }
+
+    /// rb rows × nc tokens of one plane over every group: int32 Σ code·q into scratch
+    /// [token][plane][group][row % 8]. rb·nc ≤ 4 keeps 2·rb·nc accumulators + 4 codes in 16 ymm.
+    @inline(__always)
+    static func rowBlock<D: QuadDecoder>(_ d: D.Type, _ a: AVX2LayerArguments, _ plane: Int, _ row0: Int,
+                                         _ rb: Int, _ tok0: Int, _ nc: Int,
+                                         _ scratch: UnsafeMutablePointer<Int32>, _ sink: inout UInt8) {
+        let ones16 = _mm256_set1_epi16(1)
+        let base = a.weights + plane * a.planeStride + row0 * a.rowStride
+        let actBase = a.acts + tok0 * a.actStride
+        let pf = a.prefetchBytes
+        for g in 0..<a.groups {
+            let q0 = g * a.quadsPerGroup, q1 = min(q0 + a.quadsPerGroup, a.quadsPerRow)
+            var acc32 = Acc4(), acc16 = Acc4()
+            var q = q0, sinceWiden = 0
+            while q < q1 {
+                for r in 0..<rb {
+                    let row = base + r * a.rowStride
+                    if pf > 0 { sink &+= row[D.bytesBefore(quad: q) + pf] }
+                    let c = D.decode(row, quad: q)
+                    for n in 0..<nc {
+                        let x = UnsafeRawPointer(actBase + n * a.actStride + q * 128)
+                        let m0 = _mm256_maddubs_epi16(c.0, load256(x))
+                        let m1 = _mm256_maddubs_epi16(c.1, load256(x + 32))
+                        let m2 = _mm256_maddubs_epi16(c.2, load256(x + 64))
+                        let m3 = _mm256_maddubs_epi16(c.3, load256(x + 96))
+                        let i = r * nc + n
+                        acc16[i] = _mm256_add_epi16(acc16[i], _mm256_add_epi16(_mm256_add_epi16(m0, m1), _mm256_add_epi16(m2, m3)))
+                    }
+                }
+                q += 1; sinceWiden += 1
+                if sinceWiden == a.depth || q == q1 {
+                    for i in 0..<(rb * nc) {
+                        acc32[i] = _mm256_add_epi32(acc32[i], _mm256_madd_epi16(acc16[i], ones16))
+                        acc16[i] = _mm256_setzero_si256()
+                    }
+                    sinceWiden = 0
+                }
+            }
+            // Horizontal sums: four accumulators at once with hadd, else one by one.
+            let stride = a.planes * a.groups * 8
+            let dst = scratch + (plane * a.groups + g) * 8 + row0 % 8
+            if rb * nc == 4 {
+                let h = hsum4(acc32.v0, acc32.v1, acc32.v2, acc32.v3)
+                if nc == 1 {
+                    UnsafeMutableRawPointer(dst).storeBytes(of: unsafeBitCast(h, to: SIMD4<Int32>.self), as: SIMD4<Int32>.self)
+                } else {
+                    let v = unsafeBitCast(h, to: SIMD4<Int32>.self)
+                    for r in 0..<rb { for n in 0..<nc { dst[n * stride + r] = v[r * nc + n] } }
+                }
+            } else {
+                for r in 0..<rb { for n in 0..<nc { dst[n * stride + r] = hsum1(acc32[r * nc + n]) } }
+            }
+        }
+    }
+
+    @inline(__always) static func hsum4(_ a: __m256i, _ b: __m256i, _ c: __m256i, _ d: __m256i) -> __m128i {
+        let h = _mm256_hadd_epi32(_mm256_hadd_epi32(a, b), _mm256_hadd_epi32(c, d))
+        return _mm_add_epi32(_mm256_castsi256_si128(h), high128(h))
+    }
+
+    @inline(__always) static func hsum1(_ a: __m256i) -> Int32 {
+        unsafeBitCast(a, to: SIMD8<Int32>.self).wrappedSum()
+    }
+
+    /// y for the 8 rows of `tile` and one token from int32 sums Σ code·q in `sums`
+    /// [plane][group][8], lane by lane exactly as `TernaryEpilogue.scalar` does:
+    ///     s += α_p · Float(Σ code·q − Σq)   for each plane, then   s += μ · Float(Σq)
+    ///     y = s · d (+ bias)
+    @inline(__always)
+    static func epilogue(_ a: AVX2LayerArguments, _ tile: Int, _ token: Int, _ sums: UnsafePointer<Int32>) {
+        var s = _mm256_setzero_ps()
+        let gs = a.groupSums + token * a.groups
+        for g in 0..<a.groups {
+            let qs = _mm256_set1_epi32(gs[g])
+            let side = (tile * a.groups + g) * 8
+            let acc0 = _mm256_sub_epi32(load8i(sums + g * 8), qs)
+            s = _mm256_add_ps(s, _mm256_mul_ps(half8(a.scales0 + side), _mm256_cvtepi32_ps(acc0)))
+            if let s1 = a.scales1 {
+                let acc1 = _mm256_sub_epi32(load8i(sums + (a.groups + g) * 8), qs)
+                s = _mm256_add_ps(s, _mm256_mul_ps(half8(s1 + side), _mm256_cvtepi32_ps(acc1)))
+            }
+            if let mu = a.offsets {
+                s = _mm256_add_ps(s, _mm256_mul_ps(half8(mu + side), _mm256_cvtepi32_ps(qs)))
+            }
+        }
+        var y = _mm256_mul_ps(s, _mm256_set1_ps(a.actScales[token]))
+        if let b = a.bias { y = _mm256_add_ps(y, half8(b + tile * 8)) }
+        let out = a.y + token * a.rows + tile * 8
+        let valid = min(8, a.rows - tile * 8)
+        if valid == 8 {
+            _mm256_storeu_ps(out, y)
+        } else {
+            let v = unsafeBitCast(y, to: SIMD8<Float>.self)
+            for i in 0..<valid { out[i] = v[i] }
+        }
+    }
+
+    @inline(__always) static func load8i(_ p: UnsafePointer<Int32>) -> __m256i {
+        load256(p)
+    }
+    @inline(__always) static func half8(_ p: UnsafePointer<UInt16>) -> __m256 {
+        _mm256_cvtph_ps(load128(p))
+    }
+}
+
+@inline(__always) func load256(_ p: UnsafeRawPointer) -> __m256i { _mm256_loadu_si256(p.assumingMemoryBound(to: __m256i_u.self)) }
+@inline(__always) func load128(_ p: UnsafeRawPointer) -> __m128i { _mm_loadu_si128(p.assumingMemoryBound(to: __m128i_u.self)) }
+@inline(__always) func store256(_ p: UnsafeMutableRawPointer, _ v: __m256i) { _mm256_storeu_si256(p.assumingMemoryBound(to: __m256i_u.self), v) }
+/// The upper 128 bits (vextracti128; the intrinsic is a macro Swift cannot import).
+@inline(__always) func high128(_ v: __m256i) -> __m128i {
+    unsafeBitCast(unsafeBitCast(v, to: SIMD4<Int64>.self).highHalf, to: __m128i.self)
+}
+
+/// Turns one 128-column quad of a packed row into four vectors of 32 codes w + 1 ∈ {0, 1, 2}.
+protocol QuadDecoder {
+    static func decode(_ row: UnsafePointer<UInt8>, quad q: Int) -> (__m256i, __m256i, __m256i, __m256i)
+    /// Byte offset in the row where quad q's data begins (for prefetch touches).
+    static func bytesBefore(quad q: Int) -> Int
+}
+
+/// 2-bit codes: byte b of a 32-byte chunk holds columns b, b+32, b+64, b+96.
+enum TwoBitDecoder: QuadDecoder {
+    @inline(__always) static func decode(_ row: UnsafePointer<UInt8>, quad q: Int) -> (__m256i, __m256i, __m256i, __m256i) {
+        let x = load256(row + q * 32)
+        let m = _mm256_set1_epi8(3)
+        return (_mm256_and_si256(x, m), _mm256_and_si256(_mm256_srli_epi16(x, 2), m),
+                _mm256_and_si256(_mm256_srli_epi16(x, 4), m), _mm256_and_si256(_mm256_srli_epi16(x, 6), m))
+    }
+    @inline(__always) static func bytesBefore(quad q: Int) -> Int { q * 32 }
+}
+
+/// Bitmask planes: per 128 columns 16 bytes of +1 bits then 16 bytes of −1 bits.
+enum BitmaskDecoder: QuadDecoder {
+    @inline(__always) static func expand(_ p: UnsafePointer<UInt8>) -> __m256i {
+        let bits = _mm256_set1_epi32(Int32(bitPattern: UnsafeRawPointer(p).loadUnaligned(as: UInt32.self)))
+        let spread = _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1,
+                                      2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3)
+        let select = _mm256_set1_epi64x(Int64(bitPattern: 0x8040_2010_0804_0201))
+        return _mm256_cmpeq_epi8(_mm256_and_si256(_mm256_shuffle_epi8(bits, spread), select), select)
+    }
+    @inline(__always) static func codes(_ chunk: UnsafePointer<UInt8>, _ v: Int) -> __m256i {
+        // code = 1 − (mask P) + (mask N) with masks 0 / −1: +1 → 2, −1 → 0, 0 → 1.
+        _mm256_sub_epi8(_mm256_add_epi8(_mm256_set1_epi8(1), expand(chunk + 16 + 4 * v)), expand(chunk + 4 * v))
+    }
+    @inline(__always) static func decode(_ row: UnsafePointer<UInt8>, quad q: Int) -> (__m256i, __m256i, __m256i, __m256i) {
+        let c = row + q * 32
+        return (codes(c, 0), codes(c, 1), codes(c, 2), codes(c, 3))
+    }
+    @inline(__always) static func bytesBefore(quad q: Int) -> Int { q * 32 }
+}
+
+/// Base-3, 5 trits per byte in blocks of 160 columns: vector v of a row lives in block v / 5
+/// as trit v % 5. Decoded with 16-bit multiplies: no division.
+enum Base3Decoder: QuadDecoder {
+    @inline(__always) static func vector(_ row: UnsafePointer<UInt8>, _ v: Int) -> __m256i {
+        let block = v / 5, k = v - block * 5
+        let x = load256(row + block * 32)
+        let pow3 = _mm256_set1_epi16(Int16(truncatingIfNeeded: (0x51_1B_09_03_01 >> UInt64(8 * k)) & 0xFF))
+        let three = _mm256_set1_epi16(3)
+        // even bytes moved to the high half, odd bytes kept there: (b · 3^k mod 256) << 8
+        let even = _mm256_mullo_epi16(_mm256_slli_epi16(x, 8), pow3)
+        let odd = _mm256_mullo_epi16(_mm256_and_si256(x, _mm256_set1_epi16(Int16(bitPattern: 0xFF00))), pow3)
+        // (q · 3) >> 8 in the low byte of each 16-bit lane
+        let te = _mm256_mulhi_epu16(even, three), to = _mm256_mulhi_epu16(odd, three)
+        return _mm256_or_si256(te, _mm256_slli_epi16(to, 8))
+    }
+    @inline(__always) static func decode(_ row: UnsafePointer<UInt8>, quad q: Int) -> (__m256i, __m256i, __m256i, __m256i) {
+        (vector(row, 4 * q), vector(row, 4 * q + 1), vector(row, 4 * q + 2), vector(row, 4 * q + 3))
+    }
+    @inline(__always) static func bytesBefore(quad q: Int) -> Int { (4 * q / 5) * 32 }
+}
+#endif

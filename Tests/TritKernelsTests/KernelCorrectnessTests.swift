@@ -1,0 +1,135 @@
+import Testing
+import TritCore
+@testable import TritKernels
+
+/// Every variant × format against the scalar reference, bit for bit (all variants here run
+/// the exact integer path: the LUT tables are exact int16 split into bytes).
+@Suite struct KernelCorrectnessTests {
+    /// (variant, format) pairs the registry offers for weights with `planes` planes.
+    static func pairs(planes: Int) -> [(String, PackedFormatKind)] {
+        KernelRegistry.all.flatMap { v in
+            v.formats.filter { ($0.requiredPlanes ?? planes) == planes }.map { (v.id, $0) }
+        }
+    }
+
+    static func configurations(_ variant: String, tokens: Int) -> [KernelConfiguration] {
+        let space = (try? KernelRegistry.variant(variant))!.space
+        let all = space.allConfigurations.filter { ($0[KernelParameterName.threads] ?? 1) == 1 }
+        // A spread of configurations: defaults, every row/token block, shallow int16 depth, prefetch.
+        var picked: [KernelConfiguration] = [space.defaultConfiguration]
+        for c in all {
+            let interesting = (c[KernelParameterName.int16Depth] ?? 1) <= 2 || (c[KernelParameterName.prefetch] ?? 0) == 256
+                || (c[KernelParameterName.tokenBlock] ?? 1) == min(tokens, 4)
+            if interesting, picked.count < 6, !picked.contains(c) { picked.append(c) }
+        }
+        return picked
+    }
+
+    func run(_ k: TernaryLinearKernel, _ x: [Float], tokens: Int, threads: Int) -> [Float] {
+        var y = [Float](repeating: .nan, count: tokens * k.rows)
+        x.withUnsafeBufferPointer { xb in
+            y.withUnsafeMutableBufferPointer { yb in k.forward(xb, tokens: tokens, into: yb, threads: threads) }
+        }
+        return y
+    }
+
+    static let shapes: [(rows: Int, cols: Int, group: Int)] = [
+        (8, 128, 128), (13, 300, 128), (37, 700, 256), (21, 1000, 1000), (40, 96, 96), (9, 520, 128),
+    ]
+
+    @Test(arguments: [1, 2])
+    func everyVariantEqualsScalarReference(planes: Int) throws {
+        var g = SeededGenerator(seed: UInt64(100 + planes))
+        for (si, s) in Self.shapes.enumerated() {
+            var w = TernaryWeights.random(rows: s.rows, cols: s.cols, groupSize: s.group, planes: planes,
+                                          offsets: si % 2 == 0, permutation: si % 3 != 2, bias: si != 1, using: &g)
+            // All-zero rows (first and last): y must be exactly the bias (μ absent) or μ's share.
+            for p in 0..<planes { for j in 0..<s.cols { w.planes[p][j] = 0; w.planes[p][(s.rows - 1) * s.cols + j] = 0 } }
+            for tokens in [1, 3, 6] {
+                let x = (0..<(tokens * s.cols)).map { _ in g.nextGaussian() }
+                let ref = try TernaryLinearKernel(weights: w, format: planes == 1 ? .twoBit : .twoPlane2Bit,
+                                                  variant: KernelRegistry.scalar, configuration: .init())
+                let expected = run(ref, x, tokens: tokens, threads: 1)
+                // The reference itself against the float layer: activation rounding moves each
+                // x_j by at most d/2, so |y − ŷ| ≤ d/2 · Σ_j |Ŵ_ij| (+ float rounding).
+                let exact = w.referenceForward(x, tokens: tokens)
+                let dense = w.dequantized()
+                for t in 0..<tokens {
+                    let d = (0..<s.cols).map { abs(x[t * s.cols + $0]) }.max()! / 127
+                    for r in 0..<s.rows {
+                        let bound = d / 2 * (0..<s.cols).reduce(Float(0)) { $0 + abs(dense[r, $1]) } + 1e-4
+                        #expect(abs(expected[t * s.rows + r] - exact[t * s.rows + r]) <= bound)
+                    }
+                    if w.offsets == nil {
+                        #expect(expected[t * s.rows] == (w.bias?[0] ?? 0))
+                    }
+                }
+                for (variant, format) in Self.pairs(planes: planes) {
+                    for c in Self.configurations(variant, tokens: tokens) {
+                        let k = try TernaryLinearKernel(weights: w, format: format, variant: variant, configuration: c)
+                        for threads in [1, 2] {
+                            let y = run(k, x, tokens: tokens, threads: threads)
+                            let bad = zip(y, expected).filter { $0 != $1 }.count
+                            #expect(bad == 0, "\(variant)/\(format.rawValue) {\(c)} shape \(s) tokens \(tokens) threads \(threads): \(bad) outputs differ")
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// K = 8192, constant extreme activations, all +1 / all −1 weights: int16 accumulation and
+    /// vpmaddubsw saturation would show here. Expected values are exact in Float.
+    @Test func adversarialOverflow() throws {
+        let rows = 16, cols = 8192
+        for group in [128, 8192] {
+            for weight in [Int8(1), -1] {
+                for act in [Int8(127), -128] {
+                    for planes in [1, 2] {
+                        let w = try TernaryWeights(rows: rows, cols: cols, groupSize: group,
+                                                   planes: Array(repeating: [Int8](repeating: weight, count: rows * cols), count: planes),
+                                                   scales: Array(repeating: [Float](repeating: 1, count: rows * (cols / group)), count: planes))
+                        let expected = Float(planes * cols * Int(weight) * Int(act))
+                        for (variant, format) in Self.pairs(planes: planes) {
+                            for c in Self.configurations(variant, tokens: 2) {
+                                let k = try TernaryLinearKernel(weights: w, format: format, variant: variant, configuration: c)
+                                for threads in [1, 2] {
+                                    let y = k.forward(quantized: [Int8](repeating: act, count: 2 * cols), scales: [1, 1], tokens: 2, threads: threads)
+                                    #expect(y.allSatisfy { $0 == expected },
+                                            "\(variant)/\(format.rawValue) {\(c)} group \(group) w \(weight) q \(act): got \(y[0]), expected \(expected)")
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    @Test func defaultChoiceRunsAndMatchesReference() throws {
+        var g = SeededGenerator(seed: 5)
+        for planes in [1, 2] {
+            let w = TernaryWeights.random(rows: 70, cols: 576, groupSize: 128, planes: planes, offsets: true, permutation: true, bias: true, using: &g)
+            for tokens in [1, 5] {
+                let choice = TernaryLinearKernel.defaultChoice(for: w, tokens: tokens)
+                let k = try TernaryLinearKernel(weights: w, format: choice.format, variant: choice.variant, configuration: choice.configuration)
+                let ref = try TernaryLinearKernel(weights: w, format: choice.format, variant: KernelRegistry.scalar, configuration: .init())
+                let x = (0..<(tokens * 576)).map { _ in g.nextGaussian() }
+                #expect(run(k, x, tokens: tokens, threads: 2) == run(ref, x, tokens: tokens, threads: 1))
+                #expect(k.bitsPerWeight > Double(2 * planes) && k.weightBytes > 70 * 576 * planes / 4)
+            }
+        }
+        // Groups the SIMD loops cannot walk fall back to a variant that can.
+        let odd = TernaryWeights.random(rows: 4, cols: 100, groupSize: 10, planes: 1, using: &g)
+        #expect(TernaryLinearKernel.defaultChoice(for: odd, tokens: 1).variant == KernelRegistry.scalar)
+    }
+
+    @Test func benchCaseRotatesColdCopies() throws {
+        let bench = try KernelBenchCase(rows: 64, cols: 256, tokens: 1, variant: KernelRegistry.simd, format: .twoBit,
+                                        coldBytes: 64 * 256 / 4 * 5)
+        #expect(bench.copies >= 5)
+        bench.runOnce(); let first = bench.output
+        bench.runOnce()
+        #expect(bench.output == first && first.contains { $0 != 0 })
+    }
+}

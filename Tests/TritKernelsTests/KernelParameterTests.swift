@@ -1,0 +1,52 @@
+import Foundation
+import Testing
+import TritCore
+@testable import TritKernels
+
+@Suite struct KernelParameterTests {
+    @Test func invalidConfigurationsAreRejectedByName() throws {
+        let simd = try KernelRegistry.variant(KernelRegistry.simd).space
+        #expect(throws: KernelConfigurationError.self) { try simd.resolve(KernelConfiguration(["rowBlock": 4, "tokenBlock": 2])) }
+        do {
+            _ = try simd.resolve(KernelConfiguration(["int16Depth": 32]))
+            Issue.record("int16Depth 32 accepted")
+        } catch let e as KernelConfigurationError {
+            #expect("\(e)".contains("int16Depth") && "\(e)".contains("≤ 16"))
+        }
+        #expect(throws: KernelConfigurationError.valueNotAllowed(variant: "simd", name: "rowBlock", value: 3, allowed: [1, 2, 4])) {
+            try simd.resolve(KernelConfiguration(["rowBlock": 3]))
+        }
+        #expect(throws: KernelConfigurationError.self) { try simd.resolve(KernelConfiguration(["rowblock": 4])) }
+        let lut = try KernelRegistry.variant(KernelRegistry.lut).space
+        #expect(throws: KernelConfigurationError.self) { try lut.resolve(KernelConfiguration(["int16Depth": 128])) }
+        #expect(throws: KernelError.self) { try KernelRegistry.variant("nope") }
+        var g = SeededGenerator(seed: 1)
+        let w = TernaryWeights.random(rows: 4, cols: 128, groupSize: 128, planes: 1, using: &g)
+        #expect(throws: KernelError.formatNotSupported(variant: "lut", format: .twoBit, supported: [.lut])) {
+            try TernaryLinearKernel(weights: w, format: .twoBit, variant: "lut", configuration: .init())
+        }
+        #expect(throws: KernelConfigurationError.self) {
+            try TernaryLinearKernel(weights: w, format: .twoBit, variant: "simd", configuration: .init(["tokenBlock": 4, "rowBlock": 2]))
+        }
+    }
+
+    @Test func spacesEnumerateValidConfigurations() throws {
+        for v in KernelRegistry.all {
+            let all = v.space.allConfigurations
+            #expect(!all.isEmpty && Set(all).count == all.count)
+            #expect(all.contains(try v.space.resolve(v.space.defaultConfiguration)))
+            for c in all { #expect(try v.space.resolve(c) == c) }
+        }
+        let simd = try KernelRegistry.variant(KernelRegistry.simd).space.allConfigurations
+        #expect(!simd.contains { ($0["rowBlock"]! * $0["tokenBlock"]!) > 4 || $0["int16Depth"]! > 16 })
+        #expect(simd.count > 20)
+    }
+
+    @Test func configurationsRoundTripThroughJSONAndText() throws {
+        let c = KernelConfiguration(["rowBlock": 2, "tokenBlock": 2, "threads": 1])
+        let data = try JSONEncoder().encode(c)
+        #expect(try JSONDecoder().decode(KernelConfiguration.self, from: data) == c)
+        #expect(try KernelConfiguration(parsing: c.description) == c)
+        #expect(throws: KernelConfigurationError.self) { try KernelConfiguration(parsing: "rowBlock=x") }
+    }
+}

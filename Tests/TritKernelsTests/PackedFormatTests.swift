@@ -1,0 +1,68 @@
+import Testing
+import TritCore
+@testable import TritKernels
+
+@Suite struct PackedFormatTests {
+    static let shapes: [(rows: Int, cols: Int, group: Int)] = [
+        (1, 1, 1), (3, 7, 7), (8, 128, 128), (13, 300, 128), (37, 641, 64), (9, 160, 160), (33, 1000, 1000),
+    ]
+
+    @Test(arguments: PackedFormatKind.allCases)
+    func packUnpackIsExact(kind: PackedFormatKind) throws {
+        var g = SeededGenerator(seed: 7)
+        for s in Self.shapes {
+            let planes = kind.requiredPlanes ?? 2
+            let w = TernaryWeights.random(rows: s.rows, cols: s.cols, groupSize: s.group, planes: planes,
+                                          offsets: true, permutation: true, bias: true, using: &g)
+            let packed = try PackedTernaryLayer(packing: w, as: kind)
+            #expect(packed.unpack() == w, "\(kind) \(s)")
+            #expect(packed.kind == kind || (kind == .bitmask))
+            // A copy in fresh memory unpacks to the same weights.
+            #expect(packed.duplicated().unpack() == w)
+        }
+    }
+
+    @Test func bitmaskHoldsOneOrTwoPlanes() throws {
+        var g = SeededGenerator(seed: 8)
+        for planes in 1...2 {
+            let w = TernaryWeights.random(rows: 5, cols: 200, groupSize: 128, planes: planes, using: &g)
+            #expect(try PackedTernaryLayer(packing: w, as: .bitmask).unpack() == w)
+        }
+    }
+
+    @Test func base3EncodesEveryFiveTritsWithoutDivision() {
+        for v in 0..<243 {
+            let c = (v / 81, v / 27 % 3, v / 9 % 3, v / 3 % 3, v % 3)
+            let byte = Base3TernaryMatrix.encode(c)
+            let back = (0..<5).map { Int(Base3TernaryMatrix.decode(byte, trit: $0)) }
+            #expect(back == [c.0, c.1, c.2, c.3, c.4], "value \(v) stored as \(byte)")
+        }
+    }
+
+    @Test func wrongPlaneCountIsATypedError() {
+        var g = SeededGenerator(seed: 9)
+        let one = TernaryWeights.random(rows: 4, cols: 64, groupSize: 64, planes: 1, using: &g)
+        let two = TernaryWeights.random(rows: 4, cols: 64, groupSize: 64, planes: 2, using: &g)
+        #expect(throws: PackedFormatError.planeCount(format: .twoPlane, expected: "2", got: 1)) {
+            try PackedTernaryLayer(packing: one, as: .twoPlane)
+        }
+        #expect(throws: PackedFormatError.planeCount(format: .lut, expected: "1", got: 2)) {
+            try PackedTernaryLayer(packing: two, as: .lut)
+        }
+    }
+
+    /// Sizes: trits plus fp16 side data, padding counted.
+    @Test func bitsPerWeightAreWhatIsStored() throws {
+        var g = SeededGenerator(seed: 10)
+        let one = TernaryWeights.random(rows: 64, cols: 1280, groupSize: 128, planes: 1, using: &g)
+        let two = TernaryWeights.random(rows: 64, cols: 1280, groupSize: 128, planes: 2, using: &g)
+        let side1 = 16.0 / 128, side2 = 2 * 16.0 / 128
+        func bpw(_ w: TernaryWeights, _ k: PackedFormatKind) throws -> Double { try PackedTernaryLayer(packing: w, as: k).bitsPerWeight }
+        #expect(abs(try bpw(one, .twoBit) - (2 + side1)) < 1e-9)
+        #expect(abs(try bpw(one, .base3) - (1.6 + side1)) < 1e-9)  // 1280 = 8 × 160: no padding
+        #expect(abs(try bpw(one, .lut) - (2 + side1)) < 1e-9)
+        #expect(abs(try bpw(two, .twoPlane) - (3.2 + side2)) < 1e-9)
+        #expect(abs(try bpw(two, .twoPlane2Bit) - (4 + side2)) < 1e-9)
+        #expect(abs(try bpw(two, .bitmask) - (4 + side2)) < 1e-9)
+    }
+}
