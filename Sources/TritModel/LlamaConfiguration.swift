@@ -1,0 +1,133 @@
+import TritCore
+
+/// The hyper-parameters of a Llama-family model, read from GGUF metadata under explicit keys.
+public struct LlamaConfiguration: Equatable, Sendable, Codable {
+    public var blockCount: Int
+    public var embeddingLength: Int
+    public var feedForwardLength: Int
+    public var headCount: Int
+    public var kvHeadCount: Int
+    public var ropeFreqBase: Float
+    public var rmsNormEpsilon: Float
+    public var contextLength: Int
+    public var vocabularySize: Int
+
+    public var headDimension: Int { embeddingLength / headCount }
+    public var kvDimension: Int { kvHeadCount * headDimension }
+
+    public init(blockCount: Int, embeddingLength: Int, feedForwardLength: Int, headCount: Int, kvHeadCount: Int,
+                ropeFreqBase: Float, rmsNormEpsilon: Float, contextLength: Int, vocabularySize: Int) {
+        self.blockCount = blockCount; self.embeddingLength = embeddingLength
+        self.feedForwardLength = feedForwardLength; self.headCount = headCount; self.kvHeadCount = kvHeadCount
+        self.ropeFreqBase = ropeFreqBase; self.rmsNormEpsilon = rmsNormEpsilon
+        self.contextLength = contextLength; self.vocabularySize = vocabularySize
+    }
+
+    /// Reads `<arch>.block_count`, `<arch>.embedding_length`, `<arch>.feed_forward_length`,
+    /// `<arch>.attention.head_count`, `<arch>.attention.head_count_kv` (default: head_count),
+    /// `<arch>.rope.freq_base` (default 10000), `<arch>.attention.layer_norm_rms_epsilon`,
+    /// `<arch>.context_length` and the vocabulary size (`<arch>.vocab_size`, else the token list).
+    public init(gguf: GGUFFile) throws {
+        let arch = try gguf.string("general.architecture")
+        guard arch == "llama" else {
+            throw GGUFError.invalidField(path: gguf.path, offset: 0, field: "general.architecture",
+                                         reason: "expected \"llama\", found \"\(arch)\" (only the Llama family is supported)")
+        }
+        func k(_ s: String) -> String { "\(arch).\(s)" }
+        blockCount = try gguf.integer(k("block_count"))
+        embeddingLength = try gguf.integer(k("embedding_length"))
+        feedForwardLength = try gguf.integer(k("feed_forward_length"))
+        headCount = try gguf.integer(k("attention.head_count"))
+        kvHeadCount = gguf.metadata[k("attention.head_count_kv")] == nil ? headCount : try gguf.integer(k("attention.head_count_kv"))
+        ropeFreqBase = gguf.metadata[k("rope.freq_base")] == nil ? 10000 : Float(try gguf.float(k("rope.freq_base")))
+        rmsNormEpsilon = Float(try gguf.float(k("attention.layer_norm_rms_epsilon")))
+        contextLength = try gguf.integer(k("context_length"))
+        if gguf.metadata[k("vocab_size")] != nil {
+            vocabularySize = try gguf.integer(k("vocab_size"))
+        } else {
+            vocabularySize = try gguf.value("tokenizer.ggml.tokens").array?.count ?? 0
+        }
+        try validate(path: gguf.path)
+        if let rope = gguf.metadata[k("rope.dimension_count")]?.integer, rope != headDimension {
+            throw GGUFError.invalidField(path: gguf.path, offset: 0, field: k("rope.dimension_count"),
+                                         reason: "partial RoPE (\(rope) of \(headDimension) dimensions) is not supported")
+        }
+    }
+
+    func validate(path: String) throws {
+        func bad(_ f: String, _ r: String) -> GGUFError { .invalidField(path: path, offset: 0, field: f, reason: r) }
+        for (name, v) in [("block_count", blockCount), ("embedding_length", embeddingLength),
+                          ("feed_forward_length", feedForwardLength), ("attention.head_count", headCount),
+                          ("attention.head_count_kv", kvHeadCount), ("context_length", contextLength),
+                          ("vocab_size", vocabularySize)] where v <= 0 {
+            throw bad(name, "must be positive, found \(v)")
+        }
+        guard embeddingLength % headCount == 0 else { throw bad("attention.head_count", "\(headCount) does not divide embedding_length \(embeddingLength)") }
+        guard headCount % kvHeadCount == 0 else { throw bad("attention.head_count_kv", "\(kvHeadCount) does not divide head_count \(headCount)") }
+        guard headDimension % 2 == 0 else { throw bad("attention.head_count", "head dimension \(headDimension) must be even for RoPE") }
+    }
+}
+
+/// The names of the seven linear layers of one transformer block, in GGUF naming.
+public enum LlamaLinearName: String, CaseIterable, Sendable {
+    case query = "attn_q", key = "attn_k", value = "attn_v", output = "attn_output"
+    case gate = "ffn_gate", up = "ffn_up", down = "ffn_down"
+
+    /// The full tensor name, e.g. `blk.3.attn_q.weight`.
+    public func tensorName(block: Int) -> String { "blk.\(block).\(rawValue).weight" }
+}
+
+/// All weights of a Llama model dequantized to Float32: the accuracy reference and the input
+/// of every quantizer. Linear weights are `Matrix` (rows = outputs, cols = inputs) by tensor name.
+public struct LlamaWeights: Sendable {
+    public let configuration: LlamaConfiguration
+    /// Token embedding (vocab × dim); also the LM head when the model has no `output.weight`.
+    public var tokenEmbedding: Matrix
+    /// A separate LM head (vocab × dim), or nil for tied embeddings.
+    public var outputHead: Matrix?
+    public var outputNorm: [Float]
+    public var attentionNorms: [[Float]]
+    public var feedForwardNorms: [[Float]]
+    /// Every linear layer by tensor name (`blk.N.attn_q.weight`, …).
+    public var linear: [String: Matrix]
+    /// The storage type of each tensor in the source file, for weight-byte accounting.
+    public var sourceTypes: [String: GGMLType]
+
+    /// Linear tensor names in forward order (block by block, q k v o gate up down).
+    public var linearNames: [String] {
+        (0..<configuration.blockCount).flatMap { b in LlamaLinearName.allCases.map { $0.tensorName(block: b) } }
+    }
+
+    /// Dequantizes every tensor of a Llama GGUF, checking each shape against the configuration.
+    public init(gguf: GGUFFile) throws {
+        let c = try LlamaConfiguration(gguf: gguf)
+        configuration = c
+        tokenEmbedding = try gguf.matrix(named: "token_embd.weight", rows: c.vocabularySize, cols: c.embeddingLength)
+        outputHead = gguf.tensor(named: "output.weight") == nil ? nil
+            : try gguf.matrix(named: "output.weight", rows: c.vocabularySize, cols: c.embeddingLength)
+        outputNorm = try gguf.vector(named: "output_norm.weight", count: c.embeddingLength)
+        var an: [[Float]] = [], fn: [[Float]] = [], lin: [String: Matrix] = [:]
+        for b in 0..<c.blockCount {
+            an.append(try gguf.vector(named: "blk.\(b).attn_norm.weight", count: c.embeddingLength))
+            fn.append(try gguf.vector(named: "blk.\(b).ffn_norm.weight", count: c.embeddingLength))
+            for l in LlamaLinearName.allCases {
+                let (rows, cols) = Self.shape(of: l, c)
+                lin[l.tensorName(block: b)] = try gguf.matrix(named: l.tensorName(block: b), rows: rows, cols: cols)
+            }
+        }
+        attentionNorms = an; feedForwardNorms = fn; linear = lin
+        var types: [String: GGMLType] = [:]
+        for t in gguf.tensors { types[t.name] = t.type }
+        sourceTypes = types
+    }
+
+    /// (rows = outputs, cols = inputs) of a linear layer.
+    public static func shape(of l: LlamaLinearName, _ c: LlamaConfiguration) -> (Int, Int) {
+        switch l {
+        case .query, .output: return (c.embeddingLength, c.embeddingLength)
+        case .key, .value: return (c.kvDimension, c.embeddingLength)
+        case .gate, .up: return (c.feedForwardLength, c.embeddingLength)
+        case .down: return (c.embeddingLength, c.feedForwardLength)
+        }
+    }
+}

@@ -1,0 +1,313 @@
+import CBLAS
+import Foundation
+import TritCore
+
+/// Builds the linear layer for one tensor (`blk.3.attn_q.weight`) from its Float32 weights:
+/// the hook through which a quantization method or packed format replaces the float layer.
+public typealias LinearLayerFactory = (_ name: String, _ weights: Matrix) throws -> LinearLayer
+
+/// Root-mean-square normalisation with a learned gain: y = x / sqrt(mean(x²) + ε) · w.
+public struct RMSNorm: Sendable {
+    public let weight: [Float]
+    public let epsilon: Float
+
+    public init(weight: [Float], epsilon: Float) { self.weight = weight; self.epsilon = epsilon }
+
+    public func callAsFunction(_ x: UnsafeBufferPointer<Float>, tokens: Int, into y: UnsafeMutableBufferPointer<Float>) {
+        let n = weight.count
+        weight.withUnsafeBufferPointer { w in
+            for t in 0..<tokens {
+                let xi = x.baseAddress! + t * n, yi = y.baseAddress! + t * n
+                var ss: Float = 0
+                for j in 0..<n { ss += xi[j] * xi[j] }
+                let scale = 1 / (ss / Float(n) + epsilon).squareRoot()
+                for j in 0..<n { yi[j] = xi[j] * scale * w[j] }
+            }
+        }
+    }
+}
+
+/// Rotary position embedding on ADJACENT pairs (x[2i], x[2i+1]) — llama.cpp's "normal" mode,
+/// which is right for GGUF Llama files because the converter permutes the Q/K rows. Rotating
+/// halves (NeoX style) instead gives perplexities in the hundreds on those files.
+public struct RotaryEmbedding: Sendable {
+    public let headDimension: Int
+    /// θ_i = base^(−2i/d), i = 0..<d/2.
+    let inverseFrequencies: [Double]
+
+    public init(headDimension: Int, base: Float) {
+        self.headDimension = headDimension
+        inverseFrequencies = (0..<(headDimension / 2)).map { pow(Double(base), -2 * Double($0) / Double(headDimension)) }
+    }
+
+    /// Rotates `heads` heads of every token in place; token t sits at position `start + t` and
+    /// its row begins at `t * rowStride`.
+    public func apply(_ x: UnsafeMutableBufferPointer<Float>, tokens: Int, heads: Int, rowStride: Int, start: Int) {
+        let half = headDimension / 2
+        var cosines = [Float](repeating: 0, count: half), sines = [Float](repeating: 0, count: half)
+        for t in 0..<tokens {
+            let p = Double(start + t)
+            for i in 0..<half {
+                let a = p * inverseFrequencies[i]
+                cosines[i] = Float(cos(a)); sines[i] = Float(sin(a))
+            }
+            for h in 0..<heads {
+                let v = x.baseAddress! + t * rowStride + h * headDimension
+                for i in 0..<half {
+                    let x0 = v[2 * i], x1 = v[2 * i + 1]
+                    v[2 * i] = x0 * cosines[i] - x1 * sines[i]
+                    v[2 * i + 1] = x0 * sines[i] + x1 * cosines[i]
+                }
+            }
+        }
+    }
+}
+
+/// Keys and values of every block for the tokens seen so far (after RoPE), preallocated to a
+/// fixed capacity so decoding never reallocates.
+public struct KVCache: Sendable {
+    public let capacity: Int
+    public let kvDimension: Int
+    var keys: [[Float]]
+    var values: [[Float]]
+    /// Tokens currently held. Lowering it (`truncate`) rewinds, e.g. to reuse a shared prompt.
+    public private(set) var length = 0
+
+    public init(configuration c: LlamaConfiguration, capacity: Int) {
+        self.capacity = capacity
+        kvDimension = c.kvDimension
+        keys = Array(repeating: [Float](repeating: 0, count: capacity * c.kvDimension), count: c.blockCount)
+        values = keys
+    }
+
+    public mutating func truncate(to n: Int) { precondition(n >= 0 && n <= length); length = n }
+    mutating func advance(by n: Int) { length += n }
+}
+
+/// Grouped-query self-attention with RoPE and a KV cache.
+public struct Attention {
+    public let query: LinearLayer, key: LinearLayer, value: LinearLayer, output: LinearLayer
+    public let configuration: LlamaConfiguration
+    public let rope: RotaryEmbedding
+
+    /// x: tokens × dim (already normalised); writes tokens × dim into `out`. New keys/values
+    /// go into `cache` for `block` at positions cache.length ..< cache.length + tokens (the
+    /// caller advances the cache length after the last block).
+    public func callAsFunction(_ x: UnsafeBufferPointer<Float>, tokens: Int, cache: inout KVCache, block: Int,
+                               into out: UnsafeMutableBufferPointer<Float>) {
+        let c = configuration, dim = c.embeddingLength, kvDim = c.kvDimension, hd = c.headDimension
+        let past = cache.length, total = past + tokens
+        precondition(total <= cache.capacity, "KV cache capacity \(cache.capacity) exceeded (\(total) tokens)")
+        var q = [Float](repeating: 0, count: tokens * dim)
+        var attended = [Float](repeating: 0, count: tokens * dim)
+        var scores = [Float](repeating: 0, count: tokens * total)
+        q.withUnsafeMutableBufferPointer { q in
+            query.forward(x, tokens: tokens, into: q)
+            rope.apply(q, tokens: tokens, heads: c.headCount, rowStride: dim, start: past)
+        }
+        cache.keys[block].withUnsafeMutableBufferPointer { kc in
+            let k = UnsafeMutableBufferPointer(rebasing: kc[(past * kvDim)..<(total * kvDim)])
+            key.forward(x, tokens: tokens, into: k)
+            rope.apply(k, tokens: tokens, heads: c.kvHeadCount, rowStride: kvDim, start: past)
+        }
+        cache.values[block].withUnsafeMutableBufferPointer { vc in
+            value.forward(x, tokens: tokens, into: UnsafeMutableBufferPointer(rebasing: vc[(past * kvDim)..<(total * kvDim)]))
+        }
+        let group = c.headCount / c.kvHeadCount
+        let scale = 1 / Float(hd).squareRoot()
+        q.withUnsafeBufferPointer { q in
+        cache.keys[block].withUnsafeBufferPointer { kc in
+        cache.values[block].withUnsafeBufferPointer { vc in
+        scores.withUnsafeMutableBufferPointer { s in
+        attended.withUnsafeMutableBufferPointer { a in
+            for h in 0..<c.headCount {
+                let kvh = h / group
+                // S = Q_h K_hᵀ / √d  (tokens × total), strided views into the packed rows.
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(tokens), Int32(total), Int32(hd), scale,
+                            q.baseAddress! + h * hd, Int32(dim), kc.baseAddress! + kvh * hd, Int32(kvDim),
+                            0, s.baseAddress, Int32(total))
+                for t in 0..<tokens {   // causal softmax: token t sees positions 0...past+t
+                    let row = s.baseAddress! + t * total, visible = past + t + 1
+                    var m = -Float.infinity
+                    for j in 0..<visible { m = max(m, row[j]) }
+                    var sum: Float = 0
+                    for j in 0..<visible { let e = expf(row[j] - m); row[j] = e; sum += e }
+                    let inv = 1 / sum
+                    for j in 0..<visible { row[j] *= inv }
+                    for j in visible..<total { row[j] = 0 }
+                }
+                // O_h = P V_h  (tokens × hd) into the head's columns of `attended`.
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(tokens), Int32(hd), Int32(total), 1,
+                            s.baseAddress, Int32(total), vc.baseAddress! + kvh * hd, Int32(kvDim),
+                            0, a.baseAddress! + h * hd, Int32(dim))
+            }
+        }}}}}
+        attended.withUnsafeBufferPointer { output.forward($0, tokens: tokens, into: out) }
+    }
+}
+
+/// The SwiGLU feed-forward network: down(silu(gate(x)) ⊙ up(x)).
+public struct MLP {
+    public let gate: LinearLayer, up: LinearLayer, down: LinearLayer
+
+    public func callAsFunction(_ x: UnsafeBufferPointer<Float>, tokens: Int, into out: UnsafeMutableBufferPointer<Float>) {
+        let n = tokens * gate.outputCount
+        var g = [Float](repeating: 0, count: n), u = [Float](repeating: 0, count: n)
+        g.withUnsafeMutableBufferPointer { g in
+            u.withUnsafeMutableBufferPointer { u in
+                gate.forward(x, tokens: tokens, into: g)
+                up.forward(x, tokens: tokens, into: u)
+                for i in 0..<n { let v = g[i]; g[i] = v / (1 + expf(-v)) * u[i] }
+            }
+            down.forward(UnsafeBufferPointer(g), tokens: tokens, into: out)
+        }
+    }
+}
+
+/// One pre-norm transformer block: h += attn(norm(h)); h += mlp(norm(h)).
+public struct TransformerBlock {
+    public let attentionNorm: RMSNorm
+    public let attention: Attention
+    public let feedForwardNorm: RMSNorm
+    public let mlp: MLP
+
+    public func callAsFunction(_ h: inout [Float], tokens: Int, cache: inout KVCache, block: Int) {
+        let n = h.count
+        var normed = [Float](repeating: 0, count: n), delta = [Float](repeating: 0, count: n)
+        h.withUnsafeBufferPointer { hp in normed.withUnsafeMutableBufferPointer { attentionNorm(hp, tokens: tokens, into: $0) } }
+        normed.withUnsafeBufferPointer { np in
+            delta.withUnsafeMutableBufferPointer { attention(np, tokens: tokens, cache: &cache, block: block, into: $0) }
+        }
+        for i in 0..<n { h[i] += delta[i] }
+        h.withUnsafeBufferPointer { hp in normed.withUnsafeMutableBufferPointer { feedForwardNorm(hp, tokens: tokens, into: $0) } }
+        normed.withUnsafeBufferPointer { np in delta.withUnsafeMutableBufferPointer { mlp(np, tokens: tokens, into: $0) } }
+        for i in 0..<n { h[i] += delta[i] }
+    }
+}
+
+/// A Llama-family decoder: embeddings, blocks, final RMSNorm and the LM head (tied to the
+/// token embedding when the file has no `output.weight`).
+public struct LlamaModel {
+    public let configuration: LlamaConfiguration
+    public let tokenEmbedding: Matrix
+    public let outputHead: Matrix
+    public let blocks: [TransformerBlock]
+    public let outputNorm: RMSNorm
+    /// Whether the LM head shares storage with the token embedding.
+    public let tiedEmbeddings: Bool
+
+    /// Builds the model; `makeLinear` is called once per linear tensor with its Float32 weights
+    /// (default: the BLAS float layer).
+    public init(weights w: LlamaWeights, makeLinear: LinearLayerFactory = { FloatLinear($1) }) throws {
+        let c = w.configuration
+        configuration = c
+        tokenEmbedding = w.tokenEmbedding
+        outputHead = w.outputHead ?? w.tokenEmbedding
+        tiedEmbeddings = w.outputHead == nil
+        outputNorm = RMSNorm(weight: w.outputNorm, epsilon: c.rmsNormEpsilon)
+        let rope = RotaryEmbedding(headDimension: c.headDimension, base: c.ropeFreqBase)
+        var blocks: [TransformerBlock] = []
+        for b in 0..<c.blockCount {
+            func layer(_ l: LlamaLinearName) throws -> LinearLayer {
+                let name = l.tensorName(block: b)
+                guard let m = w.linear[name] else { throw GGUFError.missingTensor(name: name) }
+                let layer = try makeLinear(name, m)
+                guard layer.inputCount == m.cols && layer.outputCount == m.rows else {
+                    throw GGUFError.shapeMismatch(tensor: name, expected: "layer \(m.rows)×\(m.cols)",
+                                                  found: "layer \(layer.outputCount)×\(layer.inputCount) (\(layer.kind))")
+                }
+                return layer
+            }
+            let attention = Attention(query: try layer(.query), key: try layer(.key), value: try layer(.value),
+                                      output: try layer(.output), configuration: c, rope: rope)
+            let mlp = MLP(gate: try layer(.gate), up: try layer(.up), down: try layer(.down))
+            blocks.append(TransformerBlock(attentionNorm: RMSNorm(weight: w.attentionNorms[b], epsilon: c.rmsNormEpsilon),
+                                           attention: attention,
+                                           feedForwardNorm: RMSNorm(weight: w.feedForwardNorms[b], epsilon: c.rmsNormEpsilon),
+                                           mlp: mlp))
+        }
+        self.blocks = blocks
+    }
+
+    /// Loads a GGUF file with Float32 layers (or the layers `makeLinear` builds).
+    public init(ggufPath: String, makeLinear: LinearLayerFactory = { FloatLinear($1) }) throws {
+        try self.init(weights: LlamaWeights(gguf: GGUFFile(path: ggufPath)), makeLinear: makeLinear)
+    }
+
+    public func makeCache(capacity: Int) -> KVCache { KVCache(configuration: configuration, capacity: capacity) }
+
+    /// Runs `tokens` (appended after what the cache holds) through the model and returns the
+    /// final normalised hidden states, tokens × dim. Prefill passes many tokens at once (every
+    /// linear layer is then one sgemm); decoding passes one.
+    public func hiddenStates(_ tokens: [Int32], cache: inout KVCache) -> Matrix {
+        let dim = configuration.embeddingLength, n = tokens.count
+        var h = [Float](repeating: 0, count: n * dim)
+        tokenEmbedding.values.withUnsafeBufferPointer { e in
+            for (t, id) in tokens.enumerated() {
+                precondition(id >= 0 && Int(id) < tokenEmbedding.rows, "token id \(id) out of range")
+                for j in 0..<dim { h[t * dim + j] = e[Int(id) * dim + j] }
+            }
+        }
+        for (b, block) in blocks.enumerated() { block(&h, tokens: n, cache: &cache, block: b) }
+        cache.advance(by: n)
+        var out = [Float](repeating: 0, count: n * dim)
+        h.withUnsafeBufferPointer { hp in out.withUnsafeMutableBufferPointer { outputNorm(hp, tokens: n, into: $0) } }
+        return Matrix(rows: n, cols: dim, values: out)
+    }
+
+    /// Logits (rows × vocab) for `count` hidden-state rows starting at row `first`.
+    public func logits(_ hidden: Matrix, first: Int = 0, count: Int? = nil) -> Matrix {
+        let n = count ?? (hidden.rows - first), dim = configuration.embeddingLength, v = outputHead.rows
+        var out = Matrix(rows: n, cols: v)
+        if n == 0 { return out }
+        hidden.values.withUnsafeBufferPointer { hp in
+            outputHead.values.withUnsafeBufferPointer { w in
+                out.values.withUnsafeMutableBufferPointer { o in
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(n), Int32(v), Int32(dim), 1,
+                                hp.baseAddress! + first * dim, Int32(dim), w.baseAddress, Int32(dim), 0, o.baseAddress, Int32(v))
+                }
+            }
+        }
+        return out
+    }
+
+    /// log p(targets[i] | row first+i) for consecutive hidden rows, computed in chunks so a long
+    /// window never materialises its whole logit matrix. Accumulated in Double.
+    public func logProbabilities(_ hidden: Matrix, first: Int, targets: [Int32]) -> [Double] {
+        var result: [Double] = []
+        result.reserveCapacity(targets.count)
+        let chunk = 64
+        var i = 0
+        while i < targets.count {
+            let n = min(chunk, targets.count - i)
+            let l = logits(hidden, first: first + i, count: n)
+            l.values.withUnsafeBufferPointer { p in
+                for r in 0..<n {
+                    let row = p.baseAddress! + r * l.cols
+                    var m = -Float.infinity
+                    for j in 0..<l.cols { m = max(m, row[j]) }
+                    var s = 0.0
+                    for j in 0..<l.cols { s += Double(expf(row[j] - m)) }
+                    result.append(Double(row[Int(targets[i + r])] - m) - log(s))
+                }
+            }
+            i += n
+        }
+        return result
+    }
+
+    /// Weight storage by representation ("f32", "ternary-…"), counting the embedding once when tied.
+    public var weightBytesByKind: [String: Int] {
+        var bytes: [String: Int] = [:]
+        for b in blocks {
+            for l in [b.attention.query, b.attention.key, b.attention.value, b.attention.output, b.mlp.gate, b.mlp.up, b.mlp.down] {
+                bytes["linear " + l.kind, default: 0] += l.weightBytes
+            }
+            bytes["norms f32", default: 0] += (b.attentionNorm.weight.count + b.feedForwardNorm.weight.count) * 4
+        }
+        bytes["norms f32", default: 0] += outputNorm.weight.count * 4
+        bytes["token embedding f32", default: 0] += tokenEmbedding.count * 4
+        if !tiedEmbeddings { bytes["output head f32", default: 0] += outputHead.count * 4 }
+        return bytes
+    }
+}
