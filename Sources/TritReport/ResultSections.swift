@@ -73,6 +73,17 @@ public struct KernelResult: Codable, Equatable, Sendable {
     public var weightBytes: Int
 
     public var shape: String { "\(rows)x\(cols)" }
+
+    public init(variant: String, format: String, rows: Int, cols: Int, tokens: Int, threads: Int, cold: Bool,
+                samples: [Double], medianSeconds: Double, ciLowSeconds: Double, ciHighSeconds: Double,
+                gweightsPerSecond: Double, gbytesPerSecond: Double, rooflineFraction: Double?,
+                counters: [String: Double], simulatedInstructions: Double?, weightBytes: Int) {
+        self.variant = variant; self.format = format; self.rows = rows; self.cols = cols; self.tokens = tokens
+        self.threads = threads; self.cold = cold; self.samples = samples; self.medianSeconds = medianSeconds
+        self.ciLowSeconds = ciLowSeconds; self.ciHighSeconds = ciHighSeconds; self.gweightsPerSecond = gweightsPerSecond
+        self.gbytesPerSecond = gbytesPerSecond; self.rooflineFraction = rooflineFraction; self.counters = counters
+        self.simulatedInstructions = simulatedInstructions; self.weightBytes = weightBytes
+    }
 }
 
 /// The tuning landscape of one problem: every configuration measured, for the heatmap.

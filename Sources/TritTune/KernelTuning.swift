@@ -1,0 +1,55 @@
+import Foundation
+import TritCore
+import TritKernels
+import TritMeasure
+
+/// Connects the generic tuner to the real kernels and the measurement layer: the search space
+/// comes from a variant's declared `ParameterSpace`, candidates are verified against the scalar
+/// reference, and timed with `RobustTiming` on packed random weights of the problem's shape.
+public enum KernelTuning {
+    /// All valid configurations of `variant` with its thread parameter pinned to `threads`.
+    public static func searchSpace(variant: String, threads: Int) throws -> [TuningConfiguration] {
+        let v = try KernelRegistry.variant(variant)
+        var seen = Set<TuningConfiguration>()
+        for c in v.space.allConfigurations {
+            var values = c.values
+            if values[KernelParameterName.threads] != nil { values[KernelParameterName.threads] = threads }
+            seen.insert(TuningConfiguration(values))
+        }
+        return seen.sorted()
+    }
+
+    public static func defaultConfiguration(variant: String, threads: Int) throws -> TuningConfiguration {
+        var values = try KernelRegistry.variant(variant).space.defaultConfiguration.values
+        if values[KernelParameterName.threads] != nil { values[KernelParameterName.threads] = threads }
+        return TuningConfiguration(values)
+    }
+
+    /// Verification runs at the problem's K (so K tails are exercised) on at most 256 rows and
+    /// 5 tokens, which keeps the scalar reference cheap for 49152-row and 64-token problems.
+    public static func evaluator(for p: TuningProblem, cold: Bool, coldBytes: Int, timing: TimingOptions,
+                                 counters: CounterSet?) throws -> TuningEvaluator {
+        guard let format = PackedFormatKind(rawValue: p.format) else {
+            throw KernelError.shape("unknown format '\(p.format)'; known: \(PackedFormatKind.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        return TuningEvaluator(
+            verify: { c in
+                KernelVerification.check(variant: p.variant, format: format, configuration: KernelConfiguration(c.values),
+                                         rows: min(p.rows, 256), cols: p.cols, tokens: min(p.tokens, 5), threads: p.threads)
+            },
+            measure: { c, n in
+                let bench = try KernelBenchCase(rows: p.rows, cols: p.cols, tokens: p.tokens, variant: p.variant, format: format,
+                                                configuration: KernelConfiguration(c.values), threads: p.threads,
+                                                coldBytes: cold ? coldBytes : nil)
+                var o = timing
+                o.samples = max(n, 1)
+                let t = RobustTiming.measure(o) { bench.runOnce() }
+                var perCall: [String: Double] = [:]
+                if let counters {
+                    let s = counters.count(calls: 20) { bench.runOnce() }
+                    for v in s.values { if let pc = v.perCall { perCall[v.event] = pc } }
+                }
+                return MeasuredSamples(samples: t.samples, counters: perCall)
+            })
+    }
+}

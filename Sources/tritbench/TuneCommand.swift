@@ -1,0 +1,90 @@
+import ArgumentParser
+import Foundation
+import TritCore
+import TritKernels
+import TritMeasure
+import TritTune
+
+struct TuneCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "tune",
+        abstract: "Autotune kernel parameters per (shape, tokens, threads); results go to a resumable per-CPU tuning cache.")
+
+    @Option(help: "Shapes ROWSxK,... (e.g. 576x576,1536x576).") var shapes: String
+    @Option(help: "Token counts, e.g. 1,64.") var tokens = "1"
+    @Option(help: "Thread counts, e.g. 1,2.") var threads = "1"
+    @Option(help: "Variants to tune (default: simd, bitsliced, lut).") var variants = "simd,bitsliced,lut"
+    @Option(help: "Strategy: \(TuningStrategies.names.joined(separator: "|")).") var strategy = "halving"
+    @Option(help: "Evaluations per problem.") var budget: Int?
+    @Option(help: "Wall-time budget per problem, seconds.") var time: Double?
+    @Option(help: "Tuning cache file (default: $TRITBENCH_CACHE/tuning/<cpu>.json).") var cache: String?
+    @Flag(help: "Replay the strategy against the cache without measuring.") var replay = false
+    @Flag(help: "Time with weights streaming from DRAM.") var cold = false
+    @Flag(help: "JSON output.") var json = false
+
+    func run() throws {
+        let cpu = CPUDescription.current()
+        let build = BuildInfo.current()
+        let context = TuningContext(cpuFingerprint: cpu.fingerprint,
+                                    buildFingerprint: "\(build.configuration)-\(build.kernelFlags.joined())-\(build.swiftVersion)")
+        let path = cache ?? TuningCache.defaultPath(cpuFingerprint: cpu.fingerprint)
+        guard let strat = TuningStrategies.named(strategy) else {
+            throw ValidationError("unknown strategy '\(strategy)'; known: \(TuningStrategies.names.joined(separator: ", "))")
+        }
+        func ints(_ s: String, _ name: String) throws -> [Int] {
+            let v = s.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
+            guard !v.isEmpty, v.allSatisfy({ ($0 ?? 0) > 0 }) else { throw ValidationError("--\(name) must be positive integers separated by commas; got '\(s)'") }
+            return v.map { $0! }
+        }
+        let shapeList: [(Int, Int)] = try shapes.split(separator: ",").map {
+            let d = $0.lowercased().split(separator: "x").compactMap { Int($0) }
+            guard d.count == 2, d[0] > 0, d[1] > 0 else { throw ValidationError("shape '\($0)' is not ROWSxK") }
+            return (d[0], d[1])
+        }
+        var tuner = Tuner(context: context, cache: TuningCache(path: path))
+        let counters = CounterSet.preferred()
+        let started = Date()
+        var outcomes: [TuningOutcome] = []
+        do {
+            for (r, k) in shapeList { for t in try ints(tokens, "tokens") { for th in try ints(threads, "threads") {
+                for v in variants.split(separator: ",").map(String.init) {
+                    let variant = try KernelRegistry.variant(v)
+                    for f in variant.formats where f.requiredPlanes ?? 1 == 1 || variant.formats.count == 1 {
+                        let p = TuningProblem(variant: v, format: f.rawValue, rows: r, cols: k, tokens: t, threads: th)
+                        let ev = replay ? nil : try KernelTuning.evaluator(for: p, cold: cold, coldBytes: 2 * max(cpu.lastLevelCacheBytes, 256 << 20),
+                                                                          timing: TimingOptions(warmup: 2, minSampleSeconds: 0.002, samples: 5, maxSeconds: 2),
+                                                                          counters: counters)
+                        outcomes.append(try tuner.tune(problem: p, space: try KernelTuning.searchSpace(variant: v, threads: th),
+                                                       defaultConfiguration: try KernelTuning.defaultConfiguration(variant: v, threads: th),
+                                                       strategy: strat, budget: TuningBudget(maxEvaluations: budget, maxSeconds: time),
+                                                       evaluator: ev))
+                    }
+                }
+            } } }
+        } catch {
+            throw fail(error)
+        }
+        if json {
+            struct Row: Encodable { var problem: String; var best: String?; var median_us: Double?; var ci_low_us: Double?; var ci_high_us: Double?
+                var default_us: Double?; var speedup: Double?; var counters: [String: Double]; var evaluations: Int; var measured: Int; var failures: Int; var seconds: Double }
+            try printJSON(outcomes.map { o in Row(problem: o.problem.description, best: o.best?.configuration.description, median_us: o.best?.median.map { $0 * 1e6 },
+                                                  ci_low_us: o.best?.ciLow.map { $0 * 1e6 }, ci_high_us: o.best?.ciHigh.map { $0 * 1e6 },
+                                                  default_us: o.defaultRecord?.median.map { $0 * 1e6 }, speedup: o.speedupOverDefault,
+                                                  counters: o.best?.counters ?? [:], evaluations: o.evaluations.count, measured: o.newlyMeasured,
+                                                  failures: o.failures, seconds: o.seconds) })
+        } else {
+            var byShape: [String: [TuningOutcome]] = [:]
+            for o in outcomes { byShape["\(o.problem.shape) tokens=\(o.problem.tokens) threads=\(o.problem.threads)", default: []].append(o) }
+            for key in byShape.keys.sorted() {
+                let os = byShape[key]!
+                guard let best = os.filter({ $0.best?.median != nil }).min(by: { $0.best!.median! < $1.best!.median! }) else { continue }
+                let b = best.best!
+                print("\(key): best \(best.problem.variant)/\(best.problem.format) {\(b.configuration)} median \(String(format: "%.1f", b.median! * 1e6)) µs [\(String(format: "%.1f", (b.ciLow ?? .nan) * 1e6)), \(String(format: "%.1f", (b.ciHigh ?? .nan) * 1e6))]"
+                      + ", speedup over default \(best.speedupOverDefault.map { String(format: "%.2f×", $0) } ?? "—")"
+                      + ", counters \(b.counters.isEmpty ? "none counted" : b.counters.sorted { $0.key < $1.key }.map { "\($0.key)=\(String(format: "%.3g", $0.value))" }.joined(separator: " "))"
+                      + ", tuned in \(String(format: "%.1f", os.map(\.seconds).reduce(0, +))) s (\(os.map(\.evaluations.count).reduce(0, +)) evaluations, \(os.map(\.newlyMeasured).reduce(0, +)) measured)")
+            }
+            print("total tuning time \(String(format: "%.1f", Date().timeIntervalSince(started))) s; cache \(path)")
+        }
+    }
+}
