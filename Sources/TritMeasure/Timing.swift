@@ -117,12 +117,17 @@ public enum RobustTiming {
 
     /// The number of calls whose batch lasts at least `minSampleSeconds`, found by growing a
     /// trial batch geometrically (aiming 20% above the target so noise does not undershoot).
+    /// A batch that reaches the target is confirmed by two more, and the fastest of the three
+    /// decides: one batch slowed by a neighbour must not fix a count that later samples, run
+    /// undisturbed, fall short with.
     static func calibrate(_ options: TimingOptions, _ body: () -> Void) -> Int {
         var n = 1
         while true {
-            let perCall = timeBatch(n, body)
-            let elapsed = perCall * Double(n)
-            if elapsed >= options.minSampleSeconds { return n }
+            var perCall = timeBatch(n, body)
+            if perCall * Double(n) >= options.minSampleSeconds {
+                perCall = Swift.min(perCall, timeBatch(n, body), timeBatch(n, body))
+                if perCall * Double(n) >= options.minSampleSeconds { return n }
+            }
             let wanted = perCall > 0 ? options.minSampleSeconds * 1.2 / perCall : Double(n) * 10
             let next = Int(Swift.min(Swift.max(wanted, Double(n) * 2), Double(n) * 100).rounded(.up))
             if next > 1 << 40 { return n }

@@ -96,14 +96,15 @@ import Testing
 }
 
 @Suite struct TimingTests {
-    /// A closure that sleeps ~2 ms: the median must land near 2 ms (sleep overshoots, never
-    /// undershoots), and every sample is kept.
+    /// A closure that sleeps ~2 ms: the median must land at or above 2 ms (sleep overshoots,
+    /// never undershoots; the upper bound leaves room for a loaded machine), and every sample
+    /// is kept.
     @Test func measuresAKnownDuration() {
         let opts = TimingOptions(warmup: 1, minSampleSeconds: 0.004, samples: 5, maxSeconds: 2)
         let r = RobustTiming.measure(opts) { usleep(2000) }
         #expect(r.samples.count == 5)
-        #expect(r.callsPerSample >= 2)
-        #expect(r.median >= 0.002 && r.median < 0.006, "median \(r.median)")
+        #expect(Double(r.callsPerSample) * r.median >= 0.004 * 0.9, "batch shorter than minSampleSeconds")
+        #expect(r.median >= 0.002 && r.median < 0.05, "median \(r.median)")
         #expect(r.min <= r.median && r.ciLow <= r.median && r.median <= r.ciHigh)
     }
 
@@ -119,12 +120,12 @@ import Testing
     @Test func interleavedRunsBothInRoundsAndSeesTheDifference() {
         var order: [Int] = []
         let opts = TimingOptions(warmup: 0, minSampleSeconds: 0, samples: 4, maxSeconds: 2)
-        let rs = RobustTiming.interleaved(opts, [{ order.append(0); usleep(1000) }, { order.append(1); usleep(3000) }])
+        let rs = RobustTiming.interleaved(opts, [{ order.append(0); usleep(1000) }, { order.append(1); usleep(8000) }])
         #expect(rs.count == 2)
         #expect(rs[0].samples.count == 4 && rs[1].samples.count == 4)
         // With minSampleSeconds 0 each sample is one call; calibration adds one call each first.
         #expect(Array(order.suffix(8)) == [0, 1, 0, 1, 0, 1, 0, 1])
-        #expect(rs[1].median > rs[0].median * 1.5)
+        #expect(rs[1].median > rs[0].median * 1.5, "\(rs[1].median) vs \(rs[0].median)")
     }
 
     @Test func maxSecondsStopsSampling() {
