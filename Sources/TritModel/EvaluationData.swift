@@ -81,7 +81,8 @@ public struct EvaluationData: Sendable {
     }
 
     /// BoolQ's Wikipedia passages (the WikiText-2 stand-in): `doc.query` up to "\nQuestion:",
-    /// which is "<title> -- <passage>"; deduplicated by doc_id and by text, in file order.
+    /// which is "<title> -- <passage>"; deduplicated by doc_id and by text, in file order
+    /// (3,270 documents share 2,939 distinct passages).
     public func boolqPassages() throws -> [String] {
         var seenDocs = Set<Int>(), seenText = Set<String>(), out: [String] = []
         for r in try requests(task: "boolq") where r.docID < 1_000_000 && seenDocs.insert(r.docID).inserted {

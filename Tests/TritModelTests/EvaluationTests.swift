@@ -1,0 +1,71 @@
+import Foundation
+import Testing
+import TritCore
+@testable import TritModel
+
+@Suite("evaluation data and zero-shot scoring")
+struct EvaluationTests {
+    let data = EvaluationData()
+
+    @Test func boolqPassagesAreDedupedWikipediaText() throws {
+        let p = try data.boolqPassages()
+        #expect(p.count == 2939)   // 3,270 docs share 2,939 distinct passages
+        #expect(Set(p).count == p.count)
+        #expect(p[0].hasPrefix("Ethanol fuel -- All biomass goes through"))
+        #expect(!p.contains { $0.contains("\nQuestion:") || $0.contains("\nAnswer:") })
+    }
+
+    @Test func lambadaPassagesIncludeTheTargetWord() throws {
+        let p = try data.lambadaPassages()
+        #expect(p.count == 5153)
+        #expect(p[0].hasSuffix("I don't care about signs"))
+    }
+
+    @Test func calibrationComesFromTheUnscoredSource() throws {
+        #expect(PerplexitySource.boolqPassages.calibrationSource == .lambada)
+        #expect(PerplexitySource.lambada.calibrationSource == .boolqPassages)
+        let seqs = try calibrationSequences(scored: .boolqPassages, tokenizer: RealModel.tokenizer, count: 3, length: 64, data: data)
+        #expect(seqs.count == 3 && seqs.allSatisfy { $0.count == 64 })
+        let lambadaStart = RealModel.tokenizer.encode(try data.lambadaPassages()[0])
+        #expect(Array(seqs[0].prefix(20)) == Array(lambadaStart.prefix(20)))
+    }
+
+    @Test func multipleChoiceDocumentsSkipPMIRows() throws {
+        let piqa = try MultipleChoiceTask.documents(task: "piqa", data: data)
+        #expect(piqa.count == 1838 && piqa.allSatisfy { $0.choices.count == 2 && $0.docID < 1_000_000 })
+        let arc = try MultipleChoiceTask.documents(task: "arc_easy", data: data)
+        #expect(arc.count == 570)
+        #expect(arc[0].gold == 0 && arc[0].choices[0].continuation == " cellular telephone")
+        #expect(throws: EvaluationDataError.self) { try MultipleChoiceTask.documents(task: "nope", data: data) }
+    }
+
+    @Test func encodePairMovesTrailingSpaceToContinuation() {
+        let s = LoglikelihoodScorer(model: RealModel.model, tokenizer: RealModel.tokenizer)
+        let (c, k) = s.encodePair(context: "Question: Which is larger?\nAnswer: ", continuation: "the sun")
+        #expect(c == RealModel.tokenizer.encode("Question: Which is larger?\nAnswer:"))
+        #expect(k == RealModel.tokenizer.encode(" the sun"))
+    }
+
+    /// Reusing the cached shared context gives the same log-likelihood as scoring from scratch,
+    /// and the model prefers the sensible continuation.
+    @Test func scorerCacheReuseIsExact() {
+        var s = LoglikelihoodScorer(model: RealModel.model, tokenizer: RealModel.tokenizer)
+        let (c, good) = s.encodePair(context: "The sky on a clear day is", continuation: " blue")
+        let (_, bad) = s.encodePair(context: "The sky on a clear day is", continuation: " a refrigerator")
+        let llGood = s.loglikelihood(context: c, continuation: good)
+        let llBad = s.loglikelihood(context: c, continuation: bad)          // reuses the cached context
+        var fresh = LoglikelihoodScorer(model: RealModel.model, tokenizer: RealModel.tokenizer)
+        let llBadFresh = fresh.loglikelihood(context: c, continuation: bad)
+        #expect(abs(llBad - llBadFresh) < 1e-4, "\(llBad) vs \(llBadFresh)")
+        #expect(llGood > llBad)
+        #expect(llGood < 0)
+    }
+
+    @Test func taskAccuracyOnAFewDocuments() throws {
+        let docs = try MultipleChoiceTask.documents(task: "arc_easy", data: data)
+        let r = evaluateMultipleChoice(task: "arc_easy", documents: docs, model: RealModel.model,
+                                       tokenizer: RealModel.tokenizer, limit: 4, progress: false)
+        #expect(r.docs == 4 && r.correct <= 4 && r.correctNorm <= 4)
+        #expect(r.acc == Double(r.correct) / 4)
+    }
+}
