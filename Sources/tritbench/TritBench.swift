@@ -9,7 +9,7 @@ struct TritBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tritbench",
         abstract: "Ternary LLM weights on CPUs: kernels, autotuning, quantization, evaluation, reports.",
-        subcommands: [EnvCommand.self, RunCommand.self])
+        subcommands: [EnvCommand.self, RunCommand.self, KernelsCommand.self])
 }
 
 /// Prints an error on stderr and exits non-zero; user errors never crash the tool.
