@@ -124,3 +124,19 @@ extension KernelParameter {
                         meaning: "bytes ahead in each weight row to touch early (a demand load: Swift cannot emit prefetcht0)")
     }
 }
+
+extension ParameterSpace {
+    /// The default and every configuration that changes one parameter from it (when the
+    /// constraints allow): a small spread that touches every allowed value once.
+    public var oneAtATime: [KernelConfiguration] {
+        let base = defaultConfiguration
+        var out = [base]
+        for p in parameters {
+            for v in p.allowed where v != p.defaultValue {
+                var c = base; c[p.name] = v
+                if constraints.allSatisfy({ $0.holds(c) }) { out.append(c) }
+            }
+        }
+        return out
+    }
+}

@@ -96,15 +96,19 @@ public enum AVX2Kernels {
                     while r < rEnd {
                         let rb = r + a.rowBlock <= rEnd ? a.rowBlock : 1
                         switch (rb, nc) {
-                        case (4, 1): rowBlock(D.self, a, p, r, 4, t0, 1, scratch, &sink)
-                        case (2, 1): rowBlock(D.self, a, p, r, 2, t0, 1, scratch, &sink)
-                        case (2, 2): rowBlock(D.self, a, p, r, 2, t0, 2, scratch, &sink)
-                        case (1, 4): rowBlock(D.self, a, p, r, 1, t0, 4, scratch, &sink)
-                        case (1, 2): rowBlock(D.self, a, p, r, 1, t0, 2, scratch, &sink)
-                        case (1, 3): rowBlock(D.self, a, p, r, 1, t0, 3, scratch, &sink)
+                        case (4, 1): rowBlock(D.self, R4T1.self, a, p, r, t0, scratch, &sink)
+                        case (2, 1): rowBlock(D.self, R2T1.self, a, p, r, t0, scratch, &sink)
+                        case (2, 2): rowBlock(D.self, R2T2.self, a, p, r, t0, scratch, &sink)
+                        case (1, 4): rowBlock(D.self, R1T4.self, a, p, r, t0, scratch, &sink)
+                        case (1, 3): rowBlock(D.self, R1T3.self, a, p, r, t0, scratch, &sink)
+                        case (1, 2): rowBlock(D.self, R1T2.self, a, p, r, t0, scratch, &sink)
                         default:
                             // Any other (rows, tokens) pair: one row, tokens one at a time.
-                            for n in 0..<nc { rowBlock(D.self, a, p, r, 1, t0 + n, 1, scratch + n * a.planes * a.groups * 8, &sink) }
+                            for n in 0..<nc {
+                                for i in 0..<rb {
+                                    rowBlock(D.self, R1T1.self, a, p, r + i, t0 + n, scratch + n * a.planes * a.groups * 8, &sink)
+                                }
+                            }
                         }
                         r += rb
                     }
@@ -115,6 +119,17 @@ public enum AVX2Kernels {
         }
         if sink == 0x5A && a.rows < 0 { print(sink) }  // keeps the prefetch touches alive
     }
+
+    /// rows × tokens of a register block, as types so each block shape gets its own
+    /// specialised loop with constant trip counts (fully unrolled, accumulators in registers).
+    protocol BlockShape { static var rows: Int { get }; static var tokens: Int { get } }
+    enum R4T1: BlockShape { static var rows: Int { 4 }; static var tokens: Int { 1 } }
+    enum R2T1: BlockShape { static var rows: Int { 2 }; static var tokens: Int { 1 } }
+    enum R2T2: BlockShape { static var rows: Int { 2 }; static var tokens: Int { 2 } }
+    enum R1T4: BlockShape { static var rows: Int { 1 }; static var tokens: Int { 4 } }
+    enum R1T3: BlockShape { static var rows: Int { 1 }; static var tokens: Int { 3 } }
+    enum R1T2: BlockShape { static var rows: Int { 1 }; static var tokens: Int { 2 } }
+    enum R1T1: BlockShape { static var rows: Int { 1 }; static var tokens: Int { 1 } }
 
     /// Up to four (row, token) accumulators, addressed by constant indices after inlining.
     struct Acc4 {
@@ -128,25 +143,33 @@ public enum AVX2Kernels {
 
     /// rb rows × nc tokens of one plane over every group: int32 Σ code·q into scratch
     /// [token][plane][group][row % 8]. rb·nc ≤ 4 keeps 2·rb·nc accumulators + 4 codes in 16 ymm.
-    @inline(__always)
-    static func rowBlock<D: QuadDecoder>(_ d: D.Type, _ a: AVX2LayerArguments, _ plane: Int, _ row0: Int,
-                                         _ rb: Int, _ tok0: Int, _ nc: Int,
-                                         _ scratch: UnsafeMutablePointer<Int32>, _ sink: inout UInt8) {
+    @inline(never)
+    static func rowBlock<D: QuadDecoder, B: BlockShape>(_ d: D.Type, _ shape: B.Type, _ a: AVX2LayerArguments,
+                                                        _ plane: Int, _ row0: Int, _ tok0: Int,
+                                                        _ scratch: UnsafeMutablePointer<Int32>, _ sink: inout UInt8) {
+        let rb = B.rows, nc = B.tokens
         let ones16 = _mm256_set1_epi16(1)
-        let base = a.weights + plane * a.planeStride + row0 * a.rowStride
-        let actBase = a.acts + tok0 * a.actStride
+        let rowStride = a.rowStride, actStride = a.actStride, depth = a.depth, quadsPerRow = a.quadsPerRow
+        let quadsPerGroup = a.quadsPerGroup
+        let base = a.weights + (plane &* a.planeStride &+ row0 &* rowStride)
+        let actBase = a.acts + tok0 &* actStride
         let pf = a.prefetchBytes
+        var touched: UInt8 = 0
+        defer { sink &+= touched }
         for g in 0..<a.groups {
-            let q0 = g * a.quadsPerGroup, q1 = min(q0 + a.quadsPerGroup, a.quadsPerRow)
+            let q0 = g &* quadsPerGroup, q1 = min(q0 &+ quadsPerGroup, quadsPerRow)
             var acc32 = Acc4(), acc16 = Acc4()
             var q = q0, sinceWiden = 0
             while q < q1 {
+                if pf > 0 {
+                    let ahead = D.bytesBefore(quad: q) &+ pf
+                    for r in 0..<rb { touched &+= base[r &* rowStride &+ ahead] }
+                }
                 for r in 0..<rb {
-                    let row = base + r * a.rowStride
-                    if pf > 0 { sink &+= row[D.bytesBefore(quad: q) + pf] }
+                    let row = base + r &* rowStride
                     let c = D.decode(row, quad: q)
                     for n in 0..<nc {
-                        let x = UnsafeRawPointer(actBase + n * a.actStride + q * 128)
+                        let x = UnsafeRawPointer(actBase + (n &* actStride &+ q &* 128))
                         let m0 = _mm256_maddubs_epi16(c.0, load256(x))
                         let m1 = _mm256_maddubs_epi16(c.1, load256(x + 32))
                         let m2 = _mm256_maddubs_epi16(c.2, load256(x + 64))
@@ -155,8 +178,8 @@ public enum AVX2Kernels {
                         acc16[i] = _mm256_add_epi16(acc16[i], _mm256_add_epi16(_mm256_add_epi16(m0, m1), _mm256_add_epi16(m2, m3)))
                     }
                 }
-                q += 1; sinceWiden += 1
-                if sinceWiden == a.depth || q == q1 {
+                q &+= 1; sinceWiden &+= 1
+                if sinceWiden == depth || q == q1 {
                     for i in 0..<(rb * nc) {
                         acc32[i] = _mm256_add_epi32(acc32[i], _mm256_madd_epi16(acc16[i], ones16))
                         acc16[i] = _mm256_setzero_si256()
@@ -249,7 +272,7 @@ protocol QuadDecoder {
 /// 2-bit codes: byte b of a 32-byte chunk holds columns b, b+32, b+64, b+96.
 enum TwoBitDecoder: QuadDecoder {
     @inline(__always) static func decode(_ row: UnsafePointer<UInt8>, quad q: Int) -> (__m256i, __m256i, __m256i, __m256i) {
-        let x = load256(row + q * 32)
+        let x = load256(row + q &* 32)
         let m = _mm256_set1_epi8(3)
         return (_mm256_and_si256(x, m), _mm256_and_si256(_mm256_srli_epi16(x, 2), m),
                 _mm256_and_si256(_mm256_srli_epi16(x, 4), m), _mm256_and_si256(_mm256_srli_epi16(x, 6), m))
@@ -271,7 +294,7 @@ enum BitmaskDecoder: QuadDecoder {
         _mm256_sub_epi8(_mm256_add_epi8(_mm256_set1_epi8(1), expand(chunk + 16 + 4 * v)), expand(chunk + 4 * v))
     }
     @inline(__always) static func decode(_ row: UnsafePointer<UInt8>, quad q: Int) -> (__m256i, __m256i, __m256i, __m256i) {
-        let c = row + q * 32
+        let c = row + q &* 32
         return (codes(c, 0), codes(c, 1), codes(c, 2), codes(c, 3))
     }
     @inline(__always) static func bytesBefore(quad q: Int) -> Int { q * 32 }
@@ -280,21 +303,32 @@ enum BitmaskDecoder: QuadDecoder {
 /// Base-3, 5 trits per byte in blocks of 160 columns: vector v of a row lives in block v / 5
 /// as trit v % 5. Decoded with 16-bit multiplies: no division.
 enum Base3Decoder: QuadDecoder {
-    @inline(__always) static func vector(_ row: UnsafePointer<UInt8>, _ v: Int) -> __m256i {
-        let block = v / 5, k = v - block * 5
-        let x = load256(row + block * 32)
-        let pow3 = _mm256_set1_epi16(Int16(truncatingIfNeeded: (0x51_1B_09_03_01 >> UInt64(8 * k)) & 0xFF))
+    /// Codes of trit k (0…4) of every byte of the 32-byte block `x`.
+    @inline(__always) static func trits(_ x: __m256i, _ k: Int) -> __m256i {
+        let pow3 = _mm256_set1_epi16(Int16(truncatingIfNeeded: (0x51_1B_09_03_01 as UInt64) >> UInt64(8 &* k)) & 0xFF)
         let three = _mm256_set1_epi16(3)
         // even bytes moved to the high half, odd bytes kept there: (b · 3^k mod 256) << 8
         let even = _mm256_mullo_epi16(_mm256_slli_epi16(x, 8), pow3)
         let odd = _mm256_mullo_epi16(_mm256_and_si256(x, _mm256_set1_epi16(Int16(bitPattern: 0xFF00))), pow3)
-        // (q · 3) >> 8 in the low byte of each 16-bit lane
+        // (q · 3) >> 8 lands in the low byte of each 16-bit lane
         let te = _mm256_mulhi_epu16(even, three), to = _mm256_mulhi_epu16(odd, three)
         return _mm256_or_si256(te, _mm256_slli_epi16(to, 8))
     }
     @inline(__always) static func decode(_ row: UnsafePointer<UInt8>, quad q: Int) -> (__m256i, __m256i, __m256i, __m256i) {
-        (vector(row, 4 * q), vector(row, 4 * q + 1), vector(row, 4 * q + 2), vector(row, 4 * q + 3))
+        // Vectors 4q…4q+3 live in block (4q)/5 and, past its 5th trit, the next block.
+        let v = q &* 4
+        var block = v / 5
+        var k = v &- block &* 5
+        var x = load256(row + block &* 32)
+        var out = (x, x, x, x)
+        for i in 0..<4 {
+            if k == 5 { k = 0; block &+= 1; x = load256(row + block &* 32) }
+            let t = trits(x, k)
+            switch i { case 0: out.0 = t; case 1: out.1 = t; case 2: out.2 = t; default: out.3 = t }
+            k &+= 1
+        }
+        return out
     }
-    @inline(__always) static func bytesBefore(quad q: Int) -> Int { (4 * q / 5) * 32 }
+    @inline(__always) static func bytesBefore(quad q: Int) -> Int { (q &* 4 / 5) &* 32 }
 }
 #endif
