@@ -15,13 +15,14 @@
 /// which SIMD does with 16-bit multiplies on the even and odd bytes. Every one of the 243 values
 /// round-trips (tested). Vector k of a block is 32 consecutive columns, as in the 2-bit format.
 ///
-///     buffer: [plane][row][block][32 bytes]     rowStride = blocks · 32
+///     buffer: `RowTiledLayout` units = blocks: [plane][row / 8][block][row % 8][32 bytes]
+///     (rows padded to 8 with weight 0)
 public struct Base3TernaryMatrix: PackedTernaryFormat {
     public var kind: PackedFormatKind { side.planeCount == 1 ? .base3 : .twoPlane }
     public private(set) var side: TernarySideData
     public private(set) var codes: AlignedBuffer
     public let blocksPerRow: Int
-    public var rowStride: Int { blocksPerRow * 32 }
+    public var layout: RowTiledLayout { RowTiledLayout(rows: side.rows, planes: side.planeCount, units: blocksPerRow) }
 
     /// The byte that stores five codes (each 0, 1 or 2), `codes[0]` most significant.
     @inlinable public static func encode(_ codes: (Int, Int, Int, Int, Int)) -> UInt8 {
@@ -43,17 +44,17 @@ public struct Base3TernaryMatrix: PackedTernaryFormat {
         try w.validate()
         side = TernarySideData(w)
         blocksPerRow = (w.cols + 159) / 160
-        let stride = blocksPerRow * 32
-        codes = AlignedBuffer(byteCount: w.planes.count * w.rows * stride)
+        let layout = RowTiledLayout(rows: w.rows, planes: w.planes.count, units: blocksPerRow)
+        codes = AlignedBuffer(byteCount: layout.byteCount)
         let out = codes.bytes
         for (p, plane) in w.planes.enumerated() {
-            for r in 0..<w.rows {
-                let row = out + (p * w.rows + r) * stride
-                func code(_ j: Int) -> Int { j < w.cols ? Int(plane[r * w.cols + j]) + 1 : 1 }
+            for r in 0..<(layout.tiles * 8) {
+                func code(_ j: Int) -> Int { j < w.cols && r < w.rows ? Int(plane[r * w.cols + j]) + 1 : 1 }
                 for c in 0..<blocksPerRow {
                     for b in 0..<32 {
                         let j = c * 160 + b
-                        row[c * 32 + b] = Self.encode((code(j), code(j + 32), code(j + 64), code(j + 96), code(j + 128)))
+                        out[layout.offset(plane: p, row: r, unit: c) + b] =
+                            Self.encode((code(j), code(j + 32), code(j + 64), code(j + 96), code(j + 128)))
                     }
                 }
             }
@@ -61,13 +62,12 @@ public struct Base3TernaryMatrix: PackedTernaryFormat {
     }
 
     public func unpack() -> TernaryWeights {
-        let stride = rowStride
+        let layout = self.layout
         let planes: [[Int8]] = (0..<side.planeCount).map { p in
             var plane = [Int8](repeating: 0, count: side.rows * side.cols)
             for r in 0..<side.rows {
-                let row = codes.bytes + (p * side.rows + r) * stride
                 for j in 0..<side.cols {
-                    let byte = row[(j / 160) * 32 + j % 32]
+                    let byte = codes.bytes[layout.offset(plane: p, row: r, unit: j / 160) + j % 32]
                     plane[r * side.cols + j] = Int8(Self.decode(byte, trit: (j % 160) / 32)) - 1
                 }
             }

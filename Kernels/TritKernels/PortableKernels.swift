@@ -68,17 +68,17 @@ struct PortableSIMDKernel {
         var c = SIMD32<UInt8>(repeating: 1)
         switch layer {
         case let .twoBit(m):
-            let base = m.codes.bytes + (p * side.rows + r) * m.rowStride + (v / 4) * 32
+            let base = m.codes.bytes + m.layout.offset(plane: p, row: r, unit: v / 4)
             let x = UnsafeRawPointer(base).loadUnaligned(as: SIMD32<UInt8>.self)
             c = (x &>> UInt8(2 * (v % 4))) & 3
         case let .base3(m):
-            let base = m.codes.bytes + (p * side.rows + r) * m.rowStride + (v / 5) * 32
+            let base = m.codes.bytes + m.layout.offset(plane: p, row: r, unit: v / 5)
             let x = UnsafeRawPointer(base).loadUnaligned(as: SIMD32<UInt8>.self)
             let pow: [UInt8] = [1, 3, 9, 27, 81]
             let q = x &* pow[v % 5]
             c = SIMD32<UInt8>(truncatingIfNeeded: (SIMD32<UInt16>(truncatingIfNeeded: q) &* 3) &>> 8)
         case let .bitmask(m):
-            let base = m.masks.bytes + (p * side.rows + r) * m.rowStride + (v / 4) * 32 + (v % 4) * 4
+            let base = m.masks.bytes + m.layout.offset(plane: p, row: r, unit: v / 4) + (v % 4) * 4
             let pos = UnsafeRawPointer(base).loadUnaligned(as: UInt32.self)
             let neg = UnsafeRawPointer(base + 16).loadUnaligned(as: UInt32.self)
             for i in 0..<32 {

@@ -11,14 +11,14 @@ extension AVX2Kernels {
     /// widening (`depth`); high-byte steps are tiny. Widening adds into scratch [token][sub-tile][group][8].
     public static func lutTiles(_ a: AVX2LayerArguments, tiles: Range<Int>, scratch: UnsafeMutablePointer<Int32>) {
         guard let tables = a.tables else { return }
-        let columnGroups = a.rowStride / 32
+        let columnGroups = a.tileStride / 32
         let groupColumns = a.quadsPerGroup  // column groups (of 4) per scale group, for this kernel
         for tile in tiles {
             var t0 = 0
             while t0 < a.tokens {
                 let nc = min(a.tokenBlock, a.tokens - t0)
                 scratch.update(repeating: 0, count: nc * 4 * a.groups * 8)
-                let w = a.weights + tile * a.rowStride
+                let w = a.weights + tile * a.tileStride
                 if nc == 2 {
                     lutBlock(a, w, tables + t0 * a.tableStride, 2, columnGroups, groupColumns, scratch)
                 } else {

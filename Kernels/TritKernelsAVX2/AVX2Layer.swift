@@ -6,9 +6,13 @@
 /// Everything an AVX2 tile loop needs, as raw pointers. Filled in by TritKernels once per
 /// forward call; one value serves every thread (each passes its own tile range and scratch).
 public struct AVX2LayerArguments {
-    /// Packed trits of plane 0, row 0; plane p row r starts at `weights + p·planeStride + r·rowStride`.
+    /// Packed trits of plane 0, row 0. Plane p, row r, 32-byte unit u lives at
+    /// `weights + p·planeStride + (r/8)·tileStride + (r%8)·rowStride + u·unitStride`
+    /// (LUT: tile t of 32 rows at `weights + t·tileStride`).
     public var weights: UnsafePointer<UInt8>
     public var rowStride: Int
+    public var unitStride: Int
+    public var tileStride: Int
     public var planeStride: Int
     public var planes: Int
     public var rows: Int
@@ -41,14 +45,16 @@ public struct AVX2LayerArguments {
     public var tables: UnsafePointer<UInt8>?
     public var tableStride: Int
 
-    public init(weights: UnsafePointer<UInt8>, rowStride: Int, planeStride: Int, planes: Int, rows: Int,
+    public init(weights: UnsafePointer<UInt8>, rowStride: Int, unitStride: Int, tileStride: Int, planeStride: Int,
+                planes: Int, rows: Int,
                 groups: Int, quadsPerGroup: Int, quadsPerRow: Int, acts: UnsafePointer<Int8>, actStride: Int,
                 actScales: UnsafePointer<Float>, groupSums: UnsafePointer<Int32>,
                 scales0: UnsafePointer<UInt16>, scales1: UnsafePointer<UInt16>?,
                 offsets: UnsafePointer<UInt16>?, bias: UnsafePointer<UInt16>?,
                 y: UnsafeMutablePointer<Float>, tokens: Int, rowBlock: Int, tokenBlock: Int, depth: Int,
                 prefetchBytes: Int, tables: UnsafePointer<UInt8>? = nil, tableStride: Int = 0) {
-        self.weights = weights; self.rowStride = rowStride; self.planeStride = planeStride
+        self.weights = weights; self.rowStride = rowStride; self.unitStride = unitStride
+        self.tileStride = tileStride; self.planeStride = planeStride
         self.planes = planes; self.rows = rows; self.groups = groups
         self.quadsPerGroup = quadsPerGroup; self.quadsPerRow = quadsPerRow
         self.acts = acts; self.actStride = actStride; self.actScales = actScales; self.groupSums = groupSums
@@ -149,9 +155,9 @@ public enum AVX2Kernels {
                                                         _ scratch: UnsafeMutablePointer<Int32>, _ sink: inout UInt8) {
         let rb = B.rows, nc = B.tokens
         let ones16 = _mm256_set1_epi16(1)
-        let rowStride = a.rowStride, actStride = a.actStride, depth = a.depth, quadsPerRow = a.quadsPerRow
+        let rowStride = a.rowStride, unit = a.unitStride, actStride = a.actStride, depth = a.depth, quadsPerRow = a.quadsPerRow
         let quadsPerGroup = a.quadsPerGroup
-        let base = a.weights + (plane &* a.planeStride &+ row0 &* rowStride)
+        let base = a.weights + (plane &* a.planeStride &+ (row0 / 8) &* a.tileStride &+ (row0 % 8) &* rowStride)
         let actBase = a.acts + tok0 &* actStride
         let pf = a.prefetchBytes
         var touched: UInt8 = 0
@@ -162,12 +168,12 @@ public enum AVX2Kernels {
             var q = q0, sinceWiden = 0
             while q < q1 {
                 if pf > 0 {
-                    let ahead = D.bytesBefore(quad: q) &+ pf
+                    let ahead = D.bytesBefore(quad: q, unit: unit) &+ pf
                     for r in 0..<rb { touched &+= base[r &* rowStride &+ ahead] }
                 }
                 for r in 0..<rb {
                     let row = base + r &* rowStride
-                    let c = D.decode(row, quad: q)
+                    let c = D.decode(row, quad: q, unit: unit)
                     for n in 0..<nc {
                         let x = UnsafeRawPointer(actBase + (n &* actStride &+ q &* 128))
                         let m0 = _mm256_maddubs_epi16(c.0, load256(x))
@@ -264,20 +270,21 @@ public enum AVX2Kernels {
 
 /// Turns one 128-column quad of a packed row into four vectors of 32 codes w + 1 ∈ {0, 1, 2}.
 protocol QuadDecoder {
-    static func decode(_ row: UnsafePointer<UInt8>, quad q: Int) -> (__m256i, __m256i, __m256i, __m256i)
-    /// Byte offset in the row where quad q's data begins (for prefetch touches).
-    static func bytesBefore(quad q: Int) -> Int
+    /// `unit`: bytes between consecutive 32-byte units of one row.
+    static func decode(_ row: UnsafePointer<UInt8>, quad q: Int, unit: Int) -> (__m256i, __m256i, __m256i, __m256i)
+    /// Byte offset from the row start where quad q's data begins (for prefetch touches).
+    static func bytesBefore(quad q: Int, unit: Int) -> Int
 }
 
 /// 2-bit codes: byte b of a 32-byte chunk holds columns b, b+32, b+64, b+96.
 enum TwoBitDecoder: QuadDecoder {
-    @inline(__always) static func decode(_ row: UnsafePointer<UInt8>, quad q: Int) -> (__m256i, __m256i, __m256i, __m256i) {
-        let x = load256(row + q &* 32)
+    @inline(__always) static func decode(_ row: UnsafePointer<UInt8>, quad q: Int, unit: Int) -> (__m256i, __m256i, __m256i, __m256i) {
+        let x = load256(row + q &* unit)
         let m = _mm256_set1_epi8(3)
         return (_mm256_and_si256(x, m), _mm256_and_si256(_mm256_srli_epi16(x, 2), m),
                 _mm256_and_si256(_mm256_srli_epi16(x, 4), m), _mm256_and_si256(_mm256_srli_epi16(x, 6), m))
     }
-    @inline(__always) static func bytesBefore(quad q: Int) -> Int { q * 32 }
+    @inline(__always) static func bytesBefore(quad q: Int, unit: Int) -> Int { q &* unit }
 }
 
 /// Bitmask planes: per 128 columns 16 bytes of +1 bits then 16 bytes of −1 bits.
@@ -293,11 +300,11 @@ enum BitmaskDecoder: QuadDecoder {
         // code = 1 − (mask P) + (mask N) with masks 0 / −1: +1 → 2, −1 → 0, 0 → 1.
         _mm256_sub_epi8(_mm256_add_epi8(_mm256_set1_epi8(1), expand(chunk + 16 + 4 * v)), expand(chunk + 4 * v))
     }
-    @inline(__always) static func decode(_ row: UnsafePointer<UInt8>, quad q: Int) -> (__m256i, __m256i, __m256i, __m256i) {
-        let c = row + q &* 32
+    @inline(__always) static func decode(_ row: UnsafePointer<UInt8>, quad q: Int, unit: Int) -> (__m256i, __m256i, __m256i, __m256i) {
+        let c = row + q &* unit
         return (codes(c, 0), codes(c, 1), codes(c, 2), codes(c, 3))
     }
-    @inline(__always) static func bytesBefore(quad q: Int) -> Int { q * 32 }
+    @inline(__always) static func bytesBefore(quad q: Int, unit: Int) -> Int { q &* unit }
 }
 
 /// Base-3, 5 trits per byte in blocks of 160 columns: vector v of a row lives in block v / 5
@@ -314,21 +321,21 @@ enum Base3Decoder: QuadDecoder {
         let te = _mm256_mulhi_epu16(even, three), to = _mm256_mulhi_epu16(odd, three)
         return _mm256_or_si256(te, _mm256_slli_epi16(to, 8))
     }
-    @inline(__always) static func decode(_ row: UnsafePointer<UInt8>, quad q: Int) -> (__m256i, __m256i, __m256i, __m256i) {
+    @inline(__always) static func decode(_ row: UnsafePointer<UInt8>, quad q: Int, unit: Int) -> (__m256i, __m256i, __m256i, __m256i) {
         // Vectors 4q…4q+3 live in block (4q)/5 and, past its 5th trit, the next block.
         let v = q &* 4
         var block = v / 5
         var k = v &- block &* 5
-        var x = load256(row + block &* 32)
+        var x = load256(row + block &* unit)
         var out = (x, x, x, x)
         for i in 0..<4 {
-            if k == 5 { k = 0; block &+= 1; x = load256(row + block &* 32) }
+            if k == 5 { k = 0; block &+= 1; x = load256(row + block &* unit) }
             let t = trits(x, k)
             switch i { case 0: out.0 = t; case 1: out.1 = t; case 2: out.2 = t; default: out.3 = t }
             k &+= 1
         }
         return out
     }
-    @inline(__always) static func bytesBefore(quad q: Int) -> Int { (q &* 4 / 5) &* 32 }
+    @inline(__always) static func bytesBefore(quad q: Int, unit: Int) -> Int { (q &* 4 / 5) &* unit }
 }
 #endif
