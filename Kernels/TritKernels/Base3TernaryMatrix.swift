@@ -32,8 +32,8 @@ public struct Base3TernaryMatrix: PackedTernaryFormat {
 
     /// Code k (0…4) of a stored byte, by multiply and shift only.
     @inlinable public static func decode(_ byte: UInt8, trit k: Int) -> UInt8 {
-        let pow3: [UInt8] = [1, 3, 9, 27, 81]
-        let q = byte &* pow3[k]
+        let pow3 = UInt8(truncatingIfNeeded: (0x51_1B_09_03_01 as UInt64) >> UInt64(8 * k))  // 1, 3, 9, 27, 81
+        let q = byte &* pow3
         return UInt8((UInt16(q) * 3) >> 8)
     }
 

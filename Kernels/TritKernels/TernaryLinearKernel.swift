@@ -30,9 +30,10 @@ public struct TernaryLinearKernel: @unchecked Sendable {
         engine = KernelEngine(layer: layer, variant: variant, configuration: configuration)
     }
 
-    /// A sound untuned choice: the 2-bit `vpmaddubsw` kernel (3.2-bpw two-plane for PTQTP),
-    /// four rows per block for one token, four tokens per decode for several; the scalar
-    /// reference when the scale groups do not fit the SIMD loops.
+    /// A sound untuned choice: the 2-bit `vpmaddubsw` kernel (2 × 2-bit for PTQTP's two planes:
+    /// the 3.2-bpw base-3 decode is compute-bound and measured slower here), four rows per
+    /// block for one token, four tokens per decode for several; a portable or scalar variant
+    /// when the scale groups do not fit the SIMD loops. The tuner (TritTune) replaces this.
     public static func defaultChoice(for weights: TernaryWeights, tokens: Int)
         -> (format: PackedFormatKind, variant: String, configuration: KernelConfiguration) {
         let format: PackedFormatKind = weights.planes.count == 2 ? .twoPlane2Bit : .twoBit
