@@ -248,7 +248,7 @@ public enum AVX2Kernels {
         if valid == 8 {
             _mm256_storeu_ps(out, y)
         } else {
-            let v = unsafeBitCast(y, to: SIMD8<Float>.self)
+            let v: SIMD8<Float> = y
             for i in 0..<valid { out[i] = v[i] }
         }
     }
