@@ -266,7 +266,7 @@ public enum AVX2Kernels {
 @inline(__always) func store256(_ p: UnsafeMutableRawPointer, _ v: __m256i) { _mm256_storeu_si256(p.assumingMemoryBound(to: __m256i_u.self), v) }
 /// The upper 128 bits (vextracti128; the intrinsic is a macro Swift cannot import).
 @inline(__always) func high128(_ v: __m256i) -> __m128i {
-    unsafeBitCast(unsafeBitCast(v, to: SIMD4<Int64>.self).highHalf, to: __m128i.self)
+    v.highHalf
 }
 
 /// Turns one 128-column quad of a packed row into four vectors of 32 codes w + 1 ∈ {0, 1, 2}.
