@@ -15,7 +15,7 @@ extension AVX2Kernels {
             m = _mm256_max_ps(m, _mm256_castsi256_ps(bits))
             j &+= 8
         }
-        var result = unsafeBitCast(m, to: SIMD8<Float>.self).max()
+        var result = m.max()
         if _mm256_testz_si256(bad, bad) == 0 { return nil }
         while j < n {
             let v = abs(x[j])
