@@ -308,32 +308,33 @@ enum BitmaskDecoder: QuadDecoder {
     @inline(__always) static func bytesBefore(quad q: Int, unit: Int) -> Int { q &* unit }
 }
 
-/// Base-3, 5 trits per byte in blocks of 160 columns: vector v of a row lives in block v / 5
-/// as trit v % 5. Decoded with 16-bit multiplies: no division.
+/// Base-3, 10 trits per 16-bit lane in blocks of 160 columns: vector v of a row is pair
+/// i = v % 5 of block v / 5, i.e. trits 2i and 2i+1 of the 16 lanes packed to bytes.
 enum Base3Decoder: QuadDecoder {
-    /// Codes of trit k (0…4) of every byte of the 32-byte block `x`.
-    @inline(__always) static func trits(_ x: __m256i, _ k: Int) -> __m256i {
-        let pow3 = _mm256_set1_epi16(Int16(truncatingIfNeeded: (0x51_1B_09_03_01 as UInt64) >> UInt64(8 &* k)) & 0xFF)
+    /// 3^k as 16-bit multipliers, k = 0…9.
+    static let powers: [Int16] = [1, 3, 9, 27, 81, 243, 729, 2187, 6561, 19683]
+
+    /// Codes of vector i (0…4) of the block `x`: trits 2i and 2i+1 of every lane, as bytes.
+    @inline(__always) static func pair(_ x: __m256i, _ i: Int) -> __m256i {
         let three = _mm256_set1_epi16(3)
-        // even bytes moved to the high half, odd bytes kept there: (b · 3^k mod 256) << 8
-        let even = _mm256_mullo_epi16(_mm256_slli_epi16(x, 8), pow3)
-        let odd = _mm256_mullo_epi16(_mm256_and_si256(x, _mm256_set1_epi16(Int16(bitPattern: 0xFF00))), pow3)
-        // (q · 3) >> 8 lands in the low byte of each 16-bit lane
-        let te = _mm256_mulhi_epu16(even, three), to = _mm256_mulhi_epu16(odd, three)
-        return _mm256_or_si256(te, _mm256_slli_epi16(to, 8))
+        let p0 = powers.withUnsafeBufferPointer { $0[2 &* i] }
+        let p1 = powers.withUnsafeBufferPointer { $0[2 &* i &+ 1] }
+        let t0 = _mm256_mulhi_epu16(_mm256_mullo_epi16(x, _mm256_set1_epi16(p0)), three)
+        let t1 = _mm256_mulhi_epu16(_mm256_mullo_epi16(x, _mm256_set1_epi16(p1)), three)
+        return _mm256_packus_epi16(t0, t1)
     }
     @inline(__always) static func decode(_ row: UnsafePointer<UInt8>, quad q: Int, unit: Int) -> (__m256i, __m256i, __m256i, __m256i) {
-        // Vectors 4q…4q+3 live in block (4q)/5 and, past its 5th trit, the next block.
+        // Vectors 4q…4q+3 live in block (4q)/5 and, past its 5th vector, the next block.
         let v = q &* 4
         var block = v / 5
-        var k = v &- block &* 5
+        var i = v &- block &* 5
         var x = load256(row + block &* unit)
         var out = (x, x, x, x)
-        for i in 0..<4 {
-            if k == 5 { k = 0; block &+= 1; x = load256(row + block &* unit) }
-            let t = trits(x, k)
-            switch i { case 0: out.0 = t; case 1: out.1 = t; case 2: out.2 = t; default: out.3 = t }
-            k &+= 1
+        for n in 0..<4 {
+            if i == 5 { i = 0; block &+= 1; x = load256(row + block &* unit) }
+            let t = pair(x, i)
+            switch n { case 0: out.0 = t; case 1: out.1 = t; case 2: out.2 = t; default: out.3 = t }
+            i &+= 1
         }
         return out
     }
