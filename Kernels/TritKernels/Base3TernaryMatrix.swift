@@ -1,39 +1,55 @@
-/// Base-3 trits, 5 per byte: 1.6 bpw plus side data (TQ1_0's core idea). Serves one plane
-/// (`.base3`) and PTQTP's two planes packed at 3.2 bpw as 2 × base-3 (`.twoPlane`).
+/// Base-3 trits, 10 per 16 bits (3^10 = 59049 ≤ 65536): 1.6 bpw plus side data, the density of
+/// TQ1_0's 5 trits per byte, decoded with 16-bit multiplies. Serves one plane (`.base3`) and
+/// PTQTP's two planes packed at 3.2 bpw as 2 × base-3 (`.twoPlane`).
 ///
-/// Each row is cut into blocks of 160 columns (5 × 32; the last one padded with weight 0).
-/// One block is 32 bytes; byte b holds the trits t_k = w + 1 of columns b + 32k, k = 0…4:
+/// Each row is cut into blocks of 160 columns (the last one padded with weight 0). A block is
+/// one 32-byte unit = 16 little-endian UInt16 lanes; lane l holds the codes t_k = w + 1 of ten
+/// columns, k = 0…9:
 ///
-///     v      = 81·t0 + 27·t1 + 9·t2 + 3·t3 + t4          ∈ [0, 242]   (t_k of column b+32k)
-///     stored = ⌈v · 256 / 243⌉                            ∈ [0, 255]
+///     v      = Σ_k t_k · 3^(9−k)                      ∈ [0, 59048]
+///     stored = ⌈v · 65536 / 59049⌉                    ∈ [0, 65535]
 ///
-///     byte b of block c:  [ stored(t0 t1 t2 t3 t4) ]   8 bits, 5 trits
+///     lane l:  bit 15 … 0  [ stored(t0 … t9) ]
 ///
-/// `stored / 256` is the base-3 fraction 0.t0t1t2t3t4, so decoding needs no division:
-///     q_k = (stored · 3^k) mod 256        (an 8-bit multiply)
-///     t_k = (q_k · 3) >> 8                (the top bits of ×3)
-/// which SIMD does with 16-bit multiplies on the even and odd bytes. Every one of the 243 values
-/// round-trips (tested). Vector k of a block is 32 consecutive columns, as in the 2-bit format.
+/// `stored / 65536` is the base-3 fraction 0.t0…t9, so decoding needs no division:
+///     q_k = stored · 3^k mod 65536      (`vpmullw`)
+///     t_k = (q_k · 3) >> 16             (`vpmulhuw` by 3)
+/// exact for all 59049 values because 3^10 ≤ 65536 (tested). `vpackuswb(T_2i, T_2i+1)` then
+/// gives vector i (32 consecutive columns 32i…32i+31) of the block, so trit k of lane l is
 ///
-///     buffer: [plane][row][block][32 bytes]     rowStride = blocks · 32
+///     column 32·(k/2) + p,  p = (l % 8) + 8·(k % 2) + 16·(l / 8)
+///
+/// — five multiply pairs and five packs per 160 columns.
+///
+///     buffer: `RowTiledLayout` units = blocks: [plane][row / 8][block][row % 8][32 bytes]
+///     (rows padded to 8 with weight 0)
 public struct Base3TernaryMatrix: PackedTernaryFormat {
     public var kind: PackedFormatKind { side.planeCount == 1 ? .base3 : .twoPlane }
     public private(set) var side: TernarySideData
     public private(set) var codes: AlignedBuffer
     public let blocksPerRow: Int
-    public var rowStride: Int { blocksPerRow * 32 }
+    public var layout: RowTiledLayout { RowTiledLayout(rows: side.rows, planes: side.planeCount, units: blocksPerRow) }
 
-    /// The byte that stores five codes (each 0, 1 or 2), `codes[0]` most significant.
-    @inlinable public static func encode(_ codes: (Int, Int, Int, Int, Int)) -> UInt8 {
-        let v = 81 * codes.0 + 27 * codes.1 + 9 * codes.2 + 3 * codes.3 + codes.4
-        return UInt8((v * 256 + 242) / 243)
+    /// 3^k for k = 0…9.
+    public static let powers: [UInt16] = [1, 3, 9, 27, 81, 243, 729, 2187, 6561, 19683]
+
+    /// The 16-bit lane that stores ten codes (each 0, 1 or 2), `codes[0]` most significant.
+    public static func encode(_ codes: [Int]) -> UInt16 {
+        precondition(codes.count == 10)
+        let v = codes.reduce(0) { $0 * 3 + $1 }
+        return UInt16((v * 65536 + 59048) / 59049)
     }
 
-    /// Code k (0…4) of a stored byte, by multiply and shift only.
-    @inlinable public static func decode(_ byte: UInt8, trit k: Int) -> UInt8 {
-        let pow3: [UInt8] = [1, 3, 9, 27, 81]
-        let q = byte &* pow3[k]
-        return UInt8((UInt16(q) * 3) >> 8)
+    /// Code k (0…9) of a stored lane, by multiply and shift only.
+    @inlinable public static func decode(_ lane: UInt16, trit k: Int) -> UInt8 {
+        let q = lane &* powers[k]
+        return UInt8((UInt32(q) * 3) >> 16)
+    }
+
+    /// (lane, trit) holding column j (0…159) of a block.
+    @inlinable public static func slot(column j: Int) -> (lane: Int, trit: Int) {
+        let i = j / 32, p = j % 32
+        return ((p % 8) + 8 * (p / 16), 2 * i + (p / 8) % 2)
     }
 
     public init(packing w: TernaryWeights) throws {
@@ -43,32 +59,35 @@ public struct Base3TernaryMatrix: PackedTernaryFormat {
         try w.validate()
         side = TernarySideData(w)
         blocksPerRow = (w.cols + 159) / 160
-        let stride = blocksPerRow * 32
-        codes = AlignedBuffer(byteCount: w.planes.count * w.rows * stride)
+        let layout = RowTiledLayout(rows: w.rows, planes: w.planes.count, units: blocksPerRow)
+        codes = AlignedBuffer(byteCount: layout.byteCount)
         let out = codes.bytes
         for (p, plane) in w.planes.enumerated() {
-            for r in 0..<w.rows {
-                let row = out + (p * w.rows + r) * stride
-                func code(_ j: Int) -> Int { j < w.cols ? Int(plane[r * w.cols + j]) + 1 : 1 }
+            for r in 0..<(layout.tiles * 8) {
+                func code(_ j: Int) -> Int { j < w.cols && r < w.rows ? Int(plane[r * w.cols + j]) + 1 : 1 }
                 for c in 0..<blocksPerRow {
-                    for b in 0..<32 {
-                        let j = c * 160 + b
-                        row[c * 32 + b] = Self.encode((code(j), code(j + 32), code(j + 64), code(j + 96), code(j + 128)))
+                    var lanes = [[Int]](repeating: [Int](repeating: 1, count: 10), count: 16)
+                    for j in 0..<160 {
+                        let (l, k) = Self.slot(column: j)
+                        lanes[l][k] = code(c * 160 + j)
                     }
+                    let unit = UnsafeMutableRawPointer(out + layout.offset(plane: p, row: r, unit: c))
+                    for l in 0..<16 { unit.storeBytes(of: Self.encode(lanes[l]).littleEndian, toByteOffset: 2 * l, as: UInt16.self) }
                 }
             }
         }
     }
 
     public func unpack() -> TernaryWeights {
-        let stride = rowStride
+        let layout = self.layout
         let planes: [[Int8]] = (0..<side.planeCount).map { p in
             var plane = [Int8](repeating: 0, count: side.rows * side.cols)
             for r in 0..<side.rows {
-                let row = codes.bytes + (p * side.rows + r) * stride
                 for j in 0..<side.cols {
-                    let byte = row[(j / 160) * 32 + j % 32]
-                    plane[r * side.cols + j] = Int8(Self.decode(byte, trit: (j % 160) / 32)) - 1
+                    let (l, k) = Self.slot(column: j % 160)
+                    let unit = UnsafeRawPointer(codes.bytes + layout.offset(plane: p, row: r, unit: j / 160))
+                    let lane = UInt16(littleEndian: unit.loadUnaligned(fromByteOffset: 2 * l, as: UInt16.self))
+                    plane[r * side.cols + j] = Int8(Self.decode(lane, trit: k)) - 1
                 }
             }
             return plane

@@ -10,43 +10,41 @@
 /// Bytes 4v…4v+3 of each mask cover the 32 columns of vector v, so a kernel expands 32 bits
 /// into 32 byte masks (broadcast, `vpshufb`, `vpand` with 1,2,4…128, `vpcmpeqb`).
 ///
-///     buffer: [plane][row][chunk][32 bytes]     rowStride = chunks · 32
+///     buffer: `RowTiledLayout` units = chunks: [plane][row / 8][chunk][row % 8][32 bytes]
 public struct BitmaskTernaryMatrix: PackedTernaryFormat {
     public var kind: PackedFormatKind { .bitmask }
     public private(set) var side: TernarySideData
     public private(set) var masks: AlignedBuffer
     public let chunksPerRow: Int
-    public var rowStride: Int { chunksPerRow * 32 }
+    public var layout: RowTiledLayout { RowTiledLayout(rows: side.rows, planes: side.planeCount, units: chunksPerRow) }
 
     public init(packing w: TernaryWeights) throws {
         try w.validate()
         side = TernarySideData(w)
         chunksPerRow = (w.cols + 127) / 128
-        let stride = chunksPerRow * 32
-        masks = AlignedBuffer(byteCount: w.planes.count * w.rows * stride)
+        let layout = RowTiledLayout(rows: w.rows, planes: w.planes.count, units: chunksPerRow)
+        masks = AlignedBuffer(byteCount: layout.byteCount)
         let out = masks.bytes
         for (p, plane) in w.planes.enumerated() {
             for r in 0..<w.rows {
-                let row = out + (p * w.rows + r) * stride
                 for j in 0..<w.cols {
                     let t = plane[r * w.cols + j]
                     guard t != 0 else { continue }
-                    let byte = (j / 128) * 32 + (t > 0 ? 0 : 16) + (j % 128) / 8
-                    row[byte] |= UInt8(1) << UInt8(j % 8)
+                    let byte = layout.offset(plane: p, row: r, unit: j / 128) + (t > 0 ? 0 : 16) + (j % 128) / 8
+                    out[byte] |= UInt8(1) << UInt8(j % 8)
                 }
             }
         }
     }
 
     public func unpack() -> TernaryWeights {
-        let stride = rowStride
+        let layout = self.layout
         let planes: [[Int8]] = (0..<side.planeCount).map { p in
             var plane = [Int8](repeating: 0, count: side.rows * side.cols)
             for r in 0..<side.rows {
-                let row = masks.bytes + (p * side.rows + r) * stride
                 for j in 0..<side.cols {
-                    let at = (j / 128) * 32 + (j % 128) / 8, bit = UInt8(1) << UInt8(j % 8)
-                    let pos = row[at] & bit != 0, neg = row[at + 16] & bit != 0
+                    let at = layout.offset(plane: p, row: r, unit: j / 128) + (j % 128) / 8, bit = UInt8(1) << UInt8(j % 8)
+                    let pos = masks.bytes[at] & bit != 0, neg = masks.bytes[at + 16] & bit != 0
                     plane[r * side.cols + j] = pos ? 1 : (neg ? -1 : 0)
                 }
             }

@@ -168,3 +168,24 @@ public struct TernarySideData: Sendable {
         }
     }
 }
+
+/// Where the 32-byte units of the decode + multiply-add formats live: rows are tiled by 8 and,
+/// inside a tile, unit u of the 8 rows is 256 contiguous bytes, so a kernel walking a block of
+/// rows along K reads one sequential stream (DRAM and the prefetchers like that far better than
+/// 4–8 separate row streams).
+///
+///     byte offset of (plane p, row r, unit u) = ((p · tiles + r/8) · units + u) · 256 + (r % 8) · 32
+public struct RowTiledLayout: Sendable {
+    public let rows: Int
+    public let planes: Int
+    public let units: Int
+    public var tiles: Int { (rows + 7) / 8 }
+    public var tileStride: Int { units * 256 }
+    public var planeStride: Int { tiles * tileStride }
+    public var byteCount: Int { planes * planeStride }
+    public static let unitStride = 256
+    public static let rowStride = 32
+    @inlinable public func offset(plane p: Int, row r: Int, unit u: Int) -> Int {
+        ((p * ((rows + 7) / 8) + r / 8) * units + u) * 256 + (r % 8) * 32
+    }
+}

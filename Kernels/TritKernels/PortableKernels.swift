@@ -68,17 +68,21 @@ struct PortableSIMDKernel {
         var c = SIMD32<UInt8>(repeating: 1)
         switch layer {
         case let .twoBit(m):
-            let base = m.codes.bytes + (p * side.rows + r) * m.rowStride + (v / 4) * 32
+            let base = m.codes.bytes + m.layout.offset(plane: p, row: r, unit: v / 4)
             let x = UnsafeRawPointer(base).loadUnaligned(as: SIMD32<UInt8>.self)
             c = (x &>> UInt8(2 * (v % 4))) & 3
         case let .base3(m):
-            let base = m.codes.bytes + (p * side.rows + r) * m.rowStride + (v / 5) * 32
-            let x = UnsafeRawPointer(base).loadUnaligned(as: SIMD32<UInt8>.self)
-            let pow: [UInt8] = [1, 3, 9, 27, 81]
-            let q = x &* pow[v % 5]
-            c = SIMD32<UInt8>(truncatingIfNeeded: (SIMD32<UInt16>(truncatingIfNeeded: q) &* 3) &>> 8)
+            let unit = UnsafeRawPointer(m.codes.bytes + m.layout.offset(plane: p, row: r, unit: v / 5))
+            let lanes = unit.loadUnaligned(as: SIMD16<UInt16>.self)
+            let i = v % 5
+            let t0 = SIMD16<UInt16>(truncatingIfNeeded: (SIMD16<UInt32>(truncatingIfNeeded: lanes &* Base3TernaryMatrix.powers[2 * i]) &* 3) &>> 16)
+            let t1 = SIMD16<UInt16>(truncatingIfNeeded: (SIMD16<UInt32>(truncatingIfNeeded: lanes &* Base3TernaryMatrix.powers[2 * i + 1]) &* 3) &>> 16)
+            for p in 0..<32 {
+                let l = (p % 8) + 8 * (p / 16)
+                c[p] = UInt8(truncatingIfNeeded: (p / 8) % 2 == 0 ? t0[l] : t1[l])
+            }
         case let .bitmask(m):
-            let base = m.masks.bytes + (p * side.rows + r) * m.rowStride + (v / 4) * 32 + (v % 4) * 4
+            let base = m.masks.bytes + m.layout.offset(plane: p, row: r, unit: v / 4) + (v % 4) * 4
             let pos = UnsafeRawPointer(base).loadUnaligned(as: UInt32.self)
             let neg = UnsafeRawPointer(base + 16).loadUnaligned(as: UInt32.self)
             for i in 0..<32 {

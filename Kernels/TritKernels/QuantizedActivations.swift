@@ -1,3 +1,6 @@
+import TritCore
+import TritKernelsAVX2
+
 /// Per-token int8 activations (absmax), with the per-group sums Σ q the kernels need for the
 /// code offset (Σ (w+1)·q − Σ q) and for PT²-LLM's μ. Pre-sized scratch: `quantize` allocates
 /// nothing unless more tokens arrive than ever before.
@@ -59,8 +62,7 @@ public final class QuantizedActivations: @unchecked Sendable {
                 for j in 0..<cols { staging[j] = src[Int(perm[j])] }
                 src = UnsafePointer(staging)
             }
-            var m: Float = 0
-            for j in 0..<cols { m = max(m, abs(src[j])) }
+            let m = Self.absMax(src, cols)
             let dst = q + t * stride
             let sumRow = sums + t * groups
             guard m > 0, m.isFinite else {
@@ -70,9 +72,7 @@ public final class QuantizedActivations: @unchecked Sendable {
                 continue
             }
             let inv = 127 / m
-            for j in 0..<cols {
-                dst[j] = Int8(min(127, max(-127, (src[j] * inv).rounded(.toNearestOrEven))))
-            }
+            Self.quantizeRow(src, cols, inv, dst)
             for j in cols..<stride { dst[j] = 0 }
             for g in 0..<groups {
                 var s: Int32 = 0
@@ -82,6 +82,31 @@ public final class QuantizedActivations: @unchecked Sendable {
             d[t] = m / 127
         }
     }
+
+    /// max |x|, NaN when any value is not finite. AVX2 where present (same result: max is exact).
+    static func absMax(_ x: UnsafePointer<Float>, _ n: Int) -> Float {
+        #if arch(x86_64)
+        if useAVX2 { return AVX2Kernels.absMax(x, n) ?? .nan }
+        #endif
+        var m: Float = 0
+        for j in 0..<n {
+            let v = abs(x[j])
+            if !v.isFinite { return .nan }
+            m = max(m, v)
+        }
+        return m
+    }
+
+    /// q = round_half_even(x · inv) (|x · inv| ≤ 127 since inv = 127 / max|x|). The choice of
+    /// loop depends on the CPU only, never on the kernel variant, so all variants see equal q.
+    static func quantizeRow(_ x: UnsafePointer<Float>, _ n: Int, _ inv: Float, _ q: UnsafeMutablePointer<Int8>) {
+        #if arch(x86_64)
+        if useAVX2 { AVX2Kernels.quantize(x, n, inv, q); return }
+        #endif
+        for j in 0..<n { q[j] = Int8(min(127, max(-127, (x[j] * inv).rounded(.toNearestOrEven)))) }
+    }
+
+    static let useAVX2 = CPUFeatures.current.supportsAVX2Kernels
 
     /// Installs already-quantized activations (tests: adversarial int8 inputs such as all −128,
     /// which absmax quantization never produces). `q` is tokens × cols.

@@ -30,9 +30,10 @@ public struct TernaryLinearKernel: @unchecked Sendable {
         engine = KernelEngine(layer: layer, variant: variant, configuration: configuration)
     }
 
-    /// A sound untuned choice: the 2-bit `vpmaddubsw` kernel (3.2-bpw two-plane for PTQTP),
-    /// four rows per block for one token, four tokens per decode for several; the scalar
-    /// reference when the scale groups do not fit the SIMD loops.
+    /// A sound untuned choice: the 2-bit `vpmaddubsw` kernel (2 × 2-bit for PTQTP's two planes:
+    /// the 3.2-bpw base-3 decode is compute-bound and measured slower here), four rows per
+    /// block for one token, four tokens per decode for several; a portable or scalar variant
+    /// when the scale groups do not fit the SIMD loops. The tuner (TritTune) replaces this.
     public static func defaultChoice(for weights: TernaryWeights, tokens: Int)
         -> (format: PackedFormatKind, variant: String, configuration: KernelConfiguration) {
         let format: PackedFormatKind = weights.planes.count == 2 ? .twoPlane2Bit : .twoBit
@@ -160,9 +161,10 @@ final class KernelEngine: @unchecked Sendable {
         let c = configuration
         func u16(_ b: AlignedBuffer?) -> UnsafePointer<UInt16>? { b.map { UnsafePointer($0.typed(UInt16.self)) } }
         let ng = side.groupsPerRow
-        func args(_ w: AlignedBuffer, rowStride: Int, quadsPerGroup: Int, quadsPerRow: Int) -> AVX2LayerArguments {
+        func args(_ w: AlignedBuffer, layout: RowTiledLayout?, tileStride: Int = 0, quadsPerGroup: Int, quadsPerRow: Int) -> AVX2LayerArguments {
             AVX2LayerArguments(
-                weights: UnsafePointer(w.bytes), rowStride: rowStride, planeStride: rowStride * side.rows,
+                weights: UnsafePointer(w.bytes), rowStride: RowTiledLayout.rowStride, unitStride: RowTiledLayout.unitStride,
+                tileStride: layout?.tileStride ?? tileStride, planeStride: layout?.planeStride ?? 0,
                 planes: side.planeCount, rows: side.rows, groups: ng, quadsPerGroup: quadsPerGroup,
                 quadsPerRow: quadsPerRow, acts: UnsafePointer(acts.q), actStride: acts.stride,
                 actScales: UnsafePointer(acts.d), groupSums: UnsafePointer(acts.sums),
@@ -176,17 +178,17 @@ final class KernelEngine: @unchecked Sendable {
         let quadsPerGroup = ng == 1 ? quadsPerRow : side.groupSize / 128
         switch layer {
         case let .twoBit(m):
-            AVX2Kernels.maddTiles(args(m.codes, rowStride: m.rowStride, quadsPerGroup: quadsPerGroup, quadsPerRow: quadsPerRow),
+            AVX2Kernels.maddTiles(args(m.codes, layout: m.layout, quadsPerGroup: quadsPerGroup, quadsPerRow: quadsPerRow),
                                   layout: .twoBit, tiles: tiles, scratch: scratch)
         case let .base3(m):
-            AVX2Kernels.maddTiles(args(m.codes, rowStride: m.rowStride, quadsPerGroup: quadsPerGroup, quadsPerRow: quadsPerRow),
+            AVX2Kernels.maddTiles(args(m.codes, layout: m.layout, quadsPerGroup: quadsPerGroup, quadsPerRow: quadsPerRow),
                                   layout: .base3, tiles: tiles, scratch: scratch)
         case let .bitmask(m):
-            AVX2Kernels.maddTiles(args(m.masks, rowStride: m.rowStride, quadsPerGroup: quadsPerGroup, quadsPerRow: quadsPerRow),
+            AVX2Kernels.maddTiles(args(m.masks, layout: m.layout, quadsPerGroup: quadsPerGroup, quadsPerRow: quadsPerRow),
                                   layout: .bitmask, tiles: tiles, scratch: scratch)
         case let .lut(m):
             let perGroup = ng == 1 ? m.columnGroups : side.groupSize / 4
-            AVX2Kernels.lutTiles(args(m.indices, rowStride: m.tileStride, quadsPerGroup: perGroup, quadsPerRow: m.columnGroups),
+            AVX2Kernels.lutTiles(args(m.indices, layout: nil, tileStride: m.tileStride, quadsPerGroup: perGroup, quadsPerRow: m.columnGroups),
                                  tiles: tiles, scratch: scratch)
         }
     }

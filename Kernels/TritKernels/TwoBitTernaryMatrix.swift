@@ -10,14 +10,14 @@
 /// so one 32-byte load, three shifts and four ANDs give four vectors of 32 consecutive codes,
 /// ready for `vpmaddubsw(code, activation)` (codes are the unsigned operand: no saturation).
 ///
-///     buffer: [plane][row][chunk][32 bytes]     rowStride = chunks · 32
+///     buffer: `RowTiledLayout` units = chunks: [plane][row / 8][chunk][row % 8][32 bytes]
+///     (rows padded to 8 with code 1)
 public struct TwoBitTernaryMatrix: PackedTernaryFormat {
     public var kind: PackedFormatKind { side.planeCount == 1 ? .twoBit : .twoPlane2Bit }
     public private(set) var side: TernarySideData
     public private(set) var codes: AlignedBuffer
     public let chunksPerRow: Int
-    public var rowStride: Int { chunksPerRow * 32 }
-    public var planeStride: Int { rowStride * side.rows }
+    public var layout: RowTiledLayout { RowTiledLayout(rows: side.rows, planes: side.planeCount, units: chunksPerRow) }
 
     public init(packing w: TernaryWeights) throws {
         guard w.planes.count == 1 || w.planes.count == 2 else {
@@ -26,29 +26,28 @@ public struct TwoBitTernaryMatrix: PackedTernaryFormat {
         try w.validate()
         side = TernarySideData(w)
         chunksPerRow = (w.cols + 127) / 128
-        let stride = chunksPerRow * 32
-        codes = AlignedBuffer(byteCount: w.planes.count * w.rows * stride)
+        let layout = RowTiledLayout(rows: w.rows, planes: w.planes.count, units: chunksPerRow)
+        codes = AlignedBuffer(byteCount: layout.byteCount)
         let out = codes.bytes
         for (p, plane) in w.planes.enumerated() {
-            for r in 0..<w.rows {
-                let row = out + (p * w.rows + r) * stride
+            for r in 0..<(layout.tiles * 8) {
                 for j in 0..<(chunksPerRow * 128) {
-                    let code = j < w.cols ? UInt8(Int(plane[r * w.cols + j]) + 1) : 1
+                    let code = j < w.cols && r < w.rows ? UInt8(Int(plane[r * w.cols + j]) + 1) : 1
                     let c = j / 128, k = (j % 128) / 32, b = j % 32
-                    row[c * 32 + b] |= code << (2 * k)
+                    out[layout.offset(plane: p, row: r, unit: c) + b] |= code << (2 * k)
                 }
             }
         }
     }
 
     public func unpack() -> TernaryWeights {
-        let stride = rowStride
+        let layout = self.layout
         let planes: [[Int8]] = (0..<side.planeCount).map { p in
             var plane = [Int8](repeating: 0, count: side.rows * side.cols)
             for r in 0..<side.rows {
-                let row = codes.bytes + (p * side.rows + r) * stride
                 for j in 0..<side.cols {
-                    let code = (row[(j / 128) * 32 + j % 32] >> (2 * ((j % 128) / 32))) & 3
+                    let byte = codes.bytes[layout.offset(plane: p, row: r, unit: j / 128) + j % 32]
+                    let code = (byte >> (2 * ((j % 128) / 32))) & 3
                     plane[r * side.cols + j] = Int8(code) - 1
                 }
             }

@@ -11,20 +11,23 @@ extension AVX2Kernels {
     /// widening (`depth`); high-byte steps are tiny. Widening adds into scratch [token][sub-tile][group][8].
     public static func lutTiles(_ a: AVX2LayerArguments, tiles: Range<Int>, scratch: UnsafeMutablePointer<Int32>) {
         guard let tables = a.tables else { return }
-        let columnGroups = a.rowStride / 32
+        let columnGroups = a.tileStride / 32
         let groupColumns = a.quadsPerGroup  // column groups (of 4) per scale group, for this kernel
+        var touched: UInt8 = 0
+        // The touched bytes go to the scratch once all tiles are done, so the touch loads stay.
+        defer { UnsafeMutableRawPointer(scratch).storeBytes(of: touched, as: UInt8.self) }
         for tile in tiles {
             var t0 = 0
             while t0 < a.tokens {
                 let nc = min(a.tokenBlock, a.tokens - t0)
                 scratch.update(repeating: 0, count: nc * 4 * a.groups * 8)
-                let w = a.weights + tile * a.rowStride
+                let w = a.weights + tile * a.tileStride
                 if nc == 2 {
-                    lutBlock(a, w, tables + t0 * a.tableStride, 2, columnGroups, groupColumns, scratch)
+                    lutBlock(a, w, tables + t0 * a.tableStride, 2, columnGroups, groupColumns, scratch, &touched)
                 } else {
                     for n in 0..<nc {
                         lutBlock(a, w, tables + (t0 + n) * a.tableStride, 1, columnGroups, groupColumns,
-                                 scratch + n * 4 * a.groups * 8)
+                                 scratch + n * 4 * a.groups * 8, &touched)
                     }
                 }
                 for n in 0..<nc {
@@ -39,7 +42,8 @@ extension AVX2Kernels {
 
     @inline(__always)
     static func lutBlock(_ a: AVX2LayerArguments, _ w: UnsafePointer<UInt8>, _ tables: UnsafePointer<UInt8>,
-                         _ nc: Int, _ columnGroups: Int, _ groupColumns: Int, _ scratch: UnsafeMutablePointer<Int32>) {
+                         _ nc: Int, _ columnGroups: Int, _ groupColumns: Int, _ scratch: UnsafeMutablePointer<Int32>,
+                         _ touched: inout UInt8) {
         let low = _mm256_set1_epi8(0x0F)
         let pairs = _mm256_set1_epi16(0x0201)  // bytes (1, 2): b0 table entry ×1, b1 entry ×2
         let pf = a.prefetchBytes
@@ -78,7 +82,7 @@ extension AVX2Kernels {
                 }
             }
         }
-        if sink == 0x5A && a.rows < 0 { print(sink) }
+        touched &+= sink
     }
 
     /// Adds lo + 256·hi (int16 lanes; lo non-negative) of 16 rows into two 8-row scratch slots.

@@ -30,13 +30,18 @@ import TritCore
         }
     }
 
-    @Test func base3EncodesEveryFiveTritsWithoutDivision() {
-        for v in 0..<243 {
-            let c = (v / 81, v / 27 % 3, v / 9 % 3, v / 3 % 3, v % 3)
-            let byte = Base3TernaryMatrix.encode(c)
-            let back = (0..<5).map { Int(Base3TernaryMatrix.decode(byte, trit: $0)) }
-            #expect(back == [c.0, c.1, c.2, c.3, c.4], "value \(v) stored as \(byte)")
+    @Test func base3EncodesEveryTenTritsWithoutDivision() {
+        for v in 0..<59049 {
+            var digits = [Int](repeating: 0, count: 10), x = v
+            for k in (0..<10).reversed() { digits[k] = x % 3; x /= 3 }
+            let lane = Base3TernaryMatrix.encode(digits)
+            for k in 0..<10 where Int(Base3TernaryMatrix.decode(lane, trit: k)) != digits[k] {
+                Issue.record("value \(v) stored as \(lane): trit \(k) decodes wrong")
+            }
         }
+        // Every column of a 160-column block has its own (lane, trit) slot.
+        let slots = Set((0..<160).map { j -> Int in let s = Base3TernaryMatrix.slot(column: j); return s.lane * 10 + s.trit })
+        #expect(slots.count == 160)
     }
 
     @Test func wrongPlaneCountIsATypedError() {
