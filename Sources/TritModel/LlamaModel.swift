@@ -144,6 +144,11 @@ public struct Attention {
         }}}}}
         attended.withUnsafeBufferPointer { output.forward($0, tokens: tokens, into: out) }
     }
+
+    func mappingLinears(_ f: (LlamaLinearName, LinearLayer) -> LinearLayer) -> Attention {
+        Attention(query: f(.query, query), key: f(.key, key), value: f(.value, value), output: f(.output, output),
+                  configuration: configuration, rope: rope)
+    }
 }
 
 /// The SwiGLU feed-forward network: down(silu(gate(x)) ⊙ up(x)).
@@ -161,6 +166,10 @@ public struct MLP {
             }
             down.forward(UnsafeBufferPointer(g), tokens: tokens, into: out)
         }
+    }
+
+    func mappingLinears(_ f: (LlamaLinearName, LinearLayer) -> LinearLayer) -> MLP {
+        MLP(gate: f(.gate, gate), up: f(.up, up), down: f(.down, down))
     }
 }
 
@@ -183,26 +192,65 @@ public struct TransformerBlock {
         normed.withUnsafeBufferPointer { np in delta.withUnsafeMutableBufferPointer { mlp(np, tokens: tokens, into: $0) } }
         for i in 0..<n { h[i] += delta[i] }
     }
+
+    func mappingLinears(_ f: (LlamaLinearName, LinearLayer) -> LinearLayer) -> TransformerBlock {
+        TransformerBlock(attentionNorm: attentionNorm, attention: attention.mappingLinears(f), feedForwardNorm: feedForwardNorm,
+                         mlp: mlp.mappingLinears(f))
+    }
+
+    /// The seven linear layers by their GGUF names.
+    public var linears: [(LlamaLinearName, LinearLayer)] {
+        [(.query, attention.query), (.key, attention.key), (.value, attention.value), (.output, attention.output),
+         (.gate, mlp.gate), (.up, mlp.up), (.down, mlp.down)]
+    }
 }
 
 /// A Llama-family decoder: embeddings, blocks, final RMSNorm and the LM head (tied to the
 /// token embedding when the file has no `output.weight`).
 public struct LlamaModel {
+    /// How the token embedding and LM head are held.
+    public enum TablePrecision: String, Codable, Sendable {
+        /// Float32, multiplied by sgemm: the accuracy reference.
+        case float32
+        /// Block int8 (`BlockInt8Matrix`, Q8_0 layout): a quarter of the bytes, an integer GEMV
+        /// for decode — the runtime of packed models, where the head dominates a decode step.
+        case int8
+    }
+
     public let configuration: LlamaConfiguration
-    public let tokenEmbedding: Matrix
-    public let outputHead: Matrix
-    public let blocks: [TransformerBlock]
+    /// Token embedding (vocab × dim).
+    public let tokenEmbedding: TokenTable
+    /// LM head (vocab × dim); the same table as `tokenEmbedding` when tied.
+    public let outputHead: TokenTable
+    public private(set) var blocks: [TransformerBlock]
     public let outputNorm: RMSNorm
     /// Whether the LM head shares storage with the token embedding.
     public let tiedEmbeddings: Bool
+    /// Threads of the packed layers and the int8 LM head (OpenBLAS has its own setting).
+    public private(set) var threads = 1
 
     /// Builds the model; `makeLinear` is called once per linear tensor with its Float32 weights
-    /// (default: the BLAS float layer).
-    public init(weights w: LlamaWeights, makeLinear: LinearLayerFactory = { FloatLinear($1) }) throws {
+    /// (default: the BLAS float layer). `tables` picks the embedding/LM head representation.
+    public init(weights w: LlamaWeights, tables: TablePrecision = .float32,
+                makeLinear: LinearLayerFactory = { FloatLinear($1) }) throws {
+        try self.init(weights: w, tables: tables) { name, _, _ in
+            guard let m = w.linear[name] else { throw GGUFError.missingTensor(name: name) }
+            return try makeLinear(name, m)
+        }
+    }
+
+    /// Builds the model with `layer(name, rows, cols)` making every linear layer, whether or not
+    /// `w` holds its Float32 weights (a packed model's layers come from the packed file).
+    public init(weights w: LlamaWeights, tables: TablePrecision,
+                layer makeLayer: (_ name: String, _ rows: Int, _ cols: Int) throws -> LinearLayer) throws {
         let c = w.configuration
         configuration = c
-        tokenEmbedding = w.tokenEmbedding
-        outputHead = w.outputHead ?? w.tokenEmbedding
+        func table(_ m: Matrix) -> TokenTable {
+            if tables == .int8, let q = BlockInt8Matrix(quantizing: m) { return .int8(q) }
+            return .float32(m)
+        }
+        tokenEmbedding = table(w.tokenEmbedding)
+        outputHead = w.outputHead.map(table) ?? tokenEmbedding
         tiedEmbeddings = w.outputHead == nil
         outputNorm = RMSNorm(weight: w.outputNorm, epsilon: c.rmsNormEpsilon)
         let rope = RotaryEmbedding(headDimension: c.headDimension, base: c.ropeFreqBase)
@@ -210,10 +258,10 @@ public struct LlamaModel {
         for b in 0..<c.blockCount {
             func layer(_ l: LlamaLinearName) throws -> LinearLayer {
                 let name = l.tensorName(block: b)
-                guard let m = w.linear[name] else { throw GGUFError.missingTensor(name: name) }
-                let layer = try makeLinear(name, m)
-                guard layer.inputCount == m.cols && layer.outputCount == m.rows else {
-                    throw GGUFError.shapeMismatch(tensor: name, expected: "layer \(m.rows)×\(m.cols)",
+                let (rows, cols) = LlamaWeights.shape(of: l, c)
+                let layer = try makeLayer(name, rows, cols)
+                guard layer.inputCount == cols && layer.outputCount == rows else {
+                    throw GGUFError.shapeMismatch(tensor: name, expected: "layer \(rows)×\(cols)",
                                                   found: "layer \(layer.outputCount)×\(layer.inputCount) (\(layer.kind))")
                 }
                 return layer
@@ -234,6 +282,20 @@ public struct LlamaModel {
         try self.init(weights: LlamaWeights(gguf: GGUFFile(path: ggufPath)), makeLinear: makeLinear)
     }
 
+    /// The model with every packed layer and the int8 head running on `n` threads.
+    public func threaded(_ n: Int) -> LlamaModel {
+        var m = mappingLinears { $1.threaded(max(1, n)) }
+        m.threads = max(1, n)
+        return m
+    }
+
+    /// The model with every linear layer replaced by `f(kind, layer)` (wrappers, thread changes).
+    public func mappingLinears(_ f: (LlamaLinearName, LinearLayer) -> LinearLayer) -> LlamaModel {
+        var m = self
+        m.blocks = blocks.map { $0.mappingLinears(f) }
+        return m
+    }
+
     public func makeCache(capacity: Int) -> KVCache { KVCache(configuration: configuration, capacity: capacity) }
 
     /// Runs `tokens` (appended after what the cache holds) through the model and returns the
@@ -242,10 +304,10 @@ public struct LlamaModel {
     public func hiddenStates(_ tokens: [Int32], cache: inout KVCache) -> Matrix {
         let dim = configuration.embeddingLength, n = tokens.count
         var h = [Float](repeating: 0, count: n * dim)
-        tokenEmbedding.values.withUnsafeBufferPointer { e in
+        h.withUnsafeMutableBufferPointer { hp in
             for (t, id) in tokens.enumerated() {
                 precondition(id >= 0 && Int(id) < tokenEmbedding.rows, "token id \(id) out of range")
-                for j in 0..<dim { h[t * dim + j] = e[Int(id) * dim + j] }
+                tokenEmbedding.copyRow(Int(id), into: hp.baseAddress! + t * dim)
             }
         }
         for (b, block) in blocks.enumerated() { block(&h, tokens: n, cache: &cache, block: b) }
@@ -261,11 +323,8 @@ public struct LlamaModel {
         var out = Matrix(rows: n, cols: v)
         if n == 0 { return out }
         hidden.values.withUnsafeBufferPointer { hp in
-            outputHead.values.withUnsafeBufferPointer { w in
-                out.values.withUnsafeMutableBufferPointer { o in
-                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(n), Int32(v), Int32(dim), 1,
-                                hp.baseAddress! + first * dim, Int32(dim), w.baseAddress, Int32(dim), 0, o.baseAddress, Int32(v))
-                }
+            out.values.withUnsafeMutableBufferPointer { o in
+                outputHead.multiply(hp.baseAddress! + first * dim, tokens: n, into: o.baseAddress!, threads: threads)
             }
         }
         return out
@@ -306,8 +365,48 @@ public struct LlamaModel {
             bytes["norms f32", default: 0] += (b.attentionNorm.weight.count + b.feedForwardNorm.weight.count) * 4
         }
         bytes["norms f32", default: 0] += outputNorm.weight.count * 4
-        bytes["token embedding f32", default: 0] += tokenEmbedding.count * 4
-        if !tiedEmbeddings { bytes["output head f32", default: 0] += outputHead.count * 4 }
+        bytes["token embedding \(tokenEmbedding.kind)", default: 0] += tokenEmbedding.byteCount
+        if !tiedEmbeddings { bytes["output head \(outputHead.kind)", default: 0] += outputHead.byteCount }
         return bytes
+    }
+
+    /// What runs each kind of layer: the representation and, for packed layers, how many
+    /// layers use each kernel selection per phase.
+    public var runtimeByLayerKind: [String: LayerRuntime] {
+        var out: [String: LayerRuntime] = [:]
+        for b in blocks {
+            for (name, layer) in b.linears {
+                var r = out[name.rawValue] ?? LayerRuntime()
+                r.layers += 1
+                r.representations[layer.kind, default: 0] += 1
+                for (phase, s) in layer.kernelSelections { r.kernels[phase, default: [:]][s.description, default: 0] += 1 }
+                out[name.rawValue] = r
+            }
+        }
+        let head = outputHead.kind == "q8_0"
+            ? "q8_0: int8 × int8 GEMV for ≤ \(BlockInt8Matrix.integerPathMaxTokens) tokens, dequantize + sgemm beyond"
+            : "f32 sgemm"
+        out["lm_head"] = LayerRuntime(representations: [head: 1], layers: 1)
+        out["token_embd"] = LayerRuntime(representations: [tokenEmbedding.kind + (tiedEmbeddings ? " (tied with lm_head)" : ""): 1], layers: 1)
+        return out
+    }
+}
+
+/// How one kind of layer runs in a loaded model (for `tritbench eval`'s report).
+public struct LayerRuntime: Codable, Equatable, Sendable {
+    /// Representation ("f32", "ternary-2bit", "q8_0 …") → number of layers of this kind using it
+    /// (a packed file may leave some layers in Float32).
+    public var representations: [String: Int]
+    public var layers: Int
+    /// Phase ("decode", "prefill") → kernel selection description → number of layers.
+    public var kernels: [String: [String: Int]]
+
+    public init(representations: [String: Int] = [:], layers: Int = 0, kernels: [String: [String: Int]] = [:]) {
+        self.representations = representations; self.layers = layers; self.kernels = kernels
+    }
+
+    /// "ternary-2bit ×30" or "f32 ×26, ternary-2bit ×4".
+    public var summary: String {
+        representations.sorted { $0.key < $1.key }.map { "\($0.key) ×\($0.value)" }.joined(separator: ", ")
     }
 }
