@@ -34,30 +34,52 @@ public struct RotaryEmbedding: Sendable {
     public let headDimension: Int
     /// θ_i = base^(−2i/d), i = 0..<d/2.
     let inverseFrequencies: [Double]
+    /// cos and sin of p·θ_i for positions p < `tabulatedPositions`, interleaved per position
+    /// ([cos_0 … cos_{d/2−1}, sin_0 … sin_{d/2−1}]): computed once instead of 2·d/2 libm calls per
+    /// token per layer (30 layers × q and k otherwise recompute the same angles).
+    let table: [Float]
+    public let tabulatedPositions: Int
 
-    public init(headDimension: Int, base: Float) {
+    public init(headDimension: Int, base: Float, tabulatedPositions: Int = 0) {
         self.headDimension = headDimension
-        inverseFrequencies = (0..<(headDimension / 2)).map { pow(Double(base), -2 * Double($0) / Double(headDimension)) }
+        let half = headDimension / 2
+        let inverse = (0..<half).map { pow(Double(base), -2 * Double($0) / Double(headDimension)) }
+        inverseFrequencies = inverse
+        self.tabulatedPositions = tabulatedPositions
+        var t = [Float](repeating: 0, count: tabulatedPositions * headDimension)
+        for p in 0..<tabulatedPositions {
+            for i in 0..<half {
+                let a = Double(p) * inverse[i]
+                t[p * headDimension + i] = Float(cos(a)); t[p * headDimension + half + i] = Float(sin(a))
+            }
+        }
+        table = t
     }
 
     /// Rotates `heads` heads of every token in place; token t sits at position `start + t` and
     /// its row begins at `t * rowStride`.
     public func apply(_ x: UnsafeMutableBufferPointer<Float>, tokens: Int, heads: Int, rowStride: Int, start: Int) {
         let half = headDimension / 2
-        var cosines = [Float](repeating: 0, count: half), sines = [Float](repeating: 0, count: half)
-        for t in 0..<tokens {
-            let p = Double(start + t)
-            for i in 0..<half {
-                let a = p * inverseFrequencies[i]
-                cosines[i] = Float(cos(a)); sines[i] = Float(sin(a))
-            }
+        func rotate(_ t: Int, _ angles: UnsafePointer<Float>) {
             for h in 0..<heads {
                 let v = x.baseAddress! + t * rowStride + h * headDimension
                 for i in 0..<half {
-                    let x0 = v[2 * i], x1 = v[2 * i + 1]
-                    v[2 * i] = x0 * cosines[i] - x1 * sines[i]
-                    v[2 * i + 1] = x0 * sines[i] + x1 * cosines[i]
+                    let x0 = v[2 * i], x1 = v[2 * i + 1], c = angles[i], s = angles[half + i]
+                    v[2 * i] = x0 * c - x1 * s
+                    v[2 * i + 1] = x0 * s + x1 * c
                 }
+            }
+        }
+        var computed = [Float](repeating: 0, count: start + tokens > tabulatedPositions ? headDimension : 0)
+        table.withUnsafeBufferPointer { table in
+            for t in 0..<tokens {
+                let p = start + t
+                if p < tabulatedPositions { rotate(t, table.baseAddress! + p * headDimension); continue }
+                for i in 0..<half {
+                    let a = Double(p) * inverseFrequencies[i]
+                    computed[i] = Float(cos(a)); computed[half + i] = Float(sin(a))
+                }
+                computed.withUnsafeBufferPointer { rotate(t, $0.baseAddress!) }
             }
         }
     }
@@ -115,6 +137,26 @@ public struct Attention {
         }
         let group = c.headCount / c.kvHeadCount
         let scale = 1 / Float(hd).squareRoot()
+        if tokens == 1 {
+            // Decode: one query row per head. Direct loops beat 2 · heads tiny sgemm calls
+            // (each an OpenBLAS call with its own overhead) per layer.
+            q.withUnsafeBufferPointer { q in
+            cache.keys[block].withUnsafeBufferPointer { kc in
+            cache.values[block].withUnsafeBufferPointer { vc in
+            scores.withUnsafeMutableBufferPointer { s in
+            attended.withUnsafeMutableBufferPointer { a in
+                for h in 0..<c.headCount {
+                    let kvh = h / group
+                    let qh = q.baseAddress! + h * hd
+                    for j in 0..<total { s[j] = scale * VectorMath.dot(qh, kc.baseAddress! + j * kvDim + kvh * hd, hd) }
+                    VectorMath.softmax(s.baseAddress!, total)
+                    let o = a.baseAddress! + h * hd
+                    for j in 0..<total { VectorMath.addScaled(s[j], vc.baseAddress! + j * kvDim + kvh * hd, to: o, hd) }
+                }
+            }}}}}
+            attended.withUnsafeBufferPointer { output.forward($0, tokens: tokens, into: out) }
+            return
+        }
         q.withUnsafeBufferPointer { q in
         cache.keys[block].withUnsafeBufferPointer { kc in
         cache.values[block].withUnsafeBufferPointer { vc in
@@ -128,12 +170,7 @@ public struct Attention {
                             0, s.baseAddress, Int32(total))
                 for t in 0..<tokens {   // causal softmax: token t sees positions 0...past+t
                     let row = s.baseAddress! + t * total, visible = past + t + 1
-                    var m = -Float.infinity
-                    for j in 0..<visible { m = max(m, row[j]) }
-                    var sum: Float = 0
-                    for j in 0..<visible { let e = expf(row[j] - m); row[j] = e; sum += e }
-                    let inv = 1 / sum
-                    for j in 0..<visible { row[j] *= inv }
+                    VectorMath.softmax(row, visible)
                     for j in visible..<total { row[j] = 0 }
                 }
                 // O_h = P V_h  (tokens × hd) into the head's columns of `attended`.
@@ -253,7 +290,7 @@ public struct LlamaModel {
         outputHead = w.outputHead.map(table) ?? tokenEmbedding
         tiedEmbeddings = w.outputHead == nil
         outputNorm = RMSNorm(weight: w.outputNorm, epsilon: c.rmsNormEpsilon)
-        let rope = RotaryEmbedding(headDimension: c.headDimension, base: c.ropeFreqBase)
+        let rope = RotaryEmbedding(headDimension: c.headDimension, base: c.ropeFreqBase, tabulatedPositions: min(c.contextLength, 1 << 16))
         var blocks: [TransformerBlock] = []
         for b in 0..<c.blockCount {
             func layer(_ l: LlamaLinearName) throws -> LinearLayer {
@@ -408,5 +445,46 @@ public struct LayerRuntime: Codable, Equatable, Sendable {
     /// "ternary-2bit ×30" or "f32 ×26, ternary-2bit ×4".
     public var summary: String {
         representations.sorted { $0.key < $1.key }.map { "\($0.key) ×\($0.value)" }.joined(separator: ", ")
+    }
+}
+
+/// Small Float32 vector loops of the attention core, in Swift SIMD (8 lanes: two SSE registers
+/// on the baseline ISA this module is compiled for).
+enum VectorMath {
+    @inline(__always)
+    static func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) -> Float {
+        var acc0 = SIMD8<Float>(), acc1 = SIMD8<Float>()
+        var j = 0
+        while j + 16 <= n {
+            acc0 += UnsafeRawPointer(a + j).loadUnaligned(as: SIMD8<Float>.self) * UnsafeRawPointer(b + j).loadUnaligned(as: SIMD8<Float>.self)
+            acc1 += UnsafeRawPointer(a + j + 8).loadUnaligned(as: SIMD8<Float>.self) * UnsafeRawPointer(b + j + 8).loadUnaligned(as: SIMD8<Float>.self)
+            j += 16
+        }
+        var sum = (acc0 + acc1).sum()
+        while j < n { sum += a[j] * b[j]; j += 1 }
+        return sum
+    }
+
+    /// y += alpha · x.
+    @inline(__always)
+    static func addScaled(_ alpha: Float, _ x: UnsafePointer<Float>, to y: UnsafeMutablePointer<Float>, _ n: Int) {
+        var j = 0
+        while j + 8 <= n {
+            let v = UnsafeMutableRawPointer(y + j).loadUnaligned(as: SIMD8<Float>.self)
+                + alpha * UnsafeRawPointer(x + j).loadUnaligned(as: SIMD8<Float>.self)
+            UnsafeMutableRawPointer(y + j).storeBytes(of: v, as: SIMD8<Float>.self)
+            j += 8
+        }
+        while j < n { y[j] += alpha * x[j]; j += 1 }
+    }
+
+    /// In-place softmax of n values (max-subtracted).
+    static func softmax(_ row: UnsafeMutablePointer<Float>, _ n: Int) {
+        var m = -Float.infinity
+        for j in 0..<n { m = max(m, row[j]) }
+        var sum: Float = 0
+        for j in 0..<n { let e = expf(row[j] - m); row[j] = e; sum += e }
+        let inv = 1 / sum
+        for j in 0..<n { row[j] *= inv }
     }
 }

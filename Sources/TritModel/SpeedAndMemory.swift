@@ -57,7 +57,8 @@ public struct DecodeBreakdown: Codable, Sendable {
     public var text: String {
         var s = String(format: "decode breakdown, %d thread(s), %.3f ms/token:\n", threads, totalMilliseconds)
         for (k, v) in partsMilliseconds.sorted(by: { $0.value > $1.value }) {
-            s += String(format: "  %-22@ %7.3f ms  %5.1f%%\n", k, v, 100 * v / totalMilliseconds)
+            s += "  " + k.padding(toLength: 20, withPad: " ", startingAt: 0)
+                + String(format: " %7.3f ms  %5.1f%%\n", v, 100 * v / totalMilliseconds)
         }
         return s
     }

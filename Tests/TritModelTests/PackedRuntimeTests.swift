@@ -253,3 +253,18 @@ struct PackedRuntimeTests {
         }
     }
 }
+
+/// Writes the whole model absmean-ternarized (every linear layer, groups of 128) to the path in
+/// `TRITMODEL_WRITE_PACKED`, for `tritbench eval --model <it> --speed` until `tritbench quantize
+/// --model` exists. Disabled (not run) when the variable is unset.
+@Suite("packed model fixture")
+struct PackedModelFixture {
+    @Test(.enabled(if: ProcessInfo.processInfo.environment["TRITMODEL_WRITE_PACKED"] != nil))
+    func writeWholeModelAbsmean() throws {
+        let target = ProcessInfo.processInfo.environment["TRITMODEL_WRITE_PACKED"]!
+        let path = try AbsmeanPackedModel.write(name: "smollm2-absmean-all") { _ in true }
+        try? FileManager.default.removeItem(atPath: target)
+        try FileManager.default.copyItem(atPath: path, toPath: target)
+        #expect(PackedModelFile.looksLikePackedModel(path: target))
+    }
+}
