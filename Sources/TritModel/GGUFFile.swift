@@ -312,21 +312,18 @@ public struct GGUFFile: @unchecked Sendable {
         return s
     }
 
-    public func strings(_ key: String) throws -> [String] {
-        let v = try value(key)
-        guard let a = v.array else { throw GGUFError.wrongKeyType(key: key, expected: "array<string>", found: v.typeName) }
-        return try a.map {
-            guard let s = $0.string else { throw GGUFError.wrongKeyType(key: key, expected: "array<string>", found: v.typeName) }
-            return s
-        }
-    }
+    public func strings(_ key: String) throws -> [String] { try array(key, of: "array<string>", \.string) }
 
-    public func integers(_ key: String) throws -> [Int] {
+    public func integers(_ key: String) throws -> [Int] { try array(key, of: "array of integers", \.integer) }
+
+    /// An array value whose every element `element` converts; otherwise the error names the
+    /// key, the `expected` type and the type found.
+    private func array<T>(_ key: String, of expected: String, _ element: (GGUFValue) -> T?) throws -> [T] {
         let v = try value(key)
-        guard let a = v.array else { throw GGUFError.wrongKeyType(key: key, expected: "array of integers", found: v.typeName) }
+        guard let a = v.array else { throw GGUFError.wrongKeyType(key: key, expected: expected, found: v.typeName) }
         return try a.map {
-            guard let i = $0.integer else { throw GGUFError.wrongKeyType(key: key, expected: "array of integers", found: v.typeName) }
-            return i
+            guard let e = element($0) else { throw GGUFError.wrongKeyType(key: key, expected: expected, found: v.typeName) }
+            return e
         }
     }
 }

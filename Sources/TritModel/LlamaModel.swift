@@ -137,26 +137,6 @@ public struct Attention {
         }
         let group = c.headCount / c.kvHeadCount
         let scale = 1 / Float(hd).squareRoot()
-        if tokens == 1 {
-            // Decode: one query row per head. Direct loops beat 2 · heads tiny sgemm calls
-            // (each an OpenBLAS call with its own overhead) per layer.
-            q.withUnsafeBufferPointer { q in
-            cache.keys[block].withUnsafeBufferPointer { kc in
-            cache.values[block].withUnsafeBufferPointer { vc in
-            scores.withUnsafeMutableBufferPointer { s in
-            attended.withUnsafeMutableBufferPointer { a in
-                for h in 0..<c.headCount {
-                    let kvh = h / group
-                    let qh = q.baseAddress! + h * hd
-                    for j in 0..<total { s[j] = scale * VectorMath.dot(qh, kc.baseAddress! + j * kvDim + kvh * hd, hd) }
-                    VectorMath.softmax(s.baseAddress!, total)
-                    let o = a.baseAddress! + h * hd
-                    for j in 0..<total { VectorMath.addScaled(s[j], vc.baseAddress! + j * kvDim + kvh * hd, to: o, hd) }
-                }
-            }}}}}
-            attended.withUnsafeBufferPointer { output.forward($0, tokens: tokens, into: out) }
-            return
-        }
         q.withUnsafeBufferPointer { q in
         cache.keys[block].withUnsafeBufferPointer { kc in
         cache.values[block].withUnsafeBufferPointer { vc in
@@ -164,10 +144,19 @@ public struct Attention {
         attended.withUnsafeMutableBufferPointer { a in
             for h in 0..<c.headCount {
                 let kvh = h / group
+                let qh = q.baseAddress! + h * hd, kh = kc.baseAddress! + kvh * hd, vh = vc.baseAddress! + kvh * hd
+                let oh = a.baseAddress! + h * hd
+                if tokens == 1 {
+                    // Decode: one query row. Direct loops beat two tiny sgemm calls per head
+                    // (each an OpenBLAS call with its own overhead, 540 per token).
+                    for j in 0..<total { s[j] = scale * VectorMath.dot(qh, kh + j * kvDim, hd) }
+                    VectorMath.softmax(s.baseAddress!, total)
+                    for j in 0..<total { VectorMath.addScaled(s[j], vh + j * kvDim, to: oh, hd) }
+                    continue
+                }
                 // S = Q_h K_hᵀ / √d  (tokens × total), strided views into the packed rows.
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(tokens), Int32(total), Int32(hd), scale,
-                            q.baseAddress! + h * hd, Int32(dim), kc.baseAddress! + kvh * hd, Int32(kvDim),
-                            0, s.baseAddress, Int32(total))
+                            qh, Int32(dim), kh, Int32(kvDim), 0, s.baseAddress, Int32(total))
                 for t in 0..<tokens {   // causal softmax: token t sees positions 0...past+t
                     let row = s.baseAddress! + t * total, visible = past + t + 1
                     VectorMath.softmax(row, visible)
@@ -175,8 +164,7 @@ public struct Attention {
                 }
                 // O_h = P V_h  (tokens × hd) into the head's columns of `attended`.
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(tokens), Int32(hd), Int32(total), 1,
-                            s.baseAddress, Int32(total), vc.baseAddress! + kvh * hd, Int32(kvDim),
-                            0, a.baseAddress! + h * hd, Int32(dim))
+                            s.baseAddress, Int32(total), vh, Int32(kvDim), 0, oh, Int32(dim))
             }
         }}}}}
         attended.withUnsafeBufferPointer { output.forward($0, tokens: tokens, into: out) }

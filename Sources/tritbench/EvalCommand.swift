@@ -56,8 +56,9 @@ struct EvalCommand: ParsableCommand {
             if speed {
                 let prompt = Array(loaded.tokenizer.encode(try PerplexitySource.boolqPassages.passages(data).prefix(8).joined(separator: "\n\n")).prefix(128))
                 for t in [1, 2] {
-                    report.speed.append(measureSpeed(model: loaded.model, prompt: prompt, threads: t))
-                    report.decodeBreakdown.append(measureDecodeBreakdown(model: loaded.model, prompt: prompt, threads: t))
+                    let model = loaded.model.threaded(t)   // re-dispatches (and may re-pack) once per count
+                    report.speed.append(measureSpeed(model: model, prompt: prompt, threads: t))
+                    report.decodeBreakdown.append(measureDecodeBreakdown(model: model, prompt: prompt, threads: t))
                 }
                 LinearAlgebra.setThreads(threads)
             }

@@ -81,6 +81,20 @@ struct ModelTests {
         #expect(model.weightBytesByKind["linear f32"] == RealModel.weights.linear.values.reduce(0) { $0 + $1.count * 4 })
     }
 
+    /// Tabulated RoPE angles give exactly what computing them per call gives, across the end
+    /// of the table (positions 48, 49 tabulated, 50 computed).
+    @Test func rotaryTableEqualsDirectAngles() {
+        let tabulated = RotaryEmbedding(headDimension: 64, base: 100000, tabulatedPositions: 50)
+        let direct = RotaryEmbedding(headDimension: 64, base: 100000)
+        var g = SeededGenerator(seed: 9)
+        let x = (0..<(3 * 2 * 64)).map { _ in g.nextGaussian() }
+        var a = x, b = x
+        a.withUnsafeMutableBufferPointer { tabulated.apply($0, tokens: 3, heads: 2, rowStride: 128, start: 48) }
+        b.withUnsafeMutableBufferPointer { direct.apply($0, tokens: 3, heads: 2, rowStride: 128, start: 48) }
+        #expect(a == b)
+        #expect(a != x)
+    }
+
     /// A ternary layer in its dequantized float form computes Ŵx + bias (the reference a packed
     /// kernel-backed layer must match).
     @Test func dequantizedTernaryLayerMatchesReference() throws {
