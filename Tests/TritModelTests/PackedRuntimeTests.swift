@@ -65,7 +65,8 @@ struct PackedRuntimeTests {
         #expect(packed.kind == "ternary-2bit")
         var g = SeededGenerator(seed: 5)
         let dense = w.dequantized()
-        for tokens in [1, 7] {
+        // 1 token: the decode kernel; 7: one prefill call; 70: two prefill calls (64 + 6).
+        for tokens in [1, 7, PackedTernaryLinear.maxTokensPerCall + 6] {
             let x = (0..<(tokens * w.cols)).map { _ in g.nextGaussian() }
             var y = [Float](repeating: 0, count: tokens * w.rows), r = y
             x.withUnsafeBufferPointer { xp in
