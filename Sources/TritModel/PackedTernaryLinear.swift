@@ -87,6 +87,13 @@ public struct PackedTernaryLinear: LinearLayer {
     public func threaded(_ n: Int) -> LinearLayer {
         guard n != threads else { return self }
         let existing = [(decode, decodeKernel), (prefill, prefillKernel)]
+        let d0 = Self.choice(rows: outputCount, cols: inputCount, planes: decodeKernel.packed.side.planeCount, tokens: 1, dispatch: dispatch, threads: n)
+        let p0 = Self.choice(rows: outputCount, cols: inputCount, planes: decodeKernel.packed.side.planeCount,
+                             tokens: Self.prefillLookupTokens, dispatch: dispatch, threads: n)
+        if d0 == nil && p0 == nil && !decode.tuned && !prefill.tuned {
+            // Nothing tuned at either count: the same defaults, no need to unpack and re-pack.
+            return PackedTernaryLinear(decode: (decodeKernel, decode), prefill: (prefillKernel, prefill), threads: n, dispatch: dispatch)
+        }
         let weights = decodeKernel.packed.unpack()
         do {
             let d = try Self.kernel(for: weights, tokens: 1, dispatch: dispatch, threads: n, reusing: existing)
@@ -104,6 +111,11 @@ public struct PackedTernaryLinear: LinearLayer {
         PackedFormatKind.allCases.filter { ($0.requiredPlanes ?? planes) == planes }
     }
 
+    /// The tuning cache's choice for a layer of this shape and plane count, if any.
+    static func choice(rows: Int, cols: Int, planes: Int, tokens: Int, dispatch: Dispatch?, threads: Int) -> KernelChoice? {
+        dispatch?.select(formats: Set(formats(planes: planes).map(\.rawValue)), rows: rows, cols: cols, tokens: tokens, threads: threads)
+    }
+
     /// The tuned kernel when the cache has a usable one, else the default; `reusing` kernels
     /// with an equal selection are returned instead of packing again.
     static func kernel(for w: TernaryWeights, tokens: Int, dispatch: Dispatch?, threads: Int,
@@ -117,8 +129,7 @@ public struct PackedTernaryLinear: LinearLayer {
             if let k = reusing.first(where: { $0.0.sameKernel(as: s) }) { return (k.1, s) }
             return (try TernaryLinearKernel(weights: w, format: format, variant: variant, configuration: resolved), s)
         }
-        let allowed = Set(formats(planes: w.planes.count).map(\.rawValue))
-        if let choice = dispatch?.select(formats: allowed, rows: w.rows, cols: w.cols, tokens: tokens, threads: threads),
+        if let choice = choice(rows: w.rows, cols: w.cols, planes: w.planes.count, tokens: tokens, dispatch: dispatch, threads: threads),
            let format = PackedFormatKind(rawValue: choice.format),
            let built = try? build(format, choice.variant, KernelConfiguration(choice.configuration.values), tuned: true) {
             return built
