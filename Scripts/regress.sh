@@ -9,7 +9,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash Scripts/setup.sh >/dev/null
-swift build -c release --product tritbench >&2
+# Same flags as Scripts/test.sh so CI reuses its build; the baseline is recorded with them too.
+swift build -c release -Xswiftc -enable-testing --product tritbench >&2
 bin=.build/release/tritbench
 out="Reports/regress-$(git rev-parse --short HEAD 2>/dev/null || echo norev)"
 "$bin" regress --out "$out" >/dev/null

@@ -1,4 +1,5 @@
 import Foundation
+import TritCore
 
 /// A configuration of a kernel's tunable parameters: parameter name → value.
 ///
@@ -44,5 +45,14 @@ public struct TuningContext: Codable, Hashable, Sendable {
     public var buildFingerprint: String
     public init(cpuFingerprint: String, buildFingerprint: String) {
         self.cpuFingerprint = cpuFingerprint; self.buildFingerprint = buildFingerprint
+    }
+}
+
+extension TuningContext {
+    /// This CPU and this build: the context the CLI, the run and the model runtime share.
+    public static func current() -> TuningContext {
+        let build = BuildInfo.current()
+        return TuningContext(cpuFingerprint: CPUDescription.current().fingerprint,
+                             buildFingerprint: "\(build.configuration)-\(build.kernelFlags.joined())-\(build.swiftVersion)")
     }
 }
