@@ -1,5 +1,6 @@
 import Foundation
 import TritCore
+import TritModel
 import TritMeasure
 import TritReport
 import TritTune
@@ -91,6 +92,19 @@ public struct RunPipeline {
             result.kernels = out.kernels
             if !o.full { limits.append("tuning: successive halving, 14 evaluations per (variant, format, shape, tokens), 1 thread") }
         }
+        if !o.skip.contains("models") {
+            let plan = Self.evaluationPlan(full: o.full)
+            let methods = MethodSpec.defaults(full: o.full)
+            let stageModels = ModelStage(gguf: o.cache.defaultModel, methods: methods, plan: plan, stageCache: stageCache, buildKey: buildKey)
+            try o.cache.requireFile(o.cache.defaultModel)
+            result.methods = try stage("models", "quantize, evaluate and time \(methods.count) methods") { try stageModels.run() }
+            if !o.full {
+                limits.append("perplexity: BoolQ Wikipedia passages, context 512, first \(plan.maxTokens ?? 0) tokens")
+                limits.append("zero-shot: \(plan.tasks.joined(separator: ", ")), first \(plan.limit ?? 0) documents each (use --full for the complete tasks)")
+                limits.append("Tequila trained with 40 Adam steps per layer (--full: the default 200)")
+                limits.append("speed at 1 thread only (--full: 1 and 2)")
+            }
+        }
         result.limits = limits
         result.metrics = metrics(from: result)
         _ = stage("report", "result.json, summary.md, report.html") { ((), false) }
@@ -99,6 +113,15 @@ public struct RunPipeline {
         let paths = try ReportWriter(result: result).write(to: dir)
         logNotice("[run] wrote \(paths.joined(separator: ", "))")
         return (result, paths[0])
+    }
+
+    /// What the evaluate stage runs: bounded by default to fit ~30 minutes on 2 cores.
+    public static func evaluationPlan(full: Bool) -> EvaluationPlan {
+        full ? EvaluationPlan(pplSource: "boolq-passages", context: 512,
+                              tasks: ["piqa", "arc_easy", "arc_challenge", "hellaswag", "winogrande", "boolq", "openbookqa"],
+                              speedThreads: [1, 2])
+             : EvaluationPlan(pplSource: "boolq-passages", context: 512, maxTokens: 4096,
+                              tasks: ["piqa", "arc_easy"], limit: 80, speedThreads: [1])
     }
 
     /// Metrics a later run is compared against: roofline bandwidths and tuned kernel timings
