@@ -29,6 +29,7 @@ public struct EvaluationPlan: Codable, Sendable, Equatable {
                     progress: Bool = true) throws -> EvalReport {
         LinearAlgebra.setThreads(threads)
         var report = EvalReport(model: path, representation: loaded.representation)
+        report.runtime = loaded.model.runtimeByLayerKind
         if let ppl = pplSource {
             let source = PerplexitySource(argument: ppl)
             let tokens = loaded.tokenizer.encode(try source.text(data))
@@ -51,7 +52,10 @@ public struct EvaluationPlan: Codable, Sendable, Equatable {
             // A fixed prompt from the scored text's first passages: 128 tokens of prefill.
             let prompt = Array(loaded.tokenizer.encode(try PerplexitySource.boolqPassages.passages(data).prefix(8)
                 .joined(separator: "\n\n")).prefix(128))
-            for t in speedThreads { report.speed.append(measureSpeed(model: loaded.model, prompt: prompt, threads: t)) }
+            for t in speedThreads {
+                report.speed.append(measureSpeed(model: loaded.model, prompt: prompt, threads: t))
+                report.decodeBreakdown.append(measureDecodeBreakdown(model: loaded.model, prompt: prompt, threads: t))
+            }
             LinearAlgebra.setThreads(threads)
         }
         report.memory = MemoryReport(model: loaded.model)

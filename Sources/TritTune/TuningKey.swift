@@ -1,5 +1,4 @@
 import Foundation
-import TritCore
 
 /// A configuration of a kernel's tunable parameters: parameter name → value.
 ///
@@ -48,11 +47,3 @@ public struct TuningContext: Codable, Hashable, Sendable {
     }
 }
 
-extension TuningContext {
-    /// This CPU and this build: the context the CLI, the run and the model runtime share.
-    public static func current() -> TuningContext {
-        let build = BuildInfo.current()
-        return TuningContext(cpuFingerprint: CPUDescription.current().fingerprint,
-                             buildFingerprint: "\(build.configuration)-\(build.kernelFlags.joined())-\(build.swiftVersion)")
-    }
-}
