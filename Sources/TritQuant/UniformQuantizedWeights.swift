@@ -28,13 +28,18 @@ public struct UniformQuantizedWeights: Equatable, Sendable {
         self.codes = codes; self.scales = scales; self.zeros = zeros
     }
 
+    /// Ŵ, one (row, group) run at a time: the scale and zero are read once per group.
     public func dequantized() -> Matrix {
         var w = Matrix(rows: rows, cols: cols)
         let ng = groupsPerRow
-        for i in 0..<rows {
-            for j in 0..<cols {
-                let g = i * ng + j / groupSize
-                w.values[i * cols + j] = scales[g] * (Float(codes[i * cols + j]) - Float(zeros[g]))
+        w.values.withUnsafeMutableBufferPointer { out in
+            codes.withUnsafeBufferPointer { q in
+                for g in 0..<(rows * ng) {
+                    let row = g / ng
+                    let lo = row * cols + (g % ng) * groupSize, hi = min(lo + groupSize, (row + 1) * cols)
+                    let s = scales[g], z = Float(zeros[g])
+                    for j in lo..<hi { out[j] = s * (Float(q[j]) - z) }
+                }
             }
         }
         return w

@@ -30,39 +30,10 @@ struct EvalCommand: ParsableCommand {
             LinearAlgebra.setThreads(threads)
             let loaded = try LoadedModel(path: path, ternary: dequantized ? .dequantizedFloat32 : .packedKernels(Dispatch.current()),
                                          threads: threads)
-            var report = EvalReport(model: path, representation: loaded.representation)
-            report.runtime = loaded.model.runtimeByLayerKind
-            let data = EvaluationData()
-            if let ppl {
-                let source = PerplexitySource(argument: ppl)
-                let text = try source.text(data)
-                let tokens = loaded.tokenizer.encode(text)
-                if !quiet { logNotice("perplexity text \(source): \(tokens.count) tokens") }
-                let options = PerplexityOptions(context: ctx, stride: stride, maxTokens: maxTokens,
-                                                scoring: secondHalf ? .secondHalf : .newTokens)
-                let r = try perplexity(model: loaded.model, tokens: tokens, options: options, progress: !quiet)
-                report.pplSource = source.description
-                report.perplexity = r
-                report.ppl = r.perplexity
-                report.tokensScored = r.tokensScored
-            }
-            if let tasks {
-                for task in tasks.split(separator: ",").map({ String($0).trimmingCharacters(in: .whitespaces) }) where !task.isEmpty {
-                    let docs = try MultipleChoiceTask.documents(task: task, data: data)
-                    report.tasks[task] = evaluateMultipleChoice(task: task, documents: docs, model: loaded.model,
-                                                                tokenizer: loaded.tokenizer, limit: limit, progress: !quiet)
-                }
-            }
-            if speed {
-                let prompt = Array(loaded.tokenizer.encode(try PerplexitySource.boolqPassages.passages(data).prefix(8).joined(separator: "\n\n")).prefix(128))
-                for t in [1, 2] {
-                    let model = loaded.model.threaded(t)   // re-dispatches (and may re-pack) once per count
-                    report.speed.append(measureSpeed(model: model, prompt: prompt, threads: t))
-                    report.decodeBreakdown.append(measureDecodeBreakdown(model: model, prompt: prompt, threads: t))
-                }
-                LinearAlgebra.setThreads(threads)
-            }
-            report.memory = MemoryReport(model: loaded.model)
+            let plan = EvaluationPlan(pplSource: ppl, context: ctx, stride: stride, maxTokens: maxTokens, secondHalf: secondHalf,
+                                      tasks: (tasks ?? "").split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty },
+                                      limit: limit, speedThreads: speed ? [1, 2] : [], threads: threads)
+            let report = try plan.run(on: loaded, path: path, progress: !quiet)
             if json { try printJSON(report) } else { print(report.text, terminator: "") }
         } catch let e as ValidationError { throw e } catch { throw fail(error) }
     }

@@ -1,0 +1,330 @@
+import Foundation
+import TritCore
+import TritKernels
+import TritModel
+import TritQuant
+
+/// Errors of a whole-model quantization run that are not the quantizer's or the file reader's
+/// own (those pass through with their own messages).
+public enum ModelQuantizationError: Error, CustomStringConvertible, Equatable {
+    case outputNotWritable(path: String, reason: String)
+    case noLayersSelected(model: String)
+    case badCalibrationSize(field: String, value: Int, expected: String)
+    case layerFailed(layer: String, reason: String)
+
+    public var description: String {
+        switch self {
+        case let .outputNotWritable(path, reason): return "cannot write the packed model to \(path): \(reason)"
+        case let .noLayersSelected(model): return "the layer filter selects none of the linear layers of \(model)"
+        case let .badCalibrationSize(field, value, expected): return "calibration \(field) = \(value); expected \(expected)"
+        case let .layerFailed(layer, reason): return "layer \(layer): \(reason)"
+        }
+    }
+}
+
+/// What to quantize and how.
+public struct ModelQuantizationOptions {
+    public var modelPath: String
+    public var method: String
+    public var parameters: [String: String]
+    public var outputPath: String
+    /// Calibration tokens = sequences × sequenceLength; 0 sequences turns calibration off (only
+    /// allowed for methods that do not need it; their output error is then not reported).
+    public var calibrationSequences: Int
+    public var calibrationSequenceLength: Int
+    /// The perplexity text that will be scored later; calibration text comes from the other
+    /// source (`PerplexitySource.calibrationSource`), never from the scored one.
+    public var scored: PerplexitySource
+    /// GPTQ-style: each block's calibration inputs come from the already quantized earlier
+    /// blocks (the in-block layers see the Float32 block). Off: every input comes from the
+    /// Float32 model.
+    public var sequential: Bool
+    /// Which linear tensors (GGUF names, e.g. `blk.0.attn_q.weight`) to quantize; the packed
+    /// file holds only those. Default: all.
+    public var layers: (String) -> Bool
+    public var progress: Bool
+    public var data: EvaluationData
+
+    public init(modelPath: String, method: String, parameters: [String: String] = [:], outputPath: String,
+                calibrationSequences: Int = 16, calibrationSequenceLength: Int = 256,
+                scored: PerplexitySource = .boolqPassages, sequential: Bool = true,
+                layers: @escaping (String) -> Bool = { _ in true }, progress: Bool = true,
+                data: EvaluationData = EvaluationData()) {
+        self.modelPath = modelPath; self.method = method; self.parameters = parameters; self.outputPath = outputPath
+        self.calibrationSequences = calibrationSequences; self.calibrationSequenceLength = calibrationSequenceLength
+        self.scored = scored; self.sequential = sequential; self.layers = layers; self.progress = progress; self.data = data
+    }
+}
+
+/// One quantized linear layer in the model report.
+public struct LayerQuantizationRecord: Codable, Equatable, Sendable {
+    /// GGUF tensor name, e.g. `blk.0.attn_q.weight`.
+    public var name: String
+    public var report: QuantizationReport
+}
+
+/// Where the calibration activations came from.
+public struct CalibrationSummary: Codable, Equatable, Sendable {
+    /// The text source they were taken from (not the scored one).
+    public var source: String
+    public var scoredSource: String
+    public var sequences: Int
+    public var sequenceLength: Int
+    public var tokens: Int
+    /// "sequential" (inputs from the quantized earlier blocks) or "float" (all from Float32).
+    public var mode: String
+    /// Forward passes and H/m accumulation, summed over blocks.
+    public var seconds: Double
+
+    enum CodingKeys: String, CodingKey {
+        case source, scoredSource = "scored_source", sequences, sequenceLength = "sequence_length", tokens, mode, seconds
+    }
+}
+
+/// The outcome of quantizing a model: per-layer errors and the totals.
+public struct ModelQuantizationReport: Codable, Equatable, Sendable {
+    public var method: String
+    public var parameters: [String: String]
+    public var model: String
+    public var modelSHA256: String
+    public var output: String
+    /// How the layers are stored in the packed file: "ternary" (TernaryWeights records) or
+    /// "dense-f32-dequantized" (the uniform RTN/GPTQ baselines: the file holds Ŵ as Float32,
+    /// while `bits_per_weight` counts their b-bit codes plus fp16 scales and zeros).
+    public var storage: String
+    public var calibration: CalibrationSummary?
+    public var layers: [LayerQuantizationRecord]
+    /// Storage bits of all quantized layers over their weight count (side data included).
+    public var bitsPerWeight: Double
+    public var weightCount: Int
+    /// Bytes of the packed model file written.
+    public var fileBytes: Int
+    /// Sum of the layers' fit times.
+    public var quantizeSeconds: Double
+    /// Wall time of the whole run: loading, calibration, quantization, writing.
+    public var totalSeconds: Double
+    /// Peak resident set size of the process at the end (getrusage).
+    public var peakRSSBytes: Int
+
+    enum CodingKeys: String, CodingKey {
+        case method, parameters, model, modelSHA256 = "model_sha256", output, storage, calibration, layers
+        case bitsPerWeight = "bits_per_weight", weightCount = "weight_count", fileBytes = "file_bytes"
+        case quantizeSeconds = "quantize_seconds", totalSeconds = "total_seconds", peakRSSBytes = "peak_rss_bytes"
+    }
+
+    /// Mean relative (and output) error over the layers whose name contains `kind` (all when nil).
+    public func meanErrors(kind: String? = nil) -> (relative: Double, output: Double?) {
+        let sel = layers.filter { kind == nil || $0.name.contains(kind!) }
+        guard !sel.isEmpty else { return (.nan, nil) }
+        let rel = sel.map(\.report.relativeError).reduce(0, +) / Double(sel.count)
+        let outs = sel.compactMap(\.report.outputError)
+        return (rel, outs.count == sel.count ? outs.reduce(0, +) / Double(outs.count) : nil)
+    }
+}
+
+/// A model's linear layer during quantization: forwards through its current weights (Float32,
+/// later the dequantized quantized layer) and, while `accumulator` is set, streams its inputs
+/// into H and m. A class because the model's blocks hold it while the quantizer swaps its weights.
+final class CalibrationTap: LinearLayer {
+    let inputCount: Int
+    let outputCount: Int
+    /// Current weights; nil once the layer is done and its block will not run again.
+    private(set) var layer: FloatLinear?
+    var accumulator: Calibration.Accumulator?
+    private(set) var accumulationError: Error?
+
+    init(_ layer: FloatLinear) {
+        self.layer = layer
+        inputCount = layer.inputCount; outputCount = layer.outputCount
+    }
+
+    var weightBytes: Int { layer?.weightBytes ?? 0 }
+    var kind: String { layer?.kind ?? "released" }
+
+    func replace(with l: FloatLinear?) { layer = l }
+
+    func forward(_ x: UnsafeBufferPointer<Float>, tokens: Int, into y: UnsafeMutableBufferPointer<Float>) {
+        if accumulator != nil && accumulationError == nil {
+            do {
+                try accumulator!.add(Matrix(rows: tokens, cols: inputCount, values: Array(x.prefix(tokens * inputCount))))
+            } catch { accumulationError = error }
+        }
+        guard let layer else { preconditionFailure("CalibrationTap: forward through a released layer") }
+        layer.forward(x, tokens: tokens, into: y)
+    }
+}
+
+/// Quantizes every linear layer of a Llama GGUF with one method and writes a packed model file.
+///
+/// Calibration (for every method when tokens > 0; gptq, pt2llm and tequila need it) runs the
+/// model block by block over token sequences of the text that will not be scored. Each linear
+/// layer's inputs stream into a `Calibration.Accumulator` (H = E[x xᵀ], m = E[x]); layers that
+/// read the same input (q/k/v, gate/up) share one. Only one block's accumulators exist at a time
+/// and each block's Float32 weights are released once it is quantized, so memory stays near
+/// the Float32 model plus the packed layers.
+public struct ModelQuantization {
+    public var options: ModelQuantizationOptions
+    public init(options: ModelQuantizationOptions) { self.options = options }
+
+    /// The quantizer for the options, checked before any model work.
+    public func makeQuantizer() throws -> (QuantizationMethod, any Quantizer) {
+        let m = try QuantizationMethod.named(options.method)
+        return (m, try m.quantizer(parameters: options.parameters))
+    }
+
+    public func run() throws -> (report: ModelQuantizationReport, file: PackedModelFile) {
+        let start = Date()
+        let (method, quantizer) = try makeQuantizer()
+        try CachePaths().requireFile(options.modelPath)
+        try Self.checkWritable(options.outputPath)
+        let sequences = options.calibrationSequences, length = options.calibrationSequenceLength
+        guard sequences >= 0 else { throw ModelQuantizationError.badCalibrationSize(field: "sequences", value: sequences, expected: ">= 0") }
+        if sequences > 0 && length < 1 {
+            throw ModelQuantizationError.badCalibrationSize(field: "sequence length", value: length, expected: ">= 1")
+        }
+        if method.requiresCalibration && sequences == 0 {
+            throw QuantizationError.calibrationRequired(method: quantizer.methodName)
+        }
+
+        // Load: the GGUF (mapped), its Float32 weights wrapped in taps, the tokenizer.
+        let gguf = try GGUFFile(path: options.modelPath)
+        let sha = try PackedModelFile.sha256(ofFile: options.modelPath)
+        var taps: [String: CalibrationTap] = [:]
+        let model: LlamaModel
+        let names: [String]
+        do {
+            let weights = try LlamaWeights(gguf: gguf)
+            names = weights.linearNames
+            model = try LlamaModel(weights: weights) { name, m in
+                let t = CalibrationTap(FloatLinear(m)); taps[name] = t; return t
+            }
+        }   // `weights` ends here: each layer's Float32 matrix now lives only in its tap.
+        let selected = names.filter(options.layers)
+        guard !selected.isEmpty else { throw ModelQuantizationError.noLayersSelected(model: options.modelPath) }
+        let c = model.configuration
+        let lastBlock = (0..<c.blockCount).last { b in LlamaLinearName.allCases.contains { selected.contains($0.tensorName(block: b)) } }!
+
+        // Calibration text and the embedded inputs of block 0.
+        var hidden: [[Float]] = []
+        var calibration: CalibrationSummary?
+        if sequences > 0 {
+            let tokenizer = try BPETokenizer(gguf: gguf)
+            let seqs = try calibrationSequences(scored: options.scored, tokenizer: tokenizer, count: sequences,
+                                                length: length, data: options.data)
+            let dim = c.embeddingLength
+            hidden = seqs.map { ids in
+                var h = [Float](repeating: 0, count: ids.count * dim)
+                h.withUnsafeMutableBufferPointer { hb in
+                    for (t, id) in ids.enumerated() { model.tokenEmbedding.copyRow(Int(id), into: hb.baseAddress! + t * dim) }
+                }
+                return h
+            }
+            calibration = CalibrationSummary(source: "\(options.scored.calibrationSource)", scoredSource: "\(options.scored)",
+                                             sequences: seqs.count, sequenceLength: length, tokens: seqs.count * length,
+                                             mode: options.sequential ? "sequential" : "float", seconds: 0)
+            if options.progress {
+                logNotice("[quantize] calibration: \(seqs.count) sequences × \(length) tokens = \(seqs.count * length) tokens of \(options.scored.calibrationSource) (not scored; scored: \(options.scored)), \(calibration!.mode) inputs")
+            }
+        }
+
+        var progress = ProgressReporter("[quantize] \(quantizer.methodName)", total: selected.count, enabled: options.progress, minInterval: 0)
+        var records: [LayerQuantizationRecord] = []
+        var tensors: [String: PackedTensor] = [:]
+        var calibrationSeconds = 0.0
+        var storesDense = false
+        for b in 0...lastBlock {
+            let blockLayers = LlamaLinearName.allCases.map { ($0, $0.tensorName(block: b)) }
+            let toQuantize = blockLayers.filter { selected.contains($0.1) }
+            // The first layer of each input group carries the accumulator.
+            let groupOf: [LlamaLinearName: LlamaLinearName] = [.query: .query, .key: .query, .value: .query, .output: .output,
+                                                                .gate: .gate, .up: .gate, .down: .down]
+            var stats: [LlamaLinearName: Calibration] = [:]
+            let blockInputs = options.sequential && !toQuantize.isEmpty ? hidden : []
+            if !hidden.isEmpty {
+                let t0 = Date()
+                let needed = Set(toQuantize.map { groupOf[$0.0]! })
+                for g in needed { taps[g.tensorName(block: b)]!.accumulator = Calibration.Accumulator(cols: taps[g.tensorName(block: b)]!.inputCount) }
+                runBlock(model, b, &hidden)
+                for g in needed {
+                    let tap = taps[g.tensorName(block: b)]!
+                    if let e = tap.accumulationError { throw ModelQuantizationError.layerFailed(layer: g.tensorName(block: b), reason: "calibration: \(e)") }
+                    stats[g] = try tap.accumulator!.finish()
+                    tap.accumulator = nil
+                }
+                calibrationSeconds += Date().timeIntervalSince(t0)
+            }
+            for (kind, name) in toQuantize {
+                let tap = taps[name]!
+                let result: QuantizationResult
+                do { result = try quantizer.quantizeLayer(tap.layer!.weights, calibration: stats[groupOf[kind]!]) } catch {
+                    throw ModelQuantizationError.layerFailed(layer: name, reason: "\(error)")
+                }
+                records.append(LayerQuantizationRecord(name: name, report: result.report))
+                switch result.layer {
+                case let .ternary(t): tensors[name] = .ternary(t)
+                case let .uniform(u): tensors[name] = .dense(u.dequantized()); storesDense = true
+                }
+                // Later blocks (sequential mode) see this layer as stored.
+                tap.replace(with: options.sequential && !hidden.isEmpty
+                    ? FloatLinear(result.layer.dequantized(), bias: result.layer.bias, kind: "quantized-f32") : nil)
+                let r = result.report
+                progress.advance(detail: "\(name) \(r.rows)×\(r.cols) rel \(String(format: "%.4f", r.relativeError))"
+                    + (r.outputError.map { String(format: " out %.4f", $0) } ?? "")
+                    + String(format: " %.3f bpw %.2fs", r.bitsPerWeight, r.seconds))
+            }
+            if !blockInputs.isEmpty {
+                // Recompute this block's output from its quantized layers for the next block.
+                let t0 = Date()
+                hidden = blockInputs
+                runBlock(model, b, &hidden)
+                calibrationSeconds += Date().timeIntervalSince(t0)
+            }
+            // This block never runs again: drop its weights (Float32 or dequantized copies).
+            for (_, name) in blockLayers { taps[name]!.replace(with: nil) }
+        }
+        calibration?.seconds = calibrationSeconds
+        progress.finish()
+
+        let file = PackedModelFile(method: quantizer.methodName, parameters: quantizer.resolvedParameters,
+                                   sourceGGUFPath: options.modelPath, sourceGGUFSHA256: sha, tensors: tensors)
+        tensors = [:]
+        try file.write(to: options.outputPath)
+        let fileBytes = ((try? FileManager.default.attributesOfItem(atPath: options.outputPath))?[.size] as? NSNumber)?.intValue ?? 0
+        let weightCount = records.reduce(0) { $0 + $1.report.rows * $1.report.cols }
+        let bits = records.reduce(0.0) { $0 + $1.report.bitsPerWeight * Double($1.report.rows * $1.report.cols) }
+        let report = ModelQuantizationReport(
+            method: quantizer.methodName, parameters: quantizer.resolvedParameters, model: options.modelPath, modelSHA256: sha,
+            output: options.outputPath, storage: storesDense ? "dense-f32-dequantized" : "ternary",
+            calibration: calibration, layers: records, bitsPerWeight: bits / Double(weightCount), weightCount: weightCount,
+            fileBytes: fileBytes, quantizeSeconds: records.reduce(0) { $0 + $1.report.seconds },
+            totalSeconds: Date().timeIntervalSince(start), peakRSSBytes: MemoryReport.peakResidentSetBytes())
+        return (report, file)
+    }
+
+    /// Runs block `b` over every calibration sequence (each with its own KV cache), in place.
+    private func runBlock(_ model: LlamaModel, _ b: Int, _ hidden: inout [[Float]]) {
+        let dim = model.configuration.embeddingLength
+        // A block call writes keys/values at cache.length ..< length + tokens and never advances
+        // the length (the model does, after the last block), so one cache serves every sequence.
+        var cache = model.makeCache(capacity: hidden.map(\.count).max()! / dim)
+        for s in hidden.indices {
+            model.blocks[b](&hidden[s], tokens: hidden[s].count / dim, cache: &cache, block: b)
+        }
+    }
+
+    /// Fails before hours of work when the output's directory is missing or not writable.
+    static func checkWritable(_ path: String) throws {
+        let url = URL(fileURLWithPath: path)
+        let dir = url.deletingLastPathComponent().path
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: dir, isDirectory: &isDir), isDir.boolValue else {
+            throw ModelQuantizationError.outputNotWritable(path: path, reason: "directory \(dir) does not exist")
+        }
+        guard FileManager.default.isWritableFile(atPath: dir) else {
+            throw ModelQuantizationError.outputNotWritable(path: path, reason: "directory \(dir) is not writable")
+        }
+        if FileManager.default.fileExists(atPath: path, isDirectory: &isDir), isDir.boolValue {
+            throw ModelQuantizationError.outputNotWritable(path: path, reason: "it is a directory")
+        }
+    }
+}

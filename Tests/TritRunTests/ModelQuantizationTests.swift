@@ -1,0 +1,126 @@
+import Foundation
+import Testing
+import TritCore
+import TritKernels
+import TritModel
+import TritQuant
+import TritRun
+
+/// Whole-model quantization on the real SmolLM2 GGUF, restricted to a few layers of block 0 so
+/// the suite stays fast.
+@Suite("model quantization", .serialized)
+struct ModelQuantizationTests {
+    static let model = CachePaths().defaultModel
+
+    static func tempPath(_ name: String) -> String {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tb-mq-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
+        try? FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        return dir.appendingPathComponent(name).path
+    }
+
+    static func options(_ method: String, _ params: [String: String] = [:], layers: Set<String>, out: String,
+                        sequences: Int = 2, length: Int = 32) -> ModelQuantizationOptions {
+        ModelQuantizationOptions(modelPath: model, method: method, parameters: params, outputPath: out,
+                                 calibrationSequences: sequences, calibrationSequenceLength: length,
+                                 layers: { layers.contains($0) }, progress: false)
+    }
+
+    /// The packed file holds exactly the selected layers, loads back, and each tensor is what the
+    /// quantizer gives for that GGUF tensor; the report's errors are those of the stored layer.
+    @Test func ternaryLayersRoundTripThroughThePackedFile() throws {
+        let names: Set = ["blk.0.attn_q.weight", "blk.0.attn_k.weight"]
+        let out = Self.tempPath("ptqtp.trit")
+        let (report, file) = try ModelQuantization(options: Self.options("ptqtp", ["max_iter": "10"], layers: names, out: out)).run()
+        #expect(report.layers.map(\.name) == ["blk.0.attn_q.weight", "blk.0.attn_k.weight"])
+        #expect(report.storage == "ternary")
+        let loaded = try PackedModelFile.load(path: out)
+        #expect(loaded == file)
+        #expect(Set(loaded.tensors.keys) == names)
+        #expect(loaded.header.method == "ptqtp" && loaded.header.parameters["max_iter"] == "10")
+        try loaded.verifySource()
+        let gguf = try GGUFFile(path: Self.model)
+        let quantizer = try QuantizationMethod.ptqtp.quantizer(parameters: ["max_iter": "10"])
+        for record in report.layers {
+            let w = try gguf.matrix(named: record.name, rows: record.report.rows, cols: record.report.cols)
+            let direct = try quantizer.quantizeLayer(w)
+            guard case let .ternary(stored)? = loaded.tensors[record.name], case let .ternary(expected) = direct.layer else {
+                Issue.record("\(record.name) is not stored as ternary"); continue
+            }
+            #expect(stored == expected)
+            #expect(stored.planes.count == 2)
+            #expect(stored.dequantized() == direct.layer.dequantized())
+            #expect(abs(record.report.relativeError - direct.report.relativeError) < 1e-12)
+            #expect(record.report.relativeError > 0.01 && record.report.relativeError < 0.6)
+        }
+        #expect(report.fileBytes == loaded.encoded().count)
+        let weights = 576 * 576 + 192 * 576
+        #expect(report.weightCount == weights)
+        #expect(report.bitsPerWeight > 3.2 && report.bitsPerWeight < 3.6)
+    }
+
+    /// Uniform baselines are stored as the dense dequantized Ŵ, while their bits per weight count
+    /// the b-bit codes.
+    @Test func uniformBaselineIsStoredDense() throws {
+        let name = "blk.0.attn_v.weight"
+        let out = Self.tempPath("rtn.trit")
+        let (report, _) = try ModelQuantization(options: Self.options("rtn", ["bits": "2"], layers: [name], out: out, sequences: 0)).run()
+        #expect(report.storage == "dense-f32-dequantized")
+        #expect(report.calibration == nil && report.layers[0].report.outputError == nil)
+        let loaded = try PackedModelFile.load(path: out)
+        let w = try GGUFFile(path: Self.model).matrix(named: name, rows: 192, cols: 576)
+        let direct = try QuantizationMethod.rtn.quantizer(parameters: ["bits": "2"]).quantizeLayer(w)
+        #expect(loaded.tensors[name] == .dense(direct.layer.dequantized()))
+        #expect(abs(report.bitsPerWeight - direct.report.bitsPerWeight) < 1e-12)
+        #expect(report.bitsPerWeight > 2 && report.bitsPerWeight < 2.5)
+    }
+
+    /// The streamed H and m equal the statistics of the real activations recorded from the
+    /// Float32 model on the same calibration tokens: the output error the run reports equals the
+    /// one computed from the recorded X (a wrong H — wrong layer, wrong input, missing tokens —
+    /// would change it). Covers a shared input (q/k/v) and the 1536-wide input of ffn_down.
+    @Test func calibrationStatisticsComeFromTheRealActivations() throws {
+        let names: Set = ["blk.0.attn_v.weight", "blk.0.ffn_down.weight"]
+        let out = Self.tempPath("pt2llm.trit")
+        let (report, file) = try ModelQuantization(options: Self.options("pt2llm", [:], layers: names, out: out)).run()
+        #expect(report.calibration?.tokens == 64 && report.calibration?.source == "lambada")
+
+        let gguf = try GGUFFile(path: Self.model)
+        let recorder = LinearInputRecorder(maxRowsPerLayer: 64)
+        let model = try LlamaModel(weights: LlamaWeights(gguf: gguf)) { name, m in
+            RecordingLinear(name: name, inner: FloatLinear(m), recorder: recorder)
+        }
+        let seqs = try calibrationSequences(scored: .boolqPassages, tokenizer: try BPETokenizer(gguf: gguf), count: 2, length: 32)
+        for s in seqs { var cache = model.makeCache(capacity: 32); _ = model.hiddenStates(s, cache: &cache) }
+        for record in report.layers {
+            let x = try #require(recorder.inputs(of: record.name))
+            let cal = try Calibration(activations: x)
+            #expect(cal.tokens == 64 && cal.secondMoment.count == cal.cols * cal.cols)
+            #expect(cal.cols == (record.name.contains("ffn_down") ? 1536 : 576))
+            #expect(record.report.calibrationTokens == 64)
+            let w = try gguf.matrix(named: record.name, rows: record.report.rows, cols: record.report.cols)
+            guard case let .ternary(t)? = file.tensors[record.name] else { Issue.record("not ternary"); continue }
+            #expect(t.permutation != nil)   // SSR is on by default
+            let expected = cal.relativeOutputError(reference: w, quantized: t.dequantized(), bias: t.bias)
+            let got = try #require(record.report.outputError)
+            #expect(abs(got - expected) < 1e-4 * expected, "\(record.name): reported \(got), from recorded X \(expected)")
+            #expect(got > 0.01 && got < 1)
+        }
+    }
+
+    @Test func badInputsGiveClearErrorsBeforeAnyWork() throws {
+        let out = Self.tempPath("x.trit")
+        func message(_ o: ModelQuantizationOptions) -> String {
+            do { _ = try ModelQuantization(options: o).run(); return "no error" } catch { return "\(error)" }
+        }
+        let all: Set = ["blk.0.attn_q.weight"]
+        #expect(message(Self.options("ternary-magic", layers: all, out: out)).contains("unknown method 'ternary-magic'"))
+        #expect(message(Self.options("rtn", ["bits": "5"], layers: all, out: out)).contains("parameter bits=5 is invalid"))
+        #expect(message(Self.options("gptq", layers: all, out: out, sequences: 0)).contains("needs calibration"))
+        var missing = Self.options("rtn", layers: all, out: out)
+        missing.modelPath = "/nonexistent/model.gguf"
+        #expect(message(missing).contains("/nonexistent/model.gguf does not exist"))
+        #expect(message(Self.options("rtn", layers: all, out: "/nonexistent-dir/x.trit")).contains("directory /nonexistent-dir does not exist"))
+        #expect(message(Self.options("rtn", layers: [], out: out, sequences: 0)).contains("selects none"))
+        #expect(!FileManager.default.fileExists(atPath: out))
+    }
+}
