@@ -69,7 +69,9 @@ public struct ModelStage {
                 var quantization: ModelQuantizationReport?
                 var path = gguf
                 if spec.method != "reference" {
-                    path = stageCache.directory + "/models/\(spec.method)-\(key.prefix(16)).tpk"
+                    let dir = stageCache.directory + "/models"
+                    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+                    path = dir + "/\(spec.method)-\(key.prefix(16)).tpk"
                     let method = try QuantizationMethod.named(spec.method)
                     let options = ModelQuantizationOptions(
                         modelPath: gguf, method: spec.method, parameters: spec.parameters, outputPath: path,
