@@ -77,7 +77,7 @@ let package = Package(
         .testTarget(name: "TritMeasureTests", dependencies: ["TritMeasure", "TritCore"]),
         .testTarget(name: "TritTuneTests", dependencies: ["TritTune", "TritKernels", "TritMeasure"]),
         .testTarget(name: "TritQuantTests", dependencies: ["TritQuant", "TritKernels", "TritCore"]),
-        .testTarget(name: "TritModelTests", dependencies: ["TritModel", "TritKernels", "TritCore"]),
+        .testTarget(name: "TritModelTests", dependencies: ["TritModel", "TritKernels", "TritCore", "TritQuant", "TritTune"]),
         .testTarget(name: "TritReportTests", dependencies: ["TritReport", "TritMeasure", "TritCore"]),
         .testTarget(name: "TritRunTests", dependencies: ["TritRun", "TritReport", "TritCore"]),
     ],

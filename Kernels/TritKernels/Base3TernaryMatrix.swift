@@ -25,10 +25,11 @@
 ///     (rows padded to 8 with weight 0)
 public struct Base3TernaryMatrix: PackedTernaryFormat {
     public var kind: PackedFormatKind { side.planeCount == 1 ? .base3 : .twoPlane }
-    public private(set) var side: TernarySideData
-    public private(set) var codes: AlignedBuffer
-    public let blocksPerRow: Int
-    public var layout: RowTiledLayout { RowTiledLayout(rows: side.rows, planes: side.planeCount, units: blocksPerRow) }
+    private var storage: RowTiledStorage
+    public var side: TernarySideData { storage.side }
+    public var codes: AlignedBuffer { storage.buffer }
+    public var blocksPerRow: Int { storage.layout.units }
+    public var layout: RowTiledLayout { storage.layout }
 
     /// 3^k for k = 0…9.
     public static let powers: [UInt16] = [1, 3, 9, 27, 81, 243, 729, 2187, 6561, 19683]
@@ -53,55 +54,30 @@ public struct Base3TernaryMatrix: PackedTernaryFormat {
     }
 
     public init(packing w: TernaryWeights) throws {
-        guard w.planes.count == 1 || w.planes.count == 2 else {
-            throw PackedFormatError.planeCount(format: .base3, expected: "1 or 2", got: w.planes.count)
-        }
-        try w.validate()
-        side = TernarySideData(w)
-        blocksPerRow = (w.cols + 159) / 160
-        let layout = RowTiledLayout(rows: w.rows, planes: w.planes.count, units: blocksPerRow)
-        codes = AlignedBuffer(byteCount: layout.byteCount)
-        let out = codes.bytes
-        for (p, plane) in w.planes.enumerated() {
-            for r in 0..<(layout.tiles * 8) {
-                func code(_ j: Int) -> Int { j < w.cols && r < w.rows ? Int(plane[r * w.cols + j]) + 1 : 1 }
-                for c in 0..<blocksPerRow {
-                    var lanes = [[Int]](repeating: [Int](repeating: 1, count: 10), count: 16)
-                    for j in 0..<160 {
-                        let (l, k) = Self.slot(column: j)
-                        lanes[l][k] = code(c * 160 + j)
-                    }
-                    let unit = UnsafeMutableRawPointer(out + layout.offset(plane: p, row: r, unit: c))
-                    for l in 0..<16 { unit.storeBytes(of: Self.encode(lanes[l]).littleEndian, toByteOffset: 2 * l, as: UInt16.self) }
-                }
+        storage = try RowTiledStorage(packing: w, as: .base3, allowedPlanes: 1...2, columnsPerUnit: 160) { unit, trit in
+            var lanes = [[Int]](repeating: [Int](repeating: 1, count: 10), count: 16)
+            for j in 0..<160 {
+                let (l, k) = Self.slot(column: j)
+                lanes[l][k] = Int(trit(j)) + 1
             }
+            for l in 0..<16 { unit.storeBytes(of: Self.encode(lanes[l]).littleEndian, toByteOffset: 2 * l, as: UInt16.self) }
         }
     }
 
     public func unpack() -> TernaryWeights {
-        let layout = self.layout
-        let planes: [[Int8]] = (0..<side.planeCount).map { p in
-            var plane = [Int8](repeating: 0, count: side.rows * side.cols)
-            for r in 0..<side.rows {
-                for j in 0..<side.cols {
-                    let (l, k) = Self.slot(column: j % 160)
-                    let unit = UnsafeRawPointer(codes.bytes + layout.offset(plane: p, row: r, unit: j / 160))
-                    let lane = UInt16(littleEndian: unit.loadUnaligned(fromByteOffset: 2 * l, as: UInt16.self))
-                    plane[r * side.cols + j] = Int8(Self.decode(lane, trit: k)) - 1
-                }
-            }
-            return plane
+        storage.unpack { unit, j in
+            let (l, k) = Self.slot(column: j)
+            let lane = UInt16(littleEndian: unit.loadUnaligned(fromByteOffset: 2 * l, as: UInt16.self))
+            return Int8(Self.decode(lane, trit: k)) - 1
         }
-        return side.weights(planes: planes)
     }
 
-    public var weightBytes: Int { codes.count + side.byteCount }
+    public var weightBytes: Int { storage.byteCount }
 
     /// The same layer in freshly allocated memory (benchmarks' cold copies).
     public func duplicated() -> Self {
         var c = self
-        c.codes = codes.copy()
-        c.side = side.duplicated()
+        c.storage = storage.duplicated()
         return c
     }
 }

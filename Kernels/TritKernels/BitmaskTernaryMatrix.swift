@@ -13,53 +13,37 @@
 ///     buffer: `RowTiledLayout` units = chunks: [plane][row / 8][chunk][row % 8][32 bytes]
 public struct BitmaskTernaryMatrix: PackedTernaryFormat {
     public var kind: PackedFormatKind { .bitmask }
-    public private(set) var side: TernarySideData
-    public private(set) var masks: AlignedBuffer
-    public let chunksPerRow: Int
-    public var layout: RowTiledLayout { RowTiledLayout(rows: side.rows, planes: side.planeCount, units: chunksPerRow) }
+    private var storage: RowTiledStorage
+    public var side: TernarySideData { storage.side }
+    public var masks: AlignedBuffer { storage.buffer }
+    public var chunksPerRow: Int { storage.layout.units }
+    public var layout: RowTiledLayout { storage.layout }
 
     public init(packing w: TernaryWeights) throws {
-        try w.validate()
-        side = TernarySideData(w)
-        chunksPerRow = (w.cols + 127) / 128
-        let layout = RowTiledLayout(rows: w.rows, planes: w.planes.count, units: chunksPerRow)
-        masks = AlignedBuffer(byteCount: layout.byteCount)
-        let out = masks.bytes
-        for (p, plane) in w.planes.enumerated() {
-            for r in 0..<w.rows {
-                for j in 0..<w.cols {
-                    let t = plane[r * w.cols + j]
-                    guard t != 0 else { continue }
-                    let byte = layout.offset(plane: p, row: r, unit: j / 128) + (t > 0 ? 0 : 16) + (j % 128) / 8
-                    out[byte] |= UInt8(1) << UInt8(j % 8)
-                }
+        storage = try RowTiledStorage(packing: w, as: .bitmask, allowedPlanes: nil, columnsPerUnit: 128) { unit, trit in
+            let out = unit.assumingMemoryBound(to: UInt8.self)
+            for j in 0..<128 {
+                let t = trit(j)
+                if t != 0 { out[(t > 0 ? 0 : 16) + j / 8] |= UInt8(1) << UInt8(j % 8) }
             }
         }
     }
 
     public func unpack() -> TernaryWeights {
-        let layout = self.layout
-        let planes: [[Int8]] = (0..<side.planeCount).map { p in
-            var plane = [Int8](repeating: 0, count: side.rows * side.cols)
-            for r in 0..<side.rows {
-                for j in 0..<side.cols {
-                    let at = layout.offset(plane: p, row: r, unit: j / 128) + (j % 128) / 8, bit = UInt8(1) << UInt8(j % 8)
-                    let pos = masks.bytes[at] & bit != 0, neg = masks.bytes[at + 16] & bit != 0
-                    plane[r * side.cols + j] = pos ? 1 : (neg ? -1 : 0)
-                }
-            }
-            return plane
+        storage.unpack { unit, j in
+            let bit = UInt8(1) << UInt8(j % 8)
+            let pos = unit.load(fromByteOffset: j / 8, as: UInt8.self) & bit != 0
+            let neg = unit.load(fromByteOffset: 16 + j / 8, as: UInt8.self) & bit != 0
+            return pos ? 1 : (neg ? -1 : 0)
         }
-        return side.weights(planes: planes)
     }
 
-    public var weightBytes: Int { masks.count + side.byteCount }
+    public var weightBytes: Int { storage.byteCount }
 
     /// The same layer in freshly allocated memory (benchmarks' cold copies).
     public func duplicated() -> Self {
         var c = self
-        c.masks = masks.copy()
-        c.side = side.duplicated()
+        c.storage = storage.duplicated()
         return c
     }
 }

@@ -111,6 +111,7 @@ public enum KernelParameterName {
     public static let prefetch = "prefetchBytes"
     public static let threads = "threads"
     public static let lutGroup = "lutGroup"
+    public static let tileDecode = "tileDecode"
 }
 
 extension KernelParameter {

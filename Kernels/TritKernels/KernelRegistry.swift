@@ -13,6 +13,24 @@ public struct KernelVariant: Sendable {
 
     public func supports(_ format: PackedFormatKind) -> Bool { formats.contains(format) }
 
+    /// The untuned default for `tokens` activation columns: the space's defaults (set for one
+    /// token), with the token block raised for several tokens so one weight decode or table
+    /// index load serves several tokens (and the row block lowered to keep the register block
+    /// within its constraint).
+    public func defaultConfiguration(tokens: Int) -> KernelConfiguration {
+        var c = space.defaultConfiguration
+        guard tokens > 1, let allowedTokens = space.parameters.first(where: { $0.name == KernelParameterName.tokenBlock })?.allowed else {
+            return c
+        }
+        for (rb, tb) in [(2, 4), (1, 4), (2, 2), (1, 2)] {
+            var t = c
+            if t[KernelParameterName.rowBlock] != nil { t[KernelParameterName.rowBlock] = rb }
+            t[KernelParameterName.tokenBlock] = min(tb, allowedTokens.max() ?? 1)
+            if (try? space.resolve(t)) != nil { c = t; break }
+        }
+        return c
+    }
+
     /// Whether the variant's loops handle the weights' scale groups.
     public func supportsGroups(of w: TernaryWeights) -> Bool {
         groupMultiple == 1 || w.groupsPerRow == 1 || w.groupSize % groupMultiple == 0
@@ -78,11 +96,16 @@ public enum KernelRegistry {
                             meaning: "activation columns (tokens) sharing one weight decode"),
             KernelParameter(name: KernelParameterName.int16Depth, allowed: [1, 2, 4, 8, 16, 32], defaultValue: 16,
                             meaning: "128-column quads summed in int16 before vpmaddwd widening (K unroll)"),
+            KernelParameter(name: KernelParameterName.tileDecode, allowed: [0, 1], defaultValue: 1,
+                            meaning: "GEMM (≥ 4 tokens, 128-column scale groups): decode each 8-row tile once into L1 and sweep every token over it, 8 rows per activation load (overrides rowBlock/tokenBlock there)"),
             .prefetch(), .threads(),
         ], constraints: [
             ParameterConstraint(parameters: [KernelParameterName.rowBlock, KernelParameterName.tokenBlock],
-                                rule: "rowBlock × tokenBlock ≤ 4: two accumulators per (row, token) plus 4 code vectors must fit in 16 ymm registers",
-                                holds: { ($0[KernelParameterName.rowBlock] ?? 1) * ($0[KernelParameterName.tokenBlock] ?? 1) <= 4 }),
+                                rule: "rowBlock × tokenBlock ≤ 4, or = 8 (2×4, 4×2): ≤ 4 pairs keep an int16 and an int32 accumulator each, 8 pairs only int16 ones (widened once per scale group, so a group longer than int16Depth quads runs as 2×2 blocks); with 4 code vectors they must fit in 16 ymm registers",
+                                holds: { c in
+                                    let p = (c[KernelParameterName.rowBlock] ?? 1) * (c[KernelParameterName.tokenBlock] ?? 1)
+                                    return p <= 4 || (p == 8 && (c[KernelParameterName.rowBlock] ?? 1) != 1)
+                                }),
             ParameterConstraint(parameters: [KernelParameterName.int16Depth],
                                 rule: "int16Depth ≤ 16: a quad adds ≤ 8 products of |code·q| ≤ 2·128 per int16 lane, so 16 quads reach ±32768 and 17 wrap",
                                 holds: { ($0[KernelParameterName.int16Depth] ?? 1) <= 16 }),

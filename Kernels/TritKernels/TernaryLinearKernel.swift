@@ -79,17 +79,16 @@ public struct TernaryLinearKernel: @unchecked Sendable {
 }
 
 /// The machinery behind `TernaryLinearKernel`: scratch, thread split, dispatch to the loops.
-final class KernelEngine: @unchecked Sendable {
-    let layer: PackedTernaryLayer
-    let side: TernarySideData
-    let variant: KernelVariant
-    let configuration: KernelConfiguration
-    let useAVX2: Bool
+final class KernelEngine: KernelPoolTask, @unchecked Sendable {
+    /// What runs: the packed layer (and its side data) under one variant and configuration.
+    let layer: PackedTernaryLayer, side: TernarySideData, variant: KernelVariant, configuration: KernelConfiguration
+    /// How it runs: the AVX2 loops, else the scalar reference (variant "scalar") or portable SIMD.
+    let useAVX2: Bool, reference: ScalarReferenceKernel?, portable: PortableSIMDKernel
     let acts: QuantizedActivations
-    let reference: ScalarReferenceKernel?
-    let portable: PortableSIMDKernel
     let maxThreads: Int
+    /// Per thread: int32 sums (`scratchBytes`), then room for one decoded tile (GEMM).
     private var scratch: [AlignedBuffer] = []
+    private let scratchBytes: Int
     private var tables = AlignedBuffer(byteCount: 0)
     private let lock = NSLock()
 
@@ -108,9 +107,10 @@ final class KernelEngine: @unchecked Sendable {
         reference = variant.id == KernelRegistry.scalar ? ScalarReferenceKernel(weights: layer.unpack(), side: side) : nil
         portable = PortableSIMDKernel(layer: layer, side: side)
         maxThreads = max(1, ProcessInfo.processInfo.activeProcessorCount, configuration[KernelParameterName.threads] ?? 1)
-        let perThread = AVX2LayerArguments.scratchCount(groups: side.groupsPerRow, planes: side.planeCount,
-                                                        tokenBlock: 4, subTiles: 4)
-        scratch = (0..<maxThreads).map { _ in AlignedBuffer(byteCount: perThread * 4) }
+        scratchBytes = (AVX2LayerArguments.scratchCount(groups: side.groupsPerRow, planes: side.planeCount,
+                                                        tokenBlock: 4, subTiles: 4) * 4 + 63) & ~63
+        let decodedBytes = AVX2LayerArguments.decodedCount(planes: side.planeCount, quadsPerRow: (side.cols + 127) / 128)
+        scratch = (0..<maxThreads).map { [scratchBytes] _ in AlignedBuffer(byteCount: scratchBytes + decodedBytes) }
     }
 
     func forward(_ x: UnsafeBufferPointer<Float>, tokens: Int, y: UnsafeMutablePointer<Float>, threads: Int) {
@@ -135,10 +135,20 @@ final class KernelEngine: @unchecked Sendable {
         if n == 1 {
             runTiles(0..<tiles, tokens: tokens, y: y, scratch: scratch[0])
         } else {
-            DispatchQueue.concurrentPerform(iterations: n) { i in
-                runTiles((tiles * i / n)..<(tiles * (i + 1) / n), tokens: tokens, y: y, scratch: scratch[i])
-            }
+            call = (tiles, tokens, y)
+            // Chunks of ≥ 64 KiB of packed weights (≈ 16 tiles at K = 2048, 2 bpw) keep each
+            // thread's stream sequential; 8 per thread let the caller absorb a late worker.
+            let chunks = min(tiles, 8 * n)
+            KernelWorkerPool.shared.run(self, chunks: chunks, threads: n)
         }
+    }
+
+    /// The running call's tile count, tokens and output, for the pool's workers (set under `lock`).
+    private var call: (tiles: Int, tokens: Int, y: UnsafeMutablePointer<Float>)?
+
+    func runChunk(_ i: Int, of n: Int, worker: Int) {
+        guard let (tiles, tokens, y) = call else { return }
+        runTiles((tiles * i / n)..<(tiles * (i + 1) / n), tokens: tokens, y: y, scratch: scratch[worker])
     }
 
     private func runTiles(_ tiles: Range<Int>, tokens: Int, y: UnsafeMutablePointer<Float>, scratch: AlignedBuffer) {
@@ -149,7 +159,8 @@ final class KernelEngine: @unchecked Sendable {
         }
         #if arch(x86_64)
         if useAVX2 {
-            runAVX2(tiles, tokens: tokens, y: y, scratch: scratch.typed(Int32.self))
+            runAVX2(tiles, tokens: tokens, y: y, scratch: scratch.typed(Int32.self),
+                    decoded: scratch.bytes + scratchBytes)
             return
         }
         #endif
@@ -157,7 +168,8 @@ final class KernelEngine: @unchecked Sendable {
     }
 
     #if arch(x86_64)
-    private func runAVX2(_ tiles: Range<Int>, tokens: Int, y: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Int32>) {
+    private func runAVX2(_ tiles: Range<Int>, tokens: Int, y: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Int32>,
+                         decoded: UnsafeMutablePointer<UInt8>) {
         let c = configuration
         func u16(_ b: AlignedBuffer?) -> UnsafePointer<UInt16>? { b.map { UnsafePointer($0.typed(UInt16.self)) } }
         let ng = side.groupsPerRow
@@ -172,7 +184,8 @@ final class KernelEngine: @unchecked Sendable {
                 offsets: u16(side.offsets), bias: u16(side.bias), y: y, tokens: tokens,
                 rowBlock: c[KernelParameterName.rowBlock] ?? 1, tokenBlock: c[KernelParameterName.tokenBlock] ?? 1,
                 depth: c[KernelParameterName.int16Depth] ?? 1, prefetchBytes: c[KernelParameterName.prefetch] ?? 0,
-                tables: UnsafePointer(tables.bytes), tableStride: tableStride)
+                tables: UnsafePointer(tables.bytes), tableStride: tableStride,
+                decoded: c[KernelParameterName.tileDecode] == 1 ? decoded : nil)
         }
         let quadsPerRow = (side.cols + 127) / 128
         let quadsPerGroup = ng == 1 ? quadsPerRow : side.groupSize / 128

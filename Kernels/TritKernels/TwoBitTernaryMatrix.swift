@@ -14,55 +14,29 @@
 ///     (rows padded to 8 with code 1)
 public struct TwoBitTernaryMatrix: PackedTernaryFormat {
     public var kind: PackedFormatKind { side.planeCount == 1 ? .twoBit : .twoPlane2Bit }
-    public private(set) var side: TernarySideData
-    public private(set) var codes: AlignedBuffer
-    public let chunksPerRow: Int
-    public var layout: RowTiledLayout { RowTiledLayout(rows: side.rows, planes: side.planeCount, units: chunksPerRow) }
+    private var storage: RowTiledStorage
+    public var side: TernarySideData { storage.side }
+    public var codes: AlignedBuffer { storage.buffer }
+    public var chunksPerRow: Int { storage.layout.units }
+    public var layout: RowTiledLayout { storage.layout }
 
     public init(packing w: TernaryWeights) throws {
-        guard w.planes.count == 1 || w.planes.count == 2 else {
-            throw PackedFormatError.planeCount(format: .twoBit, expected: "1 or 2", got: w.planes.count)
-        }
-        try w.validate()
-        side = TernarySideData(w)
-        chunksPerRow = (w.cols + 127) / 128
-        let layout = RowTiledLayout(rows: w.rows, planes: w.planes.count, units: chunksPerRow)
-        codes = AlignedBuffer(byteCount: layout.byteCount)
-        let out = codes.bytes
-        for (p, plane) in w.planes.enumerated() {
-            for r in 0..<(layout.tiles * 8) {
-                for j in 0..<(chunksPerRow * 128) {
-                    let code = j < w.cols && r < w.rows ? UInt8(Int(plane[r * w.cols + j]) + 1) : 1
-                    let c = j / 128, k = (j % 128) / 32, b = j % 32
-                    out[layout.offset(plane: p, row: r, unit: c) + b] |= code << (2 * k)
-                }
-            }
+        storage = try RowTiledStorage(packing: w, as: .twoBit, allowedPlanes: 1...2, columnsPerUnit: 128) { unit, trit in
+            let out = unit.assumingMemoryBound(to: UInt8.self)
+            for j in 0..<128 { out[j % 32] |= UInt8(Int(trit(j)) + 1) << (2 * (j / 32)) }
         }
     }
 
     public func unpack() -> TernaryWeights {
-        let layout = self.layout
-        let planes: [[Int8]] = (0..<side.planeCount).map { p in
-            var plane = [Int8](repeating: 0, count: side.rows * side.cols)
-            for r in 0..<side.rows {
-                for j in 0..<side.cols {
-                    let byte = codes.bytes[layout.offset(plane: p, row: r, unit: j / 128) + j % 32]
-                    let code = (byte >> (2 * ((j % 128) / 32))) & 3
-                    plane[r * side.cols + j] = Int8(code) - 1
-                }
-            }
-            return plane
-        }
-        return side.weights(planes: planes)
+        storage.unpack { unit, j in Int8((unit.load(fromByteOffset: j % 32, as: UInt8.self) >> (2 * (j / 32))) & 3) - 1 }
     }
 
-    public var weightBytes: Int { codes.count + side.byteCount }
+    public var weightBytes: Int { storage.byteCount }
 
     /// The same layer in freshly allocated memory (benchmarks' cold copies).
     public func duplicated() -> Self {
         var c = self
-        c.codes = codes.copy()
-        c.side = side.duplicated()
+        c.storage = storage.duplicated()
         return c
     }
 }

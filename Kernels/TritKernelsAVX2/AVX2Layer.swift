@@ -44,6 +44,9 @@ public struct AVX2LayerArguments {
     /// LUT only: activation tables, token t column group m at `tables + t·tableStride + m·32`.
     public var tables: UnsafePointer<UInt8>?
     public var tableStride: Int
+    /// GEMM only: `decodedCount` bytes of this thread's scratch for one tile's decoded codes
+    /// (nil: decode per token block instead).
+    public var decoded: UnsafeMutablePointer<UInt8>?
 
     public init(weights: UnsafePointer<UInt8>, rowStride: Int, unitStride: Int, tileStride: Int, planeStride: Int,
                 planes: Int, rows: Int,
@@ -52,7 +55,9 @@ public struct AVX2LayerArguments {
                 scales0: UnsafePointer<UInt16>, scales1: UnsafePointer<UInt16>?,
                 offsets: UnsafePointer<UInt16>?, bias: UnsafePointer<UInt16>?,
                 y: UnsafeMutablePointer<Float>, tokens: Int, rowBlock: Int, tokenBlock: Int, depth: Int,
-                prefetchBytes: Int, tables: UnsafePointer<UInt8>? = nil, tableStride: Int = 0) {
+                prefetchBytes: Int, tables: UnsafePointer<UInt8>? = nil, tableStride: Int = 0,
+                decoded: UnsafeMutablePointer<UInt8>? = nil) {
+        self.decoded = decoded
         self.weights = weights; self.rowStride = rowStride; self.unitStride = unitStride
         self.tileStride = tileStride; self.planeStride = planeStride
         self.planes = planes; self.rows = rows; self.groups = groups
@@ -62,6 +67,9 @@ public struct AVX2LayerArguments {
         self.y = y; self.tokens = tokens; self.rowBlock = rowBlock; self.tokenBlock = tokenBlock
         self.depth = depth; self.prefetchBytes = prefetchBytes; self.tables = tables; self.tableStride = tableStride
     }
+
+    /// Bytes of decoded codes one 8-row tile takes (every plane and quad, 128 bytes per row).
+    public static func decodedCount(planes: Int, quadsPerRow: Int) -> Int { planes * quadsPerRow * 8 * 128 }
 
     /// Int32 scratch one thread needs: [token in block][plane][group][8 rows] (LUT: 4 sub-tiles).
     public static func scratchCount(groups: Int, planes: Int, tokenBlock: Int, subTiles: Int = 1) -> Int {
@@ -91,7 +99,13 @@ public enum AVX2Kernels {
     @inline(__always)
     static func maddTiles<D: QuadDecoder>(_ d: D.Type, _ a: AVX2LayerArguments, _ tiles: Range<Int>,
                                           _ scratch: UnsafeMutablePointer<Int32>) {
+        if let codes = a.decoded, a.tokens >= 4, a.quadsPerGroup == 1 {
+            decodedTiles(D.self, a, tiles, scratch, codes)
+            return
+        }
         var sink: UInt8 = 0
+        // 8-pair blocks keep int16 accumulators only, widened once per scale group.
+        let wide = a.quadsPerGroup <= a.depth
         for tile in tiles {
             let r0 = tile * 8, rEnd = min(r0 + 8, a.rows)
             var t0 = 0
@@ -102,6 +116,15 @@ public enum AVX2Kernels {
                     while r < rEnd {
                         let rb = r + a.rowBlock <= rEnd ? a.rowBlock : 1
                         switch (rb, nc) {
+                        case (2, 4) where wide: wideBlock(D.self, R2T4.self, a, p, r, t0, scratch)
+                        case (4, 2) where wide: wideBlock(D.self, R4T2.self, a, p, r, t0, scratch)
+                        case (2, 4), (4, 2):
+                            // The group is longer than int16Depth: 2 × 2 pairs widening as they go.
+                            for i in stride(from: 0, to: rb, by: 2) {
+                                for n in stride(from: 0, to: nc, by: 2) {
+                                    rowBlock(D.self, R2T2.self, a, p, r + i, t0 + n, scratch + n * a.planes * a.groups * 8, &sink)
+                                }
+                            }
                         case (4, 1): rowBlock(D.self, R4T1.self, a, p, r, t0, scratch, &sink)
                         case (2, 1): rowBlock(D.self, R2T1.self, a, p, r, t0, scratch, &sink)
                         case (2, 2): rowBlock(D.self, R2T2.self, a, p, r, t0, scratch, &sink)
@@ -127,6 +150,66 @@ public enum AVX2Kernels {
         UnsafeMutableRawPointer(scratch).storeBytes(of: sink, as: UInt8.self)
     }
 
+    /// GEMM over a decoded tile: each 8-row tile is decoded once into `codes` (L1-sized:
+    /// 8 rows × K bytes per plane), then every token sweeps it; one token's 4 activation
+    /// vectors of a quad stay in registers across the 8 rows, and the 8 rows' int16 sums are
+    /// reduced together by a `vphaddw` tree straight into the epilogue's [group][row % 8]
+    /// order. Exact only for 128-column scale groups: Σ code·q over 128 columns lies in
+    /// [2·128·(−128), 2·128·127] = [−32768, 32512], inside int16, so the wrapping adds of the
+    /// tree give the exact sum (the caller checks quadsPerGroup == 1).
+    @inline(never)
+    static func decodedTiles<D: QuadDecoder>(_ d: D.Type, _ a: AVX2LayerArguments, _ tiles: Range<Int>,
+                                             _ scratch: UnsafeMutablePointer<Int32>, _ codes: UnsafeMutablePointer<UInt8>) {
+        let quads = a.quadsPerRow, planes = a.planes, groups = a.groups
+        let perToken = planes * groups * 8
+        for tile in tiles {
+            // Decode: codes[((p · quads + q) · 8 + r) · 128 + v · 32], padded rows included.
+            for p in 0..<planes {
+                let base = a.weights + (p &* a.planeStride &+ tile &* a.tileStride)
+                for r in 0..<8 {
+                    let row = base + r &* a.rowStride
+                    for q in 0..<quads {
+                        let c = D.decode(row, quad: q, unit: a.unitStride)
+                        let slot: Int = ((p &* quads &+ q) &* 8 &+ r) &* 128
+                        let dst = UnsafeMutableRawPointer(codes + slot)
+                        store256(dst, c.0); store256(dst + 32, c.1); store256(dst + 64, c.2); store256(dst + 96, c.3)
+                    }
+                }
+            }
+            var t0 = 0
+            while t0 < a.tokens {
+                let nc = min(4, a.tokens - t0)
+                for n in 0..<nc {
+                    let x = a.acts + (t0 &+ n) &* a.actStride
+                    for p in 0..<planes {
+                        for q in 0..<quads {
+                            let xq = UnsafeRawPointer(x + q &* 128)
+                            let x0 = load256(xq), x1 = load256(xq + 32), x2 = load256(xq + 64), x3 = load256(xq + 96)
+                            let offset: Int = (p &* quads &+ q) &* 1024
+                            let c = UnsafeRawPointer(codes + offset)
+                            @inline(__always) func row(_ r: Int) -> __m256i {
+                                let cr = c + r &* 128
+                                let m0 = _mm256_maddubs_epi16(load256(cr), x0)
+                                let m1 = _mm256_maddubs_epi16(load256(cr + 32), x1)
+                                let m2 = _mm256_maddubs_epi16(load256(cr + 64), x2)
+                                let m3 = _mm256_maddubs_epi16(load256(cr + 96), x3)
+                                return _mm256_add_epi16(_mm256_add_epi16(m0, m1), _mm256_add_epi16(m2, m3))
+                            }
+                            let h01 = _mm256_hadd_epi16(row(0), row(1)), h23 = _mm256_hadd_epi16(row(2), row(3))
+                            let h45 = _mm256_hadd_epi16(row(4), row(5)), h67 = _mm256_hadd_epi16(row(6), row(7))
+                            let h = _mm256_hadd_epi16(_mm256_hadd_epi16(h01, h23), _mm256_hadd_epi16(h45, h67))
+                            let s16 = _mm_add_epi16(_mm256_castsi256_si128(h), high128(h))
+                            let at: Int = n &* perToken &+ (p &* groups &+ q) &* 8
+                            store256(UnsafeMutableRawPointer(scratch + at), _mm256_cvtepi16_epi32(s16))
+                        }
+                    }
+                }
+                for n in 0..<nc { epilogue(a, tile, t0 + n, scratch + n * perToken) }
+                t0 += nc
+            }
+        }
+    }
+
     /// rows × tokens of a register block, as types so each block shape gets its own
     /// specialised loop with constant trip counts (fully unrolled, accumulators in registers).
     protocol BlockShape { static var rows: Int { get }; static var tokens: Int { get } }
@@ -137,6 +220,58 @@ public enum AVX2Kernels {
     enum R1T3: BlockShape { static var rows: Int { 1 }; static var tokens: Int { 3 } }
     enum R1T2: BlockShape { static var rows: Int { 1 }; static var tokens: Int { 2 } }
     enum R1T1: BlockShape { static var rows: Int { 1 }; static var tokens: Int { 1 } }
+    enum R2T4: BlockShape { static var rows: Int { 2 }; static var tokens: Int { 4 } }
+    enum R4T2: BlockShape { static var rows: Int { 4 }; static var tokens: Int { 2 } }
+
+    /// Eight (row, token) int16 accumulators, addressed by constant indices after inlining.
+    struct Acc8 {
+        var a = Acc4(), b = Acc4()
+        @inline(__always) subscript(i: Int) -> __m256i {
+            get { i < 4 ? a[i] : b[i &- 4] }
+            set { if i < 4 { a[i] = newValue } else { b[i &- 4] = newValue } }
+        }
+    }
+
+    /// The GEMM register block: rb × nc = 8 (row, token) pairs of one plane over every group,
+    /// int32 Σ code·q into scratch [token][plane][group][row % 8]. Each decoded code vector
+    /// serves nc tokens and each activation vector rb rows; with 8 int16 accumulators + 4
+    /// codes there is no room for int32 ones, so a whole scale group is summed in int16 (the
+    /// caller checks quadsPerGroup ≤ int16Depth, whose constraint keeps the sums exact).
+    @inline(never)
+    static func wideBlock<D: QuadDecoder, B: BlockShape>(_ d: D.Type, _ shape: B.Type, _ a: AVX2LayerArguments,
+                                                         _ plane: Int, _ row0: Int, _ tok0: Int,
+                                                         _ scratch: UnsafeMutablePointer<Int32>) {
+        let rb = B.rows, nc = B.tokens
+        let ones16 = _mm256_set1_epi16(1)
+        let rowStride = a.rowStride, unit = a.unitStride, actStride = a.actStride, quadsPerRow = a.quadsPerRow
+        let quadsPerGroup = a.quadsPerGroup
+        let base = a.weights + (plane &* a.planeStride &+ (row0 / 8) &* a.tileStride &+ (row0 % 8) &* rowStride)
+        let actBase = a.acts + tok0 &* actStride
+        let stride = a.planes * a.groups * 8
+        for g in 0..<a.groups {
+            let q0 = g &* quadsPerGroup, q1 = min(q0 &+ quadsPerGroup, quadsPerRow)
+            var acc = Acc8()
+            for q in q0..<q1 {
+                for r in 0..<rb {
+                    let c = D.decode(base + r &* rowStride, quad: q, unit: unit)
+                    for n in 0..<nc {
+                        let i = r * nc + n
+                        acc[i] = _mm256_add_epi16(acc[i], quadProduct(c, actBase + (n &* actStride &+ q &* 128)))
+                    }
+                }
+            }
+            let dst = scratch + (plane * a.groups + g) * 8 + row0 % 8
+            for h in 0..<2 {
+                let s = hsum4(_mm256_madd_epi16(acc[4 * h], ones16), _mm256_madd_epi16(acc[4 * h + 1], ones16),
+                              _mm256_madd_epi16(acc[4 * h + 2], ones16), _mm256_madd_epi16(acc[4 * h + 3], ones16))
+                let v = unsafeBitCast(s, to: SIMD4<Int32>.self)
+                for j in 0..<4 {
+                    let i = 4 * h + j
+                    dst[(i % nc) * stride + i / nc] = v[j]
+                }
+            }
+        }
+    }
 
     /// Up to four (row, token) accumulators, addressed by constant indices after inlining.
     struct Acc4 {
@@ -176,13 +311,8 @@ public enum AVX2Kernels {
                     let row = base + r &* rowStride
                     let c = D.decode(row, quad: q, unit: unit)
                     for n in 0..<nc {
-                        let x = UnsafeRawPointer(actBase + (n &* actStride &+ q &* 128))
-                        let m0 = _mm256_maddubs_epi16(c.0, load256(x))
-                        let m1 = _mm256_maddubs_epi16(c.1, load256(x + 32))
-                        let m2 = _mm256_maddubs_epi16(c.2, load256(x + 64))
-                        let m3 = _mm256_maddubs_epi16(c.3, load256(x + 96))
                         let i = r * nc + n
-                        acc16[i] = _mm256_add_epi16(acc16[i], _mm256_add_epi16(_mm256_add_epi16(m0, m1), _mm256_add_epi16(m2, m3)))
+                        acc16[i] = _mm256_add_epi16(acc16[i], quadProduct(c, actBase + (n &* actStride &+ q &* 128)))
                     }
                 }
                 q &+= 1; sinceWiden &+= 1
@@ -209,6 +339,16 @@ public enum AVX2Kernels {
                 for r in 0..<rb { for n in 0..<nc { dst[n * stride + r] = hsum1(acc32[r * nc + n]) } }
             }
         }
+    }
+
+    /// Σ code·q of one 128-column quad as 16 int16 lanes (pairs of adjacent products summed).
+    @inline(__always) static func quadProduct(_ c: (__m256i, __m256i, __m256i, __m256i), _ acts: UnsafePointer<Int8>) -> __m256i {
+        let x = UnsafeRawPointer(acts)
+        let m0 = _mm256_maddubs_epi16(c.0, load256(x))
+        let m1 = _mm256_maddubs_epi16(c.1, load256(x + 32))
+        let m2 = _mm256_maddubs_epi16(c.2, load256(x + 64))
+        let m3 = _mm256_maddubs_epi16(c.3, load256(x + 96))
+        return _mm256_add_epi16(_mm256_add_epi16(m0, m1), _mm256_add_epi16(m2, m3))
     }
 
     @inline(__always) static func hsum4(_ a: __m256i, _ b: __m256i, _ c: __m256i, _ d: __m256i) -> __m128i {

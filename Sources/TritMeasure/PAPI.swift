@@ -31,6 +31,9 @@ public struct PAPIError: Error, Codable, Equatable, Sendable, CustomStringConver
     static func explain(code: Int32, context: PAPIContext?) -> String {
         switch code {
         case tritbench_papi_enoevnt():
+            if let reason = context?.perfEventDisabledReason {
+                return "event not available: PAPI's perf_event component is disabled (\(reason)); no PMU or perf events reach this process"
+            }
             if let c = context, c.virtualized || c.hardwareCounters == 0 {
                 return "event not available: this machine exposes no hardware PMU to the process (virtualised: \(c.virtualized ? "yes" : "no"), hardware counters reported by perf_event: \(c.hardwareCounters))"
             }

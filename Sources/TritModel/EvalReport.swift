@@ -1,6 +1,7 @@
 import Foundation
 import TritCore
 import TritKernels
+import TritTune
 
 /// What `tritbench eval` prints with `--json`: perplexity, task accuracies, speed and memory.
 public struct EvalReport: Codable, Sendable {
@@ -13,16 +14,21 @@ public struct EvalReport: Codable, Sendable {
     public var perplexity: PerplexityResult?
     public var tasks: [String: TaskResult]
     public var speed: [SpeedResult]
+    /// Per-part decode time (with `--speed`), one per thread count.
+    public var decodeBreakdown: [DecodeBreakdown]
     public var memory: MemoryReport?
+    /// What runs each layer kind ("attn_q", …, "lm_head", "token_embd").
+    public var runtime: [String: LayerRuntime]
 
     enum CodingKeys: String, CodingKey {
-        case model, representation, ppl, perplexity, tasks, speed, memory
+        case model, representation, ppl, perplexity, tasks, speed, memory, runtime
+        case decodeBreakdown = "decode_breakdown"
         case pplSource = "ppl_source", tokensScored = "tokens_scored"
     }
 
     public init(model: String, representation: String) {
         self.model = model; self.representation = representation
-        tasks = [:]; speed = []
+        tasks = [:]; speed = []; runtime = [:]; decodeBreakdown = []
     }
 
     /// Plain-text summary for a terminal.
@@ -32,6 +38,14 @@ public struct EvalReport: Codable, Sendable {
             s += String(format: "perplexity (%@, ctx %d, stride %d, %@): %.4f over %d tokens scored (%d windows, %d tokens of text)\n",
                         pplSource ?? "?", p.context, p.stride, p.scoring.rawValue, p.perplexity, p.tokensScored, p.windows, p.tokensInText)
         }
+        for kind in runtime.keys.sorted() {
+            let r = runtime[kind]!
+            s += "runtime \(kind): \(r.summary)"
+            for phase in r.kernels.keys.sorted() {
+                s += "; \(phase): " + r.kernels[phase]!.sorted { $0.key < $1.key }.map { "\($0.key) ×\($0.value)" }.joined(separator: ", ")
+            }
+            s += "\n"
+        }
         for name in tasks.keys.sorted() {
             let t = tasks[name]!
             s += String(format: "%@: acc %.4f  acc_norm %.4f  (%d docs, %.0f s)\n", name, t.acc, t.accNorm, t.docs, t.seconds)
@@ -40,6 +54,7 @@ public struct EvalReport: Codable, Sendable {
             s += String(format: "speed, %d thread(s): prefill %.1f tokens/s (%d tokens), decode %.1f tokens/s (%d tokens), median of %d\n",
                         sp.threads, sp.prefillTokensPerSecond, sp.prefillTokens, sp.decodeTokensPerSecond, sp.decodeTokens, sp.repeats)
         }
+        for b in decodeBreakdown { s += b.text }
         if let m = memory {
             for k in m.weightBytesByKind.keys.sorted() {
                 s += String(format: "weights %@: %.1f MiB\n", k, Double(m.weightBytesByKind[k]!) / 1048576)
@@ -50,6 +65,16 @@ public struct EvalReport: Codable, Sendable {
     }
 }
 
+/// How a packed model's ternary layers run.
+public enum TernaryRuntime: Sendable {
+    /// `PackedTernaryLinear` on the kernels `dispatch` picks (nil: the defaults), with the
+    /// embedding and LM head as block int8: the fast runtime.
+    case packedKernels(Dispatch?)
+    /// The dequantized Float32 form through BLAS, Float32 embedding and head: the reference the
+    /// packed runtime is checked against.
+    case dequantizedFloat32
+}
+
 /// A model ready to evaluate, from either a GGUF file (Float32 reference) or a packed model
 /// file (its linear layers from the file, everything else from the source GGUF it names).
 public struct LoadedModel {
@@ -57,22 +82,37 @@ public struct LoadedModel {
     public let tokenizer: BPETokenizer
     public let representation: String
 
-    /// `makeTernaryLayer` turns a packed file's ternary tensor into a layer; the default is the
-    /// dequantized Float32 form (BLAS), which the kernel-backed layer replaces when available.
-    public init(path: String,
-                makeTernaryLayer: (String, TernaryWeights) throws -> LinearLayer = { FloatLinear(dequantizing: $1) }) throws {
+    /// - Parameters:
+    ///   - ternary: how a packed file's ternary tensors run (default: the kernels, through this
+    ///     CPU's tuning cache).
+    ///   - threads: worker threads of the packed kernels and the int8 head.
+    public init(path: String, ternary: TernaryRuntime = .packedKernels(Dispatch.current()), threads: Int = 1) throws {
         if PackedModelFile.looksLikePackedModel(path: path) {
-            let packed = try PackedModelFile.load(path: path)
+            var packed = try PackedModelFile.load(path: path)
             let gguf = try GGUFFile(path: packed.header.sourceGGUFPath)
             tokenizer = try BPETokenizer(gguf: gguf)
-            model = try LlamaModel(weights: LlamaWeights(gguf: gguf)) { name, weights in
-                switch packed.tensors[name] {
-                case let .ternary(t)?: return try makeTernaryLayer(name, t)
+            let weights = try LlamaWeights(gguf: gguf, loadingLinear: { packed.tensors[$0] == nil })
+            let tables: LlamaModel.TablePrecision
+            if case .packedKernels = ternary { tables = .int8 } else { tables = .float32 }
+            model = try LlamaModel(weights: weights, tables: tables) { name, _, _ in
+                // Each tensor is dropped once its layer holds it, so at most one logical copy
+                // of one layer exists beside the packed kernels.
+                switch packed.tensors.removeValue(forKey: name) {
+                case let .ternary(t)?:
+                    switch ternary {
+                    case let .packedKernels(dispatch): return try PackedTernaryLinear(weights: t, dispatch: dispatch, threads: threads)
+                    case .dequantizedFloat32: return FloatLinear(dequantizing: t)
+                    }
                 case let .dense(m)?: return FloatLinear(m)
-                case nil: return FloatLinear(weights)
+                case nil:
+                    guard let m = weights.linear[name] else { throw GGUFError.missingTensor(name: name) }
+                    return FloatLinear(m)
                 }
+            }.threaded(threads)
+            switch ternary {
+            case .packedKernels: representation = "packed:\(packed.header.method)"
+            case .dequantizedFloat32: representation = "packed:\(packed.header.method) (dequantized f32)"
             }
-            representation = "packed:\(packed.header.method)"
         } else {
             let gguf = try GGUFFile(path: path)
             tokenizer = try BPETokenizer(gguf: gguf)

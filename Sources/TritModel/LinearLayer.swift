@@ -13,8 +13,18 @@ public protocol LinearLayer {
     func forward(_ x: UnsafeBufferPointer<Float>, tokens: Int, into y: UnsafeMutableBufferPointer<Float>)
     /// Bytes of weight storage this layer holds (what a memory report counts).
     var weightBytes: Int { get }
-    /// A short name of the representation, e.g. "f32", "ternary-i2s".
+    /// A short name of the representation, e.g. "f32", "ternary-2bit".
     var kind: String { get }
+    /// The layer for `threads` worker threads. Float layers return themselves: OpenBLAS's
+    /// thread count is process-wide (`LinearAlgebra.setThreads`).
+    func threaded(_ threads: Int) -> LinearLayer
+    /// The kernels the layer runs by phase ("decode", "prefill"); empty for BLAS layers.
+    var kernelSelections: [String: KernelSelection] { get }
+}
+
+extension LinearLayer {
+    public func threaded(_ threads: Int) -> LinearLayer { self }
+    public var kernelSelections: [String: KernelSelection] { [:] }
 }
 
 /// The Float32 reference layer: Y = X Wᵀ (+ b) through OpenBLAS sgemm — the honest float baseline.
@@ -54,8 +64,7 @@ public struct FloatLinear: LinearLayer {
 
 extension FloatLinear {
     /// The dense float form of a ternary layer (Ŵ and Tequila's bias): the accuracy reference
-    /// a packed kernel must match, and the layer used for a packed model file until the
-    /// integrator's kernel-backed layer is plugged in.
+    /// `PackedTernaryLinear` must match.
     public init(dequantizing t: TernaryWeights) {
         self.init(t.dequantized(), bias: t.bias, kind: "ternary-dequantized-f32")
     }
@@ -106,6 +115,10 @@ public struct RecordingLinear: LinearLayer {
     public var outputCount: Int { inner.outputCount }
     public var weightBytes: Int { inner.weightBytes }
     public var kind: String { inner.kind }
+    public var kernelSelections: [String: KernelSelection] { inner.kernelSelections }
+    public func threaded(_ threads: Int) -> LinearLayer {
+        RecordingLinear(name: name, inner: inner.threaded(threads), recorder: recorder)
+    }
 
     public func forward(_ x: UnsafeBufferPointer<Float>, tokens: Int, into y: UnsafeMutableBufferPointer<Float>) {
         recorder.record(name, x, tokens: tokens, width: inputCount)

@@ -99,7 +99,9 @@ public struct LlamaWeights: Sendable {
     }
 
     /// Dequantizes every tensor of a Llama GGUF, checking each shape against the configuration.
-    public init(gguf: GGUFFile) throws {
+    /// Linear tensors for which `loadingLinear` says false are skipped (a packed model file
+    /// replaces them: dequantizing them to Float32 would only raise the peak memory).
+    public init(gguf: GGUFFile, loadingLinear: (String) -> Bool = { _ in true }) throws {
         let c = try LlamaConfiguration(gguf: gguf)
         configuration = c
         tokenEmbedding = try gguf.matrix(named: "token_embd.weight", rows: c.vocabularySize, cols: c.embeddingLength)
@@ -112,6 +114,7 @@ public struct LlamaWeights: Sendable {
             fn.append(try gguf.vector(named: "blk.\(b).ffn_norm.weight", count: c.embeddingLength))
             for l in LlamaLinearName.allCases {
                 let (rows, cols) = Self.shape(of: l, c)
+                guard loadingLinear(l.tensorName(block: b)) else { continue }
                 lin[l.tensorName(block: b)] = try gguf.matrix(named: l.tensorName(block: b), rows: rows, cols: cols)
             }
         }

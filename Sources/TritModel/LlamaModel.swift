@@ -34,30 +34,52 @@ public struct RotaryEmbedding: Sendable {
     public let headDimension: Int
     /// θ_i = base^(−2i/d), i = 0..<d/2.
     let inverseFrequencies: [Double]
+    /// cos and sin of p·θ_i for positions p < `tabulatedPositions`, interleaved per position
+    /// ([cos_0 … cos_{d/2−1}, sin_0 … sin_{d/2−1}]): computed once instead of 2·d/2 libm calls per
+    /// token per layer (30 layers × q and k otherwise recompute the same angles).
+    let table: [Float]
+    public let tabulatedPositions: Int
 
-    public init(headDimension: Int, base: Float) {
+    public init(headDimension: Int, base: Float, tabulatedPositions: Int = 0) {
         self.headDimension = headDimension
-        inverseFrequencies = (0..<(headDimension / 2)).map { pow(Double(base), -2 * Double($0) / Double(headDimension)) }
+        let half = headDimension / 2
+        let inverse = (0..<half).map { pow(Double(base), -2 * Double($0) / Double(headDimension)) }
+        inverseFrequencies = inverse
+        self.tabulatedPositions = tabulatedPositions
+        var t = [Float](repeating: 0, count: tabulatedPositions * headDimension)
+        for p in 0..<tabulatedPositions {
+            for i in 0..<half {
+                let a = Double(p) * inverse[i]
+                t[p * headDimension + i] = Float(cos(a)); t[p * headDimension + half + i] = Float(sin(a))
+            }
+        }
+        table = t
     }
 
     /// Rotates `heads` heads of every token in place; token t sits at position `start + t` and
     /// its row begins at `t * rowStride`.
     public func apply(_ x: UnsafeMutableBufferPointer<Float>, tokens: Int, heads: Int, rowStride: Int, start: Int) {
         let half = headDimension / 2
-        var cosines = [Float](repeating: 0, count: half), sines = [Float](repeating: 0, count: half)
-        for t in 0..<tokens {
-            let p = Double(start + t)
-            for i in 0..<half {
-                let a = p * inverseFrequencies[i]
-                cosines[i] = Float(cos(a)); sines[i] = Float(sin(a))
-            }
+        func rotate(_ t: Int, _ angles: UnsafePointer<Float>) {
             for h in 0..<heads {
                 let v = x.baseAddress! + t * rowStride + h * headDimension
                 for i in 0..<half {
-                    let x0 = v[2 * i], x1 = v[2 * i + 1]
-                    v[2 * i] = x0 * cosines[i] - x1 * sines[i]
-                    v[2 * i + 1] = x0 * sines[i] + x1 * cosines[i]
+                    let x0 = v[2 * i], x1 = v[2 * i + 1], c = angles[i], s = angles[half + i]
+                    v[2 * i] = x0 * c - x1 * s
+                    v[2 * i + 1] = x0 * s + x1 * c
                 }
+            }
+        }
+        var computed = [Float](repeating: 0, count: start + tokens > tabulatedPositions ? headDimension : 0)
+        table.withUnsafeBufferPointer { table in
+            for t in 0..<tokens {
+                let p = start + t
+                if p < tabulatedPositions { rotate(t, table.baseAddress! + p * headDimension); continue }
+                for i in 0..<half {
+                    let a = Double(p) * inverseFrequencies[i]
+                    computed[i] = Float(cos(a)); computed[half + i] = Float(sin(a))
+                }
+                computed.withUnsafeBufferPointer { rotate(t, $0.baseAddress!) }
             }
         }
     }
@@ -115,6 +137,26 @@ public struct Attention {
         }
         let group = c.headCount / c.kvHeadCount
         let scale = 1 / Float(hd).squareRoot()
+        if tokens == 1 {
+            // Decode: one query row per head. Direct loops beat 2 · heads tiny sgemm calls
+            // (each an OpenBLAS call with its own overhead) per layer.
+            q.withUnsafeBufferPointer { q in
+            cache.keys[block].withUnsafeBufferPointer { kc in
+            cache.values[block].withUnsafeBufferPointer { vc in
+            scores.withUnsafeMutableBufferPointer { s in
+            attended.withUnsafeMutableBufferPointer { a in
+                for h in 0..<c.headCount {
+                    let kvh = h / group
+                    let qh = q.baseAddress! + h * hd
+                    for j in 0..<total { s[j] = scale * VectorMath.dot(qh, kc.baseAddress! + j * kvDim + kvh * hd, hd) }
+                    VectorMath.softmax(s.baseAddress!, total)
+                    let o = a.baseAddress! + h * hd
+                    for j in 0..<total { VectorMath.addScaled(s[j], vc.baseAddress! + j * kvDim + kvh * hd, to: o, hd) }
+                }
+            }}}}}
+            attended.withUnsafeBufferPointer { output.forward($0, tokens: tokens, into: out) }
+            return
+        }
         q.withUnsafeBufferPointer { q in
         cache.keys[block].withUnsafeBufferPointer { kc in
         cache.values[block].withUnsafeBufferPointer { vc in
@@ -128,12 +170,7 @@ public struct Attention {
                             0, s.baseAddress, Int32(total))
                 for t in 0..<tokens {   // causal softmax: token t sees positions 0...past+t
                     let row = s.baseAddress! + t * total, visible = past + t + 1
-                    var m = -Float.infinity
-                    for j in 0..<visible { m = max(m, row[j]) }
-                    var sum: Float = 0
-                    for j in 0..<visible { let e = expf(row[j] - m); row[j] = e; sum += e }
-                    let inv = 1 / sum
-                    for j in 0..<visible { row[j] *= inv }
+                    VectorMath.softmax(row, visible)
                     for j in visible..<total { row[j] = 0 }
                 }
                 // O_h = P V_h  (tokens × hd) into the head's columns of `attended`.
@@ -143,6 +180,11 @@ public struct Attention {
             }
         }}}}}
         attended.withUnsafeBufferPointer { output.forward($0, tokens: tokens, into: out) }
+    }
+
+    func mappingLinears(_ f: (LlamaLinearName, LinearLayer) -> LinearLayer) -> Attention {
+        Attention(query: f(.query, query), key: f(.key, key), value: f(.value, value), output: f(.output, output),
+                  configuration: configuration, rope: rope)
     }
 }
 
@@ -161,6 +203,10 @@ public struct MLP {
             }
             down.forward(UnsafeBufferPointer(g), tokens: tokens, into: out)
         }
+    }
+
+    func mappingLinears(_ f: (LlamaLinearName, LinearLayer) -> LinearLayer) -> MLP {
+        MLP(gate: f(.gate, gate), up: f(.up, up), down: f(.down, down))
     }
 }
 
@@ -183,37 +229,76 @@ public struct TransformerBlock {
         normed.withUnsafeBufferPointer { np in delta.withUnsafeMutableBufferPointer { mlp(np, tokens: tokens, into: $0) } }
         for i in 0..<n { h[i] += delta[i] }
     }
+
+    func mappingLinears(_ f: (LlamaLinearName, LinearLayer) -> LinearLayer) -> TransformerBlock {
+        TransformerBlock(attentionNorm: attentionNorm, attention: attention.mappingLinears(f), feedForwardNorm: feedForwardNorm,
+                         mlp: mlp.mappingLinears(f))
+    }
+
+    /// The seven linear layers by their GGUF names.
+    public var linears: [(LlamaLinearName, LinearLayer)] {
+        [(.query, attention.query), (.key, attention.key), (.value, attention.value), (.output, attention.output),
+         (.gate, mlp.gate), (.up, mlp.up), (.down, mlp.down)]
+    }
 }
 
 /// A Llama-family decoder: embeddings, blocks, final RMSNorm and the LM head (tied to the
 /// token embedding when the file has no `output.weight`).
 public struct LlamaModel {
+    /// How the token embedding and LM head are held.
+    public enum TablePrecision: String, Codable, Sendable {
+        /// Float32, multiplied by sgemm: the accuracy reference.
+        case float32
+        /// Block int8 (`BlockInt8Matrix`, Q8_0 layout): a quarter of the bytes, an integer GEMV
+        /// for decode — the runtime of packed models, where the head dominates a decode step.
+        case int8
+    }
+
     public let configuration: LlamaConfiguration
-    public let tokenEmbedding: Matrix
-    public let outputHead: Matrix
-    public let blocks: [TransformerBlock]
+    /// Token embedding (vocab × dim).
+    public let tokenEmbedding: TokenTable
+    /// LM head (vocab × dim); the same table as `tokenEmbedding` when tied.
+    public let outputHead: TokenTable
+    public private(set) var blocks: [TransformerBlock]
     public let outputNorm: RMSNorm
     /// Whether the LM head shares storage with the token embedding.
     public let tiedEmbeddings: Bool
+    /// Threads of the packed layers and the int8 LM head (OpenBLAS has its own setting).
+    public private(set) var threads = 1
 
     /// Builds the model; `makeLinear` is called once per linear tensor with its Float32 weights
-    /// (default: the BLAS float layer).
-    public init(weights w: LlamaWeights, makeLinear: LinearLayerFactory = { FloatLinear($1) }) throws {
+    /// (default: the BLAS float layer). `tables` picks the embedding/LM head representation.
+    public init(weights w: LlamaWeights, tables: TablePrecision = .float32,
+                makeLinear: LinearLayerFactory = { FloatLinear($1) }) throws {
+        try self.init(weights: w, tables: tables) { name, _, _ in
+            guard let m = w.linear[name] else { throw GGUFError.missingTensor(name: name) }
+            return try makeLinear(name, m)
+        }
+    }
+
+    /// Builds the model with `layer(name, rows, cols)` making every linear layer, whether or not
+    /// `w` holds its Float32 weights (a packed model's layers come from the packed file).
+    public init(weights w: LlamaWeights, tables: TablePrecision,
+                layer makeLayer: (_ name: String, _ rows: Int, _ cols: Int) throws -> LinearLayer) throws {
         let c = w.configuration
         configuration = c
-        tokenEmbedding = w.tokenEmbedding
-        outputHead = w.outputHead ?? w.tokenEmbedding
+        func table(_ m: Matrix) -> TokenTable {
+            if tables == .int8, let q = BlockInt8Matrix(quantizing: m) { return .int8(q) }
+            return .float32(m)
+        }
+        tokenEmbedding = table(w.tokenEmbedding)
+        outputHead = w.outputHead.map(table) ?? tokenEmbedding
         tiedEmbeddings = w.outputHead == nil
         outputNorm = RMSNorm(weight: w.outputNorm, epsilon: c.rmsNormEpsilon)
-        let rope = RotaryEmbedding(headDimension: c.headDimension, base: c.ropeFreqBase)
+        let rope = RotaryEmbedding(headDimension: c.headDimension, base: c.ropeFreqBase, tabulatedPositions: min(c.contextLength, 1 << 16))
         var blocks: [TransformerBlock] = []
         for b in 0..<c.blockCount {
             func layer(_ l: LlamaLinearName) throws -> LinearLayer {
                 let name = l.tensorName(block: b)
-                guard let m = w.linear[name] else { throw GGUFError.missingTensor(name: name) }
-                let layer = try makeLinear(name, m)
-                guard layer.inputCount == m.cols && layer.outputCount == m.rows else {
-                    throw GGUFError.shapeMismatch(tensor: name, expected: "layer \(m.rows)×\(m.cols)",
+                let (rows, cols) = LlamaWeights.shape(of: l, c)
+                let layer = try makeLayer(name, rows, cols)
+                guard layer.inputCount == cols && layer.outputCount == rows else {
+                    throw GGUFError.shapeMismatch(tensor: name, expected: "layer \(rows)×\(cols)",
                                                   found: "layer \(layer.outputCount)×\(layer.inputCount) (\(layer.kind))")
                 }
                 return layer
@@ -234,6 +319,20 @@ public struct LlamaModel {
         try self.init(weights: LlamaWeights(gguf: GGUFFile(path: ggufPath)), makeLinear: makeLinear)
     }
 
+    /// The model with every packed layer and the int8 head running on `n` threads.
+    public func threaded(_ n: Int) -> LlamaModel {
+        var m = mappingLinears { $1.threaded(max(1, n)) }
+        m.threads = max(1, n)
+        return m
+    }
+
+    /// The model with every linear layer replaced by `f(kind, layer)` (wrappers, thread changes).
+    public func mappingLinears(_ f: (LlamaLinearName, LinearLayer) -> LinearLayer) -> LlamaModel {
+        var m = self
+        m.blocks = blocks.map { $0.mappingLinears(f) }
+        return m
+    }
+
     public func makeCache(capacity: Int) -> KVCache { KVCache(configuration: configuration, capacity: capacity) }
 
     /// Runs `tokens` (appended after what the cache holds) through the model and returns the
@@ -242,10 +341,10 @@ public struct LlamaModel {
     public func hiddenStates(_ tokens: [Int32], cache: inout KVCache) -> Matrix {
         let dim = configuration.embeddingLength, n = tokens.count
         var h = [Float](repeating: 0, count: n * dim)
-        tokenEmbedding.values.withUnsafeBufferPointer { e in
+        h.withUnsafeMutableBufferPointer { hp in
             for (t, id) in tokens.enumerated() {
                 precondition(id >= 0 && Int(id) < tokenEmbedding.rows, "token id \(id) out of range")
-                for j in 0..<dim { h[t * dim + j] = e[Int(id) * dim + j] }
+                tokenEmbedding.copyRow(Int(id), into: hp.baseAddress! + t * dim)
             }
         }
         for (b, block) in blocks.enumerated() { block(&h, tokens: n, cache: &cache, block: b) }
@@ -261,11 +360,8 @@ public struct LlamaModel {
         var out = Matrix(rows: n, cols: v)
         if n == 0 { return out }
         hidden.values.withUnsafeBufferPointer { hp in
-            outputHead.values.withUnsafeBufferPointer { w in
-                out.values.withUnsafeMutableBufferPointer { o in
-                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(n), Int32(v), Int32(dim), 1,
-                                hp.baseAddress! + first * dim, Int32(dim), w.baseAddress, Int32(dim), 0, o.baseAddress, Int32(v))
-                }
+            out.values.withUnsafeMutableBufferPointer { o in
+                outputHead.multiply(hp.baseAddress! + first * dim, tokens: n, into: o.baseAddress!, threads: threads)
             }
         }
         return out
@@ -306,8 +402,89 @@ public struct LlamaModel {
             bytes["norms f32", default: 0] += (b.attentionNorm.weight.count + b.feedForwardNorm.weight.count) * 4
         }
         bytes["norms f32", default: 0] += outputNorm.weight.count * 4
-        bytes["token embedding f32", default: 0] += tokenEmbedding.count * 4
-        if !tiedEmbeddings { bytes["output head f32", default: 0] += outputHead.count * 4 }
+        bytes["token embedding \(tokenEmbedding.kind)", default: 0] += tokenEmbedding.byteCount
+        if !tiedEmbeddings { bytes["output head \(outputHead.kind)", default: 0] += outputHead.byteCount }
         return bytes
+    }
+
+    /// What runs each kind of layer: the representation and, for packed layers, how many
+    /// layers use each kernel selection per phase.
+    public var runtimeByLayerKind: [String: LayerRuntime] {
+        var out: [String: LayerRuntime] = [:]
+        for b in blocks {
+            for (name, layer) in b.linears {
+                var r = out[name.rawValue] ?? LayerRuntime()
+                r.layers += 1
+                r.representations[layer.kind, default: 0] += 1
+                for (phase, s) in layer.kernelSelections { r.kernels[phase, default: [:]][s.description, default: 0] += 1 }
+                out[name.rawValue] = r
+            }
+        }
+        let head = outputHead.kind == "q8_0"
+            ? "q8_0: int8 × int8 GEMV for ≤ \(BlockInt8Matrix.integerPathMaxTokens) tokens, dequantize + sgemm beyond"
+            : "f32 sgemm"
+        out["lm_head"] = LayerRuntime(representations: [head: 1], layers: 1)
+        out["token_embd"] = LayerRuntime(representations: [tokenEmbedding.kind + (tiedEmbeddings ? " (tied with lm_head)" : ""): 1], layers: 1)
+        return out
+    }
+}
+
+/// How one kind of layer runs in a loaded model (for `tritbench eval`'s report).
+public struct LayerRuntime: Codable, Equatable, Sendable {
+    /// Representation ("f32", "ternary-2bit", "q8_0 …") → number of layers of this kind using it
+    /// (a packed file may leave some layers in Float32).
+    public var representations: [String: Int]
+    public var layers: Int
+    /// Phase ("decode", "prefill") → kernel selection description → number of layers.
+    public var kernels: [String: [String: Int]]
+
+    public init(representations: [String: Int] = [:], layers: Int = 0, kernels: [String: [String: Int]] = [:]) {
+        self.representations = representations; self.layers = layers; self.kernels = kernels
+    }
+
+    /// "ternary-2bit ×30" or "f32 ×26, ternary-2bit ×4".
+    public var summary: String {
+        representations.sorted { $0.key < $1.key }.map { "\($0.key) ×\($0.value)" }.joined(separator: ", ")
+    }
+}
+
+/// Small Float32 vector loops of the attention core, in Swift SIMD (8 lanes: two SSE registers
+/// on the baseline ISA this module is compiled for).
+enum VectorMath {
+    @inline(__always)
+    static func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) -> Float {
+        var acc0 = SIMD8<Float>(), acc1 = SIMD8<Float>()
+        var j = 0
+        while j + 16 <= n {
+            acc0 += UnsafeRawPointer(a + j).loadUnaligned(as: SIMD8<Float>.self) * UnsafeRawPointer(b + j).loadUnaligned(as: SIMD8<Float>.self)
+            acc1 += UnsafeRawPointer(a + j + 8).loadUnaligned(as: SIMD8<Float>.self) * UnsafeRawPointer(b + j + 8).loadUnaligned(as: SIMD8<Float>.self)
+            j += 16
+        }
+        var sum = (acc0 + acc1).sum()
+        while j < n { sum += a[j] * b[j]; j += 1 }
+        return sum
+    }
+
+    /// y += alpha · x.
+    @inline(__always)
+    static func addScaled(_ alpha: Float, _ x: UnsafePointer<Float>, to y: UnsafeMutablePointer<Float>, _ n: Int) {
+        var j = 0
+        while j + 8 <= n {
+            let v = UnsafeMutableRawPointer(y + j).loadUnaligned(as: SIMD8<Float>.self)
+                + alpha * UnsafeRawPointer(x + j).loadUnaligned(as: SIMD8<Float>.self)
+            UnsafeMutableRawPointer(y + j).storeBytes(of: v, as: SIMD8<Float>.self)
+            j += 8
+        }
+        while j < n { y[j] += alpha * x[j]; j += 1 }
+    }
+
+    /// In-place softmax of n values (max-subtracted).
+    static func softmax(_ row: UnsafeMutablePointer<Float>, _ n: Int) {
+        var m = -Float.infinity
+        for j in 0..<n { m = max(m, row[j]) }
+        var sum: Float = 0
+        for j in 0..<n { let e = expf(row[j] - m); row[j] = e; sum += e }
+        let inv = 1 / sum
+        for j in 0..<n { row[j] *= inv }
     }
 }

@@ -16,9 +16,10 @@ public struct SpeedResult: Codable, Sendable {
 /// Measures prefill (a `prefillTokens` prompt in one batch) and greedy decode (`decodeTokens`
 /// steps, each a one-token forward with the KV cache plus the full LM head and argmax), the
 /// same two figures llama-bench reports as pp and tg. Sets OpenBLAS to `threads` threads.
-public func measureSpeed(model: LlamaModel, prompt: [Int32], decodeTokens: Int = 32, threads: Int,
+public func measureSpeed(model original: LlamaModel, prompt: [Int32], decodeTokens: Int = 32, threads: Int,
                          repeats: Int = 3) -> SpeedResult {
     LinearAlgebra.setThreads(threads)
+    let model = original.threaded(threads)
     var prefill: [Double] = [], decode: [Double] = []
     var cache = model.makeCache(capacity: prompt.count + decodeTokens + 1)
     for rep in 0...repeats {   // repeat 0 is a warm-up
@@ -40,6 +41,79 @@ public func measureSpeed(model: LlamaModel, prompt: [Int32], decodeTokens: Int =
     func median(_ a: [Double]) -> Double { let s = a.sorted(); return s.isEmpty ? 0 : s[s.count / 2] }
     return SpeedResult(threads: threads, prefillTokens: prompt.count, prefillTokensPerSecond: median(prefill),
                        decodeTokens: decodeTokens, decodeTokensPerSecond: median(decode), repeats: repeats)
+}
+
+/// Where a decode step's time goes, in milliseconds per token.
+public struct DecodeBreakdown: Codable, Sendable {
+    public var threads: Int
+    public var decodeTokens: Int
+    /// Whole decode step (blocks + LM head + argmax).
+    public var totalMilliseconds: Double
+    /// "linear attn_q" … "linear ffn_down" (all blocks), "lm head + argmax", and "other": the
+    /// rest of the blocks (attention scores/softmax/values, RMSNorm, RoPE, SwiGLU, residuals,
+    /// embedding lookup, final norm).
+    public var partsMilliseconds: [String: Double]
+
+    public var text: String {
+        var s = String(format: "decode breakdown, %d thread(s), %.3f ms/token:\n", threads, totalMilliseconds)
+        for (k, v) in partsMilliseconds.sorted(by: { $0.value > $1.value }) {
+            s += "  " + k.padding(toLength: 20, withPad: " ", startingAt: 0)
+                + String(format: " %7.3f ms  %5.1f%%\n", v, 100 * v / totalMilliseconds)
+        }
+        return s
+    }
+}
+
+/// Nanoseconds spent in each kind of linear layer (a reference type: the wrappers add to it).
+final class LinearTimes: @unchecked Sendable {
+    var nanoseconds = [UInt64](repeating: 0, count: LlamaLinearName.allCases.count)
+}
+
+/// Times each call of the wrapped layer (two clock reads per layer call, ~50 ns).
+struct TimedLinear: LinearLayer {
+    let index: Int
+    let inner: LinearLayer
+    let times: LinearTimes
+    var inputCount: Int { inner.inputCount }
+    var outputCount: Int { inner.outputCount }
+    var weightBytes: Int { inner.weightBytes }
+    var kind: String { inner.kind }
+    var kernelSelections: [String: KernelSelection] { inner.kernelSelections }
+    func threaded(_ n: Int) -> LinearLayer { TimedLinear(index: index, inner: inner.threaded(n), times: times) }
+    func forward(_ x: UnsafeBufferPointer<Float>, tokens: Int, into y: UnsafeMutableBufferPointer<Float>) {
+        let t0 = DispatchTime.now().uptimeNanoseconds
+        inner.forward(x, tokens: tokens, into: y)
+        times.nanoseconds[index] &+= DispatchTime.now().uptimeNanoseconds - t0
+    }
+}
+
+/// Decodes `decodeTokens` tokens after `prompt` with every linear layer timed, and splits the
+/// step into linear layers by kind, the LM head and the rest.
+public func measureDecodeBreakdown(model: LlamaModel, prompt: [Int32], decodeTokens: Int = 32, threads: Int) -> DecodeBreakdown {
+    LinearAlgebra.setThreads(threads)
+    let times = LinearTimes()
+    let kinds = LlamaLinearName.allCases
+    let m = model.threaded(threads).mappingLinears { kind, layer in
+        TimedLinear(index: kinds.firstIndex(of: kind)!, inner: layer, times: times)
+    }
+    var cache = m.makeCache(capacity: prompt.count + decodeTokens + 1)
+    let h = m.hiddenStates(prompt, cache: &cache)
+    var next = argmax(m.logits(h, first: h.rows - 1, count: 1).values)
+    times.nanoseconds = times.nanoseconds.map { _ in 0 }
+    var blocks: UInt64 = 0, head: UInt64 = 0
+    for _ in 0..<decodeTokens {
+        let t0 = DispatchTime.now().uptimeNanoseconds
+        let hs = m.hiddenStates([next], cache: &cache)
+        let t1 = DispatchTime.now().uptimeNanoseconds
+        next = argmax(m.logits(hs).values)
+        let t2 = DispatchTime.now().uptimeNanoseconds
+        blocks += t1 - t0; head += t2 - t1
+    }
+    func ms(_ ns: UInt64) -> Double { Double(ns) / 1e6 / Double(decodeTokens) }
+    var parts: [String: Double] = ["lm head + argmax": ms(head)]
+    for (i, k) in kinds.enumerated() { parts["linear \(k.rawValue)"] = ms(times.nanoseconds[i]) }
+    parts["other"] = ms(blocks) - kinds.indices.map { ms(times.nanoseconds[$0]) }.reduce(0, +)
+    return DecodeBreakdown(threads: threads, decodeTokens: decodeTokens, totalMilliseconds: ms(blocks + head), partsMilliseconds: parts)
 }
 
 func argmax(_ v: [Float]) -> Int32 {

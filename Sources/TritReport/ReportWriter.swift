@@ -137,21 +137,34 @@ public struct ReportWriter {
             }
             out.append(d.render())
         }
+        var heatmaps: [String] = []
+        // One heatmap per (shape, tokens, threads): the landscape of the variant/format that won there.
+        var winners: [String: TuningLandscape] = [:]
         for t in result.tuning ?? [] {
+            let k = "\(t.shape)|\(t.tokens)|\(t.threads)"
+            if let b = t.bestMedianSeconds, b < (winners[k]?.bestMedianSeconds ?? .infinity) { winners[k] = t }
+        }
+        let ordered = (result.tuning ?? []).compactMap { t -> TuningLandscape? in
+            let k = "\(t.shape)|\(t.tokens)|\(t.threads)"
+            return winners[k].map { $0.variant == t.variant && $0.format == t.format ? t : nil } ?? nil
+        }
+        for t in ordered {
+            // Axes: the first two varying parameters in order of preference (tile parameters first).
+            let preference = ["rowBlock", "int16Depth", "tokenBlock", "lutGroup", "prefetchBytes"]
             let keys = Set(t.points.flatMap { $0.configuration.keys })
-            // The two parameters that vary most form the axes; others are minimised over.
-            let varying = keys.filter { k in Set(t.points.compactMap { $0.configuration[k] }).count > 1 }
-                .sorted { a, b in (Set(t.points.compactMap { $0.configuration[a] }).count, a) > (Set(t.points.compactMap { $0.configuration[b] }).count, b) }
-            guard varying.count >= 1 else { continue }
-            let xk = varying[0], yk = varying.count > 1 ? varying[1] : varying[0]
+            let varying = (preference + keys.sorted()).filter { k in keys.contains(k) && Set(t.points.compactMap { $0.configuration[k] }).count > 1 }
+            var axes: [String] = []
+            for k in varying where !axes.contains(k) { axes.append(k) }
+            guard let xk = axes.first else { continue }
+            let yk = axes.count > 1 ? axes[1] : xk
             var cells: [[Int]: Double] = [:]
             for p in t.points {
                 guard let x = p.configuration[xk], let y = p.configuration[yk] else { continue }
                 if let m = p.medianSeconds, !p.failed { cells[[x, y]] = min(cells[[x, y]] ?? .infinity, m * 1e6) }
                 else if cells[[x, y]] == nil { cells[[x, y]] = .nan }
             }
-            out.append(SVGHeatmap(title: "Tuning \(t.variant)/\(t.format) \(t.shape) tokens=\(t.tokens) threads=\(t.threads)",
-                                  xName: xk, yName: yk, cells: cells).render())
+            heatmaps.append(SVGHeatmap(title: "Tuning \(t.shape) tokens=\(t.tokens) threads=\(t.threads): \(t.variant)/\(t.format) (fastest)",
+                                       xName: xk, yName: yk, cells: cells).render())
         }
         if let r = result.roofline, let ks = result.kernels, !ks.isEmpty {
             var c = SVGScatterChart(title: "Roofline: kernels vs measured limits", xLabel: "arithmetic intensity (int8 MAC per byte of packed weights)",
@@ -163,16 +176,19 @@ public struct ReportWriter {
                 if let bw = r.gbPerSecond(level: level, threads: 1) {
                     let knee = peak / bw
                     let xsLine = [lo, min(max(knee, lo), hi), hi]
-                    c.lines.append(.init(points: xsLine.map { ($0, min(bw * $0, peak)) }, label: "\(level) \(f1(bw)) GB/s, 1 thread", dashed: dashed))
+                    c.lines.append(.init(points: xsLine.map { ($0, min(bw * $0, peak)) }, label: "\(level) read \(f1(bw)) GB/s, 1 thread", dashed: dashed))
                 }
             }
+            c.labelPoints = false
             c.points = zip(ks, intensities).map { k, i in
                 .init(x: i, y: Double(k.rows * k.cols * k.tokens) / k.medianSeconds / 1e9,
-                      label: "\(k.variant)/\(k.format) \(k.shape)×\(k.tokens)t\(k.threads)")
+                      label: "\(k.variant)/\(k.format) \(k.shape) tokens \(k.tokens), threads \(k.threads)",
+                      series: "\(k.variant)/\(k.format)")
             }
+            c.lines.append(.init(points: [(lo, peak), (hi, peak)], label: String(format: "int8 peak %.0f G MAC/s, 1 core", peak), dashed: true))
             out.append(c.render())
         }
-        return out
+        return out + heatmaps
     }
 
     /// Indices of the points no other point dominates (higher-or-equal y at lower-or-equal x, one strictly).

@@ -6,7 +6,10 @@ import Foundation
 /// decades (throughput, arithmetic intensity).
 public struct SVGScatterChart {
     public struct Point { public var x: Double; public var y: Double; public var label: String; public var highlighted: Bool
-        public init(x: Double, y: Double, label: String, highlighted: Bool = false) { self.x = x; self.y = y; self.label = label; self.highlighted = highlighted } }
+        /// Points of one series share a colour and a legend entry (nil: the default colour).
+        public var series: String?
+        public init(x: Double, y: Double, label: String, highlighted: Bool = false, series: String? = nil) {
+            self.x = x; self.y = y; self.label = label; self.highlighted = highlighted; self.series = series } }
     public struct Line { public var points: [(Double, Double)]; public var label: String; public var dashed: Bool
         public init(points: [(Double, Double)], label: String, dashed: Bool = false) { self.points = points; self.label = label; self.dashed = dashed } }
 
@@ -19,6 +22,8 @@ public struct SVGScatterChart {
     public var lines: [Line] = []
     public var width = 640.0
     public var height = 400.0
+    /// Write each point's label beside it (off for dense charts: labels stay in the tooltip).
+    public var labelPoints = true
 
     public init(title: String, xLabel: String, yLabel: String, logX: Bool = false, logY: Bool = false) {
         self.title = title; self.xLabel = xLabel; self.yLabel = yLabel; self.logX = logX; self.logY = logY
@@ -53,13 +58,22 @@ public struct SVGScatterChart {
             let c = palette[i % palette.count]
             let d = l.points.map { "\(f(tx($0.0))),\(f(ty($0.1)))" }.joined(separator: " ")
             svg += "<polyline points=\"\(d)\" fill=\"none\" stroke=\"\(c)\" stroke-width=\"1.5\"\(l.dashed ? " stroke-dasharray=\"5,4\"" : "")/>"
-            let last = l.points.last!
-            svg += "<text x=\"\(f(tx(last.0) - 4))\" y=\"\(f(ty(last.1) - 5))\" text-anchor=\"end\" fill=\"\(c)\">\(esc(l.label))</text>"
+            let dash = " stroke-dasharray=\"5,4\""
+            // Line labels stacked in the top-left corner, one row each, so they never overlap.
+            svg += "<line x1=\"\(left + 8)\" y1=\"\(top + 12 + 14 * Double(i))\" x2=\"\(left + 26)\" y2=\"\(top + 12 + 14 * Double(i))\" stroke=\"\(c)\"\(l.dashed ? dash : "")/>"
+            svg += "<text x=\"\(left + 30)\" y=\"\(top + 16 + 14 * Double(i))\" fill=\"\(c)\">\(esc(l.label))</text>"
         }
+        let seriesNames = points.compactMap(\.series).reduce(into: [String]()) { if !$0.contains($1) { $0.append($1) } }
+        let seriesColours = ["#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf"]
         for p in points {
             let x = tx(p.x), y = ty(p.y)
-            svg += "<circle cx=\"\(f(x))\" cy=\"\(f(y))\" r=\"\(p.highlighted ? 5 : 3.5)\" fill=\"\(p.highlighted ? "#d62728" : "#1f77b4")\" stroke=\"black\" stroke-width=\"0.5\"><title>\(esc(p.label))</title></circle>"
-            svg += "<text x=\"\(f(x + 6))\" y=\"\(f(y - 4))\" font-size=\"10\">\(esc(p.label))</text>"
+            let colour = p.highlighted ? "#d62728" : p.series.flatMap { s in seriesNames.firstIndex(of: s).map { seriesColours[$0 % seriesColours.count] } } ?? "#1f77b4"
+            svg += "<circle cx=\"\(f(x))\" cy=\"\(f(y))\" r=\"\(p.highlighted ? 5 : 3.5)\" fill=\"\(colour)\" stroke=\"black\" stroke-width=\"0.5\"><title>\(esc(p.label))</title></circle>"
+            if labelPoints { svg += "<text x=\"\(f(x + 6))\" y=\"\(f(y - 4))\" font-size=\"10\">\(esc(p.label))</text>" }
+        }
+        for (i, name) in seriesNames.enumerated() {
+            let y = top + ph - 10 - 14 * Double(seriesNames.count - 1 - i)
+            svg += "<circle cx=\"\(left + pw - 120)\" cy=\"\(f(y - 4))\" r=\"3.5\" fill=\"\(seriesColours[i % seriesColours.count])\"/><text x=\"\(left + pw - 112)\" y=\"\(f(y))\">\(esc(name))</text>"
         }
         return svg + "</svg>"
     }

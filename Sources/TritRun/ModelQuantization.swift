@@ -246,8 +246,8 @@ public struct ModelQuantization {
             let dim = c.embeddingLength
             hidden = seqs.map { ids in
                 var h = [Float](repeating: 0, count: ids.count * dim)
-                for (t, id) in ids.enumerated() {
-                    for j in 0..<dim { h[t * dim + j] = model.tokenEmbedding.values[Int(id) * dim + j] }
+                h.withUnsafeMutableBufferPointer { hb in
+                    for (t, id) in ids.enumerated() { model.tokenEmbedding.copyRow(Int(id), into: hb.baseAddress! + t * dim) }
                 }
                 return h
             }

@@ -1,35 +1,40 @@
 import Foundation
 import TritCore
+import TritModel
 import TritMeasure
 import TritReport
+import TritTune
 
 /// Options of `tritbench run`.
 public struct RunOptions: Sendable {
     public var reportsDirectory: String
     public var runID: String?
     public var cache: CachePaths
-    /// The complete profile (full roofline, full task sets); the default profile is bounded to
-    /// finish on a 2-core machine and states its limits in the report.
+    /// The complete profile (full roofline, 2 threads, full task sets); the default profile is
+    /// bounded to finish on a 2-core machine and states its limits in the report.
     public var full: Bool
-    /// Skip the roofline probe (tests).
-    public var skipRoofline: Bool
+    /// Run every stage afresh instead of reusing completed stages from the stage cache.
+    public var fresh: Bool
+    /// Stages to skip (tests): "roofline", "tune", "models".
+    public var skip: Set<String>
 
     public init(reportsDirectory: String = "Reports", runID: String? = nil, cache: CachePaths = CachePaths(),
-                full: Bool = false, skipRoofline: Bool = false) {
+                full: Bool = false, fresh: Bool = false, skip: Set<String> = []) {
         self.reportsDirectory = reportsDirectory
         self.runID = runID
         self.cache = cache
         self.full = full
-        self.skipRoofline = skipRoofline
+        self.fresh = fresh
+        self.skip = skip
     }
 }
 
-/// The main job: runs the stages that exist, in order, and writes `Reports/<run-id>/`
-/// (result.json, summary.md, report.html).
+/// The main job: runs the stages in order and writes `Reports/<run-id>/` (result.json,
+/// summary.md, report.html).
 ///
-/// Stages so far: env (machine, build, PAPI probes) and roofline (streaming bandwidth per cache
-/// level and thread count, int8 peak). The tune, quantize, evaluate and speed stages are added as
-/// their modules land (see README).
+/// Stages: env → roofline → tune (kernels for the model's shapes, into the per-CPU tuning
+/// cache) → methods (quantize, evaluate, speed; see ModelStage) → report. Completed stages are
+/// reused from the StageCache by content hash, so a rerun after an interruption continues.
 public struct RunPipeline {
     public var options: RunOptions
     public init(options: RunOptions) { self.options = options }
@@ -45,44 +50,96 @@ public struct RunPipeline {
 
     /// Runs every stage and returns the result and the path of result.json.
     public func run() throws -> (result: RunResult, path: String) {
+        let o = options
+        let stageCache = StageCache(cache: o.cache, reuse: !o.fresh)
         var stages: [StageRecord] = []
-        let total = options.skipRoofline ? 2 : 3
-        var step = 0
-        func stage<T>(_ name: String, _ what: String, _ body: () throws -> T) rethrows -> T {
-            step += 1
-            logNotice("[run] stage \(step)/\(total): \(name) — \(what)")
+        let names = ["env", "roofline", "tune", "models", "report"].filter { !o.skip.contains($0) }
+        func stage<T>(_ name: String, _ what: String, _ body: () throws -> (T, Bool)) rethrows -> T {
+            let i = (names.firstIndex(of: name) ?? 0) + 1
+            logNotice("[run] stage \(i)/\(names.count): \(name) — \(what)")
             let t0 = Date()
-            let v = try body()
-            stages.append(StageRecord(name: name, seconds: Date().timeIntervalSince(t0), reused: false))
+            let (v, reused) = try body()
+            stages.append(StageRecord(name: name, seconds: Date().timeIntervalSince(t0), reused: reused))
+            if reused { logNotice("[run] \(name): reused from the stage cache") }
             return v
         }
-        let env = stage("env", "CPU, build, PAPI event probes") { EnvironmentReport.collect(probeEvents: true) }
-        let runID = options.runID ?? Self.makeRunID(revision: env.build.gitRevision)
+        let env = stage("env", "CPU, build, PAPI event probes") { (EnvironmentReport.collect(probeEvents: true), false) }
+        let runID = o.runID ?? Self.makeRunID(revision: env.build.gitRevision)
         var result = RunResult(runID: runID, context: env, notes: [
             "Reference model: SmolLM2-135M-Instruct Q4_1 GGUF dequantized to Float32; experiments measure Q4_1 → ternary.",
         ])
+        // Measurements are keyed by revision, CPU and options: the same build on the same CPU
+        // reuses them after an interruption; any code change measures again.
+        let buildKey = [env.build.gitRevision, env.build.gitDirty ? "dirty-\(UUID())" : "clean", env.cpu.fingerprint,
+                        env.build.configuration, o.full ? "full" : "default"]
         var limits: [String] = []
-        if !options.skipRoofline {
-            result.roofline = stage("roofline", options.full ? "full probe" : "quick probe") {
-                RooflineProbe.measure(RooflineOptions(quick: !options.full), progress: true)
+        if !o.skip.contains("roofline") {
+            result.roofline = try stage("roofline", o.full ? "full probe" : "quick probe") {
+                try stageCache.run(stage: "roofline", key: StageCache.key(buildKey)) {
+                    RooflineProbe.measure(RooflineOptions(quick: !o.full), progress: true)
+                }
             }
-            if !options.full { limits.append("quick roofline probe (7 samples per point, 256 MiB DRAM working set)") }
+            if !o.full { limits.append("quick roofline probe (7 samples per point, 256 MiB DRAM working set)") }
+        }
+        if !o.skip.contains("tune") {
+            let threads = o.full ? [1, 2] : [1]
+            let tuning = TuningStage(tokens: [1, 64], threads: threads, budget: TuningBudget(maxEvaluations: o.full ? 40 : 14),
+                                     cachePath: TuningCache.defaultPath(cache: o.cache, cpuFingerprint: env.cpu.fingerprint))
+            let out = try stage("tune", "kernels for the model's shapes (tokens 1 and 64, threads \(threads.map(String.init).joined(separator: ",")))") {
+                try stageCache.run(stage: "tune", key: StageCache.key(buildKey + ["tune-v1"])) { try tuning.run(roofline: result.roofline) }
+            }
+            result.tuning = out.landscapes
+            result.kernels = out.kernels
+            if !o.full { limits.append("tuning: successive halving, 14 evaluations per (variant, format, shape, tokens), 1 thread") }
+        }
+        if !o.skip.contains("models") {
+            let plan = Self.evaluationPlan(full: o.full)
+            let methods = MethodSpec.defaults(full: o.full)
+            let stageModels = ModelStage(gguf: o.cache.defaultModel, methods: methods, plan: plan, stageCache: stageCache, buildKey: buildKey)
+            try o.cache.requireFile(o.cache.defaultModel)
+            result.methods = try stage("models", "quantize, evaluate and time \(methods.count) methods") { try stageModels.run() }
+            if !o.full {
+                limits.append("perplexity: BoolQ Wikipedia passages, context 512, first \(plan.maxTokens ?? 0) tokens")
+                limits.append("zero-shot: \(plan.tasks.joined(separator: ", ")), first \(plan.limit ?? 0) documents each (use --full for the complete tasks)")
+                limits.append("Tequila trained with 40 Adam steps per layer (--full: the default 200)")
+                limits.append("speed at 1 thread only (--full: 1 and 2)")
+            }
         }
         result.limits = limits
         result.metrics = metrics(from: result)
-        let dir = "\(options.reportsDirectory)/\(runID)"
-        _ = stage("report", "result.json, summary.md, report.html") { () }
+        _ = stage("report", "result.json, summary.md, report.html") { ((), false) }
         result.stages = stages
+        let dir = "\(o.reportsDirectory)/\(runID)"
         let paths = try ReportWriter(result: result).write(to: dir)
         logNotice("[run] wrote \(paths.joined(separator: ", "))")
         return (result, paths[0])
     }
 
-    /// Metrics a later run is compared against: roofline bandwidths (timings with samples).
+    /// What the evaluate stage runs: bounded by default to fit ~30 minutes on 2 cores.
+    public static func evaluationPlan(full: Bool) -> EvaluationPlan {
+        full ? EvaluationPlan(pplSource: "boolq-passages", context: 512,
+                              tasks: ["piqa", "arc_easy", "arc_challenge", "hellaswag", "winogrande", "boolq", "openbookqa"],
+                              speedThreads: [1, 2])
+             : EvaluationPlan(pplSource: "boolq-passages", context: 512, maxTokens: 4096,
+                              tasks: ["piqa", "arc_easy"], limit: 80, speedThreads: [1])
+    }
+
+    /// Metrics a later run is compared against: roofline bandwidths and tuned kernel timings
+    /// (samples), method sizes and accuracies (deterministic).
     func metrics(from r: RunResult) -> [Metric] {
         var m: [Metric] = []
         for p in r.roofline?.bandwidth ?? [] {
             m.append(.timing("roofline/\(p.level)/threads\(p.threads)/seconds-per-pass", samples: p.timing.samples))
+        }
+        for k in r.kernels ?? [] {
+            m.append(.timing("kernel/\(k.variant)/\(k.format)/\(k.shape)/tokens\(k.tokens)/threads\(k.threads)/seconds", samples: k.samples))
+        }
+        for meth in r.methods ?? [] {
+            if let b = meth.modelBytes { m.append(.exact("method/\(meth.method)/model-bytes", unit: "B", value: Double(b))) }
+            if let p = meth.ppl { m.append(.exact("method/\(meth.method)/ppl", unit: "ppl", value: p, tolerance: 0.001)) }
+            for t in meth.tasks {
+                m.append(.exact("method/\(meth.method)/\(t.task)/acc", unit: "fraction", value: t.acc, direction: .higherIsBetter))
+            }
         }
         return m
     }

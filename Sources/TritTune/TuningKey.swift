@@ -46,3 +46,4 @@ public struct TuningContext: Codable, Hashable, Sendable {
         self.cpuFingerprint = cpuFingerprint; self.buildFingerprint = buildFingerprint
     }
 }
+

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import TritCore
 import TritModel
+import TritTune
 
 struct EvalCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -16,8 +17,9 @@ struct EvalCommand: ParsableCommand {
     @Flag(help: "Score only the second half of each window, as llama.cpp's perplexity tool does.") var secondHalf = false
     @Option(help: "Comma-separated zero-shot tasks: piqa,arc_easy,arc_challenge,hellaswag,winogrande,boolq,openbookqa.") var tasks: String?
     @Option(help: "Documents per task (default: all).") var limit: Int?
-    @Option(help: "Threads for OpenBLAS.") var threads = 1
-    @Flag(help: "Measure prefill (128 tokens) and decode tokens/s at 1 and 2 threads.") var speed = false
+    @Option(help: "Threads for OpenBLAS, the packed kernels and the int8 LM head.") var threads = 1
+    @Flag(help: "Measure prefill (128 tokens) and decode tokens/s at 1 and 2 threads, and where decode time goes.") var speed = false
+    @Flag(help: "Run a packed model's ternary layers dequantized to Float32 (BLAS) instead of on the packed kernels.") var dequantized = false
     @Flag(help: "Print JSON.") var json = false
     @Flag(help: "No progress lines on stderr.") var quiet = false
 
@@ -26,35 +28,12 @@ struct EvalCommand: ParsableCommand {
             let path = model ?? CachePaths().defaultModel
             guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
             LinearAlgebra.setThreads(threads)
-            let loaded = try LoadedModel(path: path)
-            var report = EvalReport(model: path, representation: loaded.representation)
-            let data = EvaluationData()
-            if let ppl {
-                let source = PerplexitySource(argument: ppl)
-                let text = try source.text(data)
-                let tokens = loaded.tokenizer.encode(text)
-                if !quiet { logNotice("perplexity text \(source): \(tokens.count) tokens") }
-                let options = PerplexityOptions(context: ctx, stride: stride, maxTokens: maxTokens,
-                                                scoring: secondHalf ? .secondHalf : .newTokens)
-                let r = try perplexity(model: loaded.model, tokens: tokens, options: options, progress: !quiet)
-                report.pplSource = source.description
-                report.perplexity = r
-                report.ppl = r.perplexity
-                report.tokensScored = r.tokensScored
-            }
-            if let tasks {
-                for task in tasks.split(separator: ",").map({ String($0).trimmingCharacters(in: .whitespaces) }) where !task.isEmpty {
-                    let docs = try MultipleChoiceTask.documents(task: task, data: data)
-                    report.tasks[task] = evaluateMultipleChoice(task: task, documents: docs, model: loaded.model,
-                                                                tokenizer: loaded.tokenizer, limit: limit, progress: !quiet)
-                }
-            }
-            if speed {
-                let prompt = Array(loaded.tokenizer.encode(try PerplexitySource.boolqPassages.passages(data).prefix(8).joined(separator: "\n\n")).prefix(128))
-                for t in [1, 2] { report.speed.append(measureSpeed(model: loaded.model, prompt: prompt, threads: t)) }
-                LinearAlgebra.setThreads(threads)
-            }
-            report.memory = MemoryReport(model: loaded.model)
+            let loaded = try LoadedModel(path: path, ternary: dequantized ? .dequantizedFloat32 : .packedKernels(Dispatch.current()),
+                                         threads: threads)
+            let plan = EvaluationPlan(pplSource: ppl, context: ctx, stride: stride, maxTokens: maxTokens, secondHalf: secondHalf,
+                                      tasks: (tasks ?? "").split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty },
+                                      limit: limit, speedThreads: speed ? [1, 2] : [], threads: threads)
+            let report = try plan.run(on: loaded, path: path, progress: !quiet)
             if json { try printJSON(report) } else { print(report.text, terminator: "") }
         } catch let e as ValidationError { throw e } catch { throw fail(error) }
     }

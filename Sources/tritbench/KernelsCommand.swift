@@ -19,6 +19,7 @@ struct KernelsCommand: ParsableCommand {
         @Flag(help: "Cold: rotate over copies larger than the last-level cache (weights stream from DRAM).") var cold = false
         @Option(help: "Comma-separated variants (default: all).") var variants: String?
         @Option(help: "Comma-separated formats (default: all a variant supports).") var formats: String?
+        @Option(help: "Kernel configuration, e.g. rowBlock=2,tokenBlock=2 (default: the variant's default for this token count).") var config: String?
         @Option(help: "Timing samples.") var samples = 15
         @Flag(help: "JSON rows.") var json = false
 
@@ -37,8 +38,9 @@ struct KernelsCommand: ParsableCommand {
             for (v, f) in cases {
                 let bench: KernelBenchCase
                 do {
+                    let configuration = try config.map(KernelConfiguration.init(parsing:)) ?? v.defaultConfiguration(tokens: tokens)
                     bench = try KernelBenchCase(rows: dims[0], cols: dims[1], tokens: tokens, variant: v.id, format: f,
-                                                threads: threads, coldBytes: cold ? 2 * max(llc, 256 << 20) : nil)
+                                                configuration: configuration, threads: threads, coldBytes: cold ? 2 * max(llc, 256 << 20) : nil)
                 } catch { progress.advance(detail: "\(v.id)/\(f.rawValue) skipped: \(error)"); continue }
                 let t = RobustTiming.measure(TimingOptions(warmup: 3, minSampleSeconds: 0.005, samples: samples, maxSeconds: 4)) { bench.runOnce() }
                 let weights = Double(dims[0] * dims[1] * tokens)

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import TritCore
+import TritKernels
 import TritMeasure
 
 /// What `tritbench profile` was asked to measure.
@@ -11,6 +12,8 @@ struct ProfileCaseRequest {
     var cols: Int
     var tokens: Int
     var cache: CacheState
+    /// Kernel parameters "name=value,..." (empty: the variant's defaults).
+    var configuration: String = ""
 }
 
 /// Errors in the profile request, naming the option and what was expected.
@@ -37,7 +40,27 @@ enum ProfileRequestError: Error, CustomStringConvertible {
 /// from the request to a `ProfileCase` whose body calls the kernel once on buffers it owns.
 enum ProfileCatalog {
     typealias Provider = (ProfileCaseRequest) throws -> ProfileCase
-    static let providers: [String: Provider] = ["stream": streamCase]
+    static let providers: [String: Provider] = {
+        var p: [String: Provider] = ["stream": streamCase]
+        for v in KernelRegistry.all { p[v.id] = kernelCase }
+        return p
+    }()
+
+    /// A real kernel: random ternary weights of the requested shape packed in `format`, run
+    /// through the variant with its default configuration (KernelBenchCase).
+    static func kernelCase(_ r: ProfileCaseRequest) throws -> ProfileCase {
+        guard let format = PackedFormatKind(rawValue: r.format) else {
+            throw ProfileRequestError.unknownFormat(kernel: r.kernel, format: r.format,
+                                                    known: ((try? KernelRegistry.variant(r.kernel))?.formats ?? []).map(\.rawValue))
+        }
+        let llc = CPUDescription.current().lastLevelCacheBytes
+        let bench = try KernelBenchCase(rows: r.rows, cols: r.cols, tokens: r.tokens, variant: r.kernel, format: format,
+                                        configuration: try KernelConfiguration(parsing: r.configuration),
+                                        coldBytes: r.cache == .cold ? 2 * llc : nil)
+        return ProfileCase(name: "\(r.kernel)/\(r.format) \(r.rows)x\(r.cols) tokens \(r.tokens)", bytesTouched: bench.weightBytes,
+                           workUnits: Double(r.rows * r.cols * r.tokens), workUnitName: "weights",
+                           workingSetBytes: bench.weightBytes * bench.copies, weights: r.rows * r.cols) { bench.runOnce() }
+    }
 
     static func make(_ request: ProfileCaseRequest) throws -> ProfileCase {
         guard let provider = providers[request.kernel] else {
@@ -91,10 +114,11 @@ struct ProfileCommand: ParsableCommand {
         commandName: "profile",
         abstract: "Time one kernel case, read its counters, and optionally count it exactly under cachegrind.")
 
-    @Option(help: "Kernel variant (built in: stream).") var kernel = "stream"
-    @Option(help: "Packed format (stream: 2bit, base3, int8, f16, f32).") var format = "2bit"
+    @Option(help: "Kernel variant (stream, or a variant from `kernels list`).") var kernel = "stream"
+    @Option(help: "Packed format (stream: 2bit, base3, int8, f16, f32; kernels: see `kernels list`).") var format = "2bit"
     @Option(help: "Weight matrix shape MxK (rows = outputs).") var shape = "4096x4096"
     @Option(help: "Activation columns (tokens) per call.") var tokens = 1
+    @Option(help: "Kernel parameters name=value,... (default: the variant's declared defaults).") var config = ""
     @Option(help: "Comma-separated PAPI events (presets or native names); default: hardware events where they count, else perf software events.")
     var events: String?
     @Flag(help: "Rotate over copies larger than the last-level cache (cold cache).") var cold = false
@@ -140,7 +164,8 @@ struct ProfileCommand: ParsableCommand {
             throw ProfileRequestError.badShape(shape)
         }
         guard tokens > 0 else { throw ProfileRequestError.badTokens(tokens) }
-        return ProfileCaseRequest(kernel: kernel, format: format, rows: m, cols: k, tokens: tokens, cache: cold ? .cold : .warm)
+        return ProfileCaseRequest(kernel: kernel, format: format, rows: m, cols: k, tokens: tokens, cache: cold ? .cold : .warm,
+                                  configuration: config)
     }
 
     /// Re-executes this binary under cachegrind with the hidden flag, with 0 and N calls.
@@ -148,7 +173,7 @@ struct ProfileCommand: ParsableCommand {
         let runner = try CachegrindRunner()
         let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
         logNotice("cachegrind: running the case under valgrind (0 and \(cachegrindCalls) calls; simulated, slow)…")
-        var base = ["profile", "--kernel", kernel, "--format", format, "--shape", shape, "--tokens", "\(tokens)"]
+        var base = ["profile", "--kernel", kernel, "--format", format, "--shape", shape, "--tokens", "\(tokens)", "--config", config]
         if cold { base.append("--cold") }
         return try runner.profile(executable: exe, calls: cachegrindCalls) { base + ["--cachegrind-child-calls", "\($0)"] }
     }

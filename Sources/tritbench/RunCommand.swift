@@ -10,10 +10,11 @@ struct RunCommand: ParsableCommand {
     @Option(help: "Directory that receives <run-id>/result.json.") var reports = "Reports"
     @Option(help: "Run id (default: UTC date, time and git revision).") var runID: String?
     @Flag(help: "The complete profile: full roofline and full task sets (slow).") var full = false
+    @Flag(help: "Run every stage afresh instead of reusing completed stages.") var fresh = false
 
     func run() throws {
         do {
-            let out = try RunPipeline(options: RunOptions(reportsDirectory: reports, runID: runID, full: full)).run()
+            let out = try RunPipeline(options: RunOptions(reportsDirectory: reports, runID: runID, full: full, fresh: fresh)).run()
             print(out.path)
         } catch {
             throw fail(error)

@@ -9,7 +9,7 @@ struct TritBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tritbench",
         abstract: "Ternary LLM weights on CPUs: kernels, autotuning, quantization, evaluation, reports.",
-        subcommands: [EnvCommand.self, RunCommand.self, RooflineCommand.self, ProfileCommand.self, CompareCommand.self, KernelsCommand.self, TuneCommand.self, QuantizeCommand.self, EvalCommand.self, TokenizeCommand.self])
+        subcommands: [EnvCommand.self, RunCommand.self, RooflineCommand.self, ProfileCommand.self, CompareCommand.self, KernelsCommand.self, TuneCommand.self, RegressCommand.self, QuantizeCommand.self, EvalCommand.self, TokenizeCommand.self])
 }
 
 /// Prints an error on stderr and exits non-zero; user errors never crash the tool.

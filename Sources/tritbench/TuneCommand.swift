@@ -24,9 +24,7 @@ struct TuneCommand: ParsableCommand {
 
     func run() throws {
         let cpu = CPUDescription.current()
-        let build = BuildInfo.current()
-        let context = TuningContext(cpuFingerprint: cpu.fingerprint,
-                                    buildFingerprint: "\(build.configuration)-\(build.kernelFlags.joined())-\(build.swiftVersion)")
+        let context = TuningContext.current(cpu: cpu)
         let path = cache ?? TuningCache.defaultPath(cpuFingerprint: cpu.fingerprint)
         guard let strat = TuningStrategies.named(strategy) else {
             throw ValidationError("unknown strategy '\(strategy)'; known: \(TuningStrategies.names.joined(separator: ", "))")

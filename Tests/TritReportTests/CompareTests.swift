@@ -81,3 +81,33 @@ func noisySamples(median: Double, count: Int, seed: UInt64) -> [Double] {
         #expect(try RunResult.load(path: dir + "/baseline/result.json").runID == "b")
     }
 }
+
+/// Real timings recorded on the 2-core VM with `tritbench kernels bench --shape 1536x576
+/// --variants simd --formats 2bit --samples 21 --json` while other builds ran (µs per GEMV).
+/// "default" is the declared configuration (rowBlock=4, int16Depth=16), measured twice; "slowed"
+/// is the same kernel deliberately slowed by a bad configuration (rowBlock=1, int16Depth=1,
+/// prefetchBytes=2048), measured between the two.
+enum RecordedKernelSamples {
+    static let defaultRun1: [Double] = [36.78, 42.0, 37.6, 52.98, 37.28, 50.92, 55.25, 37.29, 36.99, 52.26, 42.59, 37.08, 54.52, 35.88, 54.35, 37.3, 47.27, 45.61, 46.65, 37.22, 52.62]
+    static let slowed: [Double] = [81.22, 88.72, 138.01, 88.04, 80.17, 80.29, 84.46, 79.95, 80.68, 80.74, 82.41, 81.44, 120.52, 40.38, 113.91, 87.18, 80.46, 107.03, 82.94, 101.44, 85.26]
+    static let defaultRun2: [Double] = [35.56, 64.24, 22.29, 50.13, 35.56, 51.0, 54.91, 21.49, 50.11, 35.65, 51.67, 50.49, 34.85, 55.55, 47.94, 47.54, 37.11, 51.53, 48.16, 44.71, 53.03]
+}
+
+@Suite struct RecordedSampleCompareTests {
+    let name = "kernel/simd/2bit/1536x576/tokens1/threads1/seconds"
+    func metric(_ us: [Double]) -> Metric { .timing(name, samples: us.map { $0 * 1e-6 }) }
+
+    @Test func aaOnRecordedSamplesIsNotARegression() {
+        let cmp = Comparison.compare(baseline: [metric(RecordedKernelSamples.defaultRun1)], current: [metric(RecordedKernelSamples.defaultRun2)])
+        #expect(cmp.rows[0].verdict != .regressed && cmp.rows[0].verdict != .improved, "\(cmp.text())")
+        #expect(cmp.exitCode != 2)
+    }
+
+    @Test func deliberatelySlowedKernelIsRegressed() {
+        let cmp = Comparison.compare(baseline: [metric(RecordedKernelSamples.defaultRun1)], current: [metric(RecordedKernelSamples.slowed)])
+        #expect(cmp.rows[0].verdict == .regressed, "\(cmp.text())")
+        #expect(cmp.exitCode == 2)
+        let back = Comparison.compare(baseline: [metric(RecordedKernelSamples.slowed)], current: [metric(RecordedKernelSamples.defaultRun2)])
+        #expect(back.rows[0].verdict == .improved)
+    }
+}

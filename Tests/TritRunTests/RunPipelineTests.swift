@@ -7,7 +7,7 @@ import TritRun
 @Suite struct RunPipelineTests {
     @Test func runWritesALoadableResultWithContext() throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tb-run-\(UUID())").path
-        let out = try RunPipeline(options: RunOptions(reportsDirectory: dir, runID: "test-run", skipRoofline: true)).run()
+        let out = try RunPipeline(options: RunOptions(reportsDirectory: dir, runID: "test-run", skip: ["roofline", "tune", "models"])).run()
         #expect(out.path == dir + "/test-run/result.json")
         let loaded = try RunResult.load(path: out.path)
         #expect(loaded.stages.map(\.name).first == "env")

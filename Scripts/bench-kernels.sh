@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# Benchmarks every kernel variant × format, cold (weights streamed from DRAM), at the
+# SmolLM2-135M layer shapes and the anchor shapes of issue 4, on 1 and 2 threads, plus a
+# 64-token GEMM at 2048x2048, and writes one Markdown table.
+#
+#   Scripts/bench-kernels.sh OUT.md [--samples N] [--variants a,b,...] [--binary PATH]
+#
+# The raw JSON rows stay beside OUT.md in OUT.md.json. Quiet the machine first: the figures
+# move with anything else running (the table records the load average at start and end).
+set -euo pipefail
+
+usage() { echo "usage: $0 OUT.md [--samples N] [--variants LIST] [--binary PATH]" >&2; exit 2; }
+[[ $# -ge 1 ]] || usage
+out=$1; shift
+samples=15; variants=""; bin=""
+while [[ $# -gt 0 ]]; do
+  case $1 in
+    --samples) samples=${2:?}; shift 2 ;;
+    --variants) variants=${2:?}; shift 2 ;;
+    --binary) bin=${2:?}; shift 2 ;;
+    *) usage ;;
+  esac
+done
+root=$(cd "$(dirname "$0")/.." && pwd)
+if [[ -z $bin ]]; then
+  (cd "$root" && swift build -c release --product tritbench >&2)
+  bin="$root/.build/release/tritbench"
+fi
+[[ -x $bin ]] || { echo "bench-kernels: no executable at $bin" >&2; exit 1; }
+
+work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
+load_start=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || uptime)
+shapes="576x576 192x576 1536x576 576x1536 49152x576 2048x2048 4096x4096 11008x4096"
+extra=(); [[ -n $variants ]] && extra=(--variants "$variants")
+n=0
+for threads in 1 2; do
+  for shape in $shapes; do
+    n=$((n + 1))
+    echo "bench-kernels: [$n/17] $shape threads=$threads" >&2
+    "$bin" kernels bench --shape "$shape" --threads "$threads" --cold --json --samples "$samples" "${extra[@]}" > "$work/$n.json"
+  done
+done
+n=$((n + 1))
+echo "bench-kernels: [$n/17] 2048x2048 tokens=64 threads=1" >&2
+"$bin" kernels bench --shape 2048x2048 --tokens 64 --threads 1 --cold --json --samples "$samples" "${extra[@]}" > "$work/$n.json"
+load_end=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || uptime)
+
+python3 - "$work" "$out" "$load_start" "$load_end" <<'PY'
+import glob, json, os, sys, tempfile
+work, out, load_start, load_end = sys.argv[1:5]
+rows = []
+for f in sorted(glob.glob(os.path.join(work, "*.json")), key=lambda p: int(os.path.basename(p).split(".")[0])):
+    with open(f) as h:
+        rows += json.load(h)
+# Best anchor per (shape, threads): the public runtimes' medians from issue 4 (µs per GEMV, cold).
+anchors = {("2048x2048", 1): 113, ("2048x2048", 2): 75, ("4096x4096", 1): 424, ("4096x4096", 2): 257,
+           ("11008x4096", 1): 1063, ("11008x4096", 2): 679}
+gemv = {(r["variant"], r["format"], r["shape"]): r["median_us"] for r in rows if r["tokens"] == 1 and r["threads"] == 1}
+lines = [
+    "| shape | tok | thr | variant | format | median µs | 95% CI µs | G w/s | GB/s | % DRAM bw | vs best anchor | per-token vs GEMV |",
+    "|---|---|---|---|---|---|---|---|---|---|---|---|",
+]
+for r in rows:
+    anchor = anchors.get((r["shape"], r["threads"])) if r["tokens"] == 1 else None
+    vs = f"{anchor / r['median_us']:.2f}×" if anchor else ""
+    g = gemv.get((r["variant"], r["format"], r["shape"])) if r["tokens"] > 1 else None
+    per_token = f"{g / (r['median_us'] / r['tokens']):.2f}×" if g else ""
+    frac = r.get("roofline_fraction")
+    lines.append(f"| {r['shape']} | {r['tokens']} | {r['threads']} | {r['variant']} | {r['format']} | {r['median_us']:.1f} | "
+                 f"[{r['ci_low_us']:.1f}, {r['ci_high_us']:.1f}] | {r['gweights_per_s']:.1f} | {r['gbytes_per_s']:.2f} | "
+                 f"{'' if frac is None else f'{100 * frac:.0f}%'} | {vs} | {per_token} |")
+text = ("# Kernel benchmark (cold: weights cycle through copies larger than the LLC)\n\n"
+        f"Load average (1/5/15 min) at start: {load_start}; at end: {load_end}.\n"
+        "'vs best anchor': best public-runtime median of issue 4 ÷ this median (≥ 1.5× is the target).\n"
+        "'per-token vs GEMV': GEMV median ÷ (GEMM median / tokens), same variant, format and shape, 1 thread.\n\n"
+        + "\n".join(lines) + "\n")
+fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(out)) or ".")
+with os.fdopen(fd, "w") as h:
+    h.write(text)
+os.replace(tmp, out)
+with open(out + ".json", "w") as h:
+    json.dump(rows, h, indent=1)
+print(f"bench-kernels: wrote {out} ({len(rows)} rows)", file=sys.stderr)
+PY

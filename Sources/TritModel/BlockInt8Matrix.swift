@@ -1,0 +1,192 @@
+import CBLAS
+import Foundation
+import TritCore
+import TritKernels
+
+/// A rows × cols table (the token embedding, the tied LM head) as int8 codes with one Float32
+/// scale per block of 32 columns: the Q8_0 layout in which SmolLM2's GGUF stores
+/// `token_embd.weight`, a quarter of the Float32 bytes.
+///
+/// Why: once the linear layers are ternary, the tied LM head (49152 × 576) dominates a decode
+/// step: in Float32 it is 113 MB read per token (~6.6 ms at ~17 GB/s, a cap of ~150 tokens/s);
+/// as int8 it is 28 MB.
+///
+/// - Quantizing a Q8_0-dequantized matrix recovers the file's codes exactly (each block's
+///   largest |code| is 127, so d = max|x| / 127 is the stored d up to one rounding), hence the
+///   dequantized values equal the Float32 reference to within one ulp: no accuracy is lost.
+/// - Few tokens (decode): the hidden state is quantized per 32-block to int8 as well and the
+///   dot products run in integers (what llama.cpp does for a Q8_0 head); the logits then carry
+///   the activation rounding (relative error ~1/254 per block).
+/// - Many tokens (prefill, perplexity): blocks of rows are dequantized into Float32 scratch and
+///   multiplied by sgemm, so those logits equal the Float32 head's.
+///
+/// Thread safety: calls are serialised by a lock (shared scratch); parallelism is inside a call.
+public final class BlockInt8Matrix: @unchecked Sendable {
+    public static let blockSize = 32
+    /// Up to this many tokens take the integer path; more take dequantize + sgemm.
+    public static let integerPathMaxTokens = 4
+    static let dequantizedChunkRows = 512
+
+    public let rows: Int
+    public let cols: Int
+    public let blocksPerRow: Int
+    /// rows × cols int8 codes, row-major.
+    let codes: AlignedBuffer
+    /// rows × blocksPerRow Float32 scales.
+    let scales: AlignedBuffer
+    /// One token's activations as Int16, each 16-column half-block stored as its 8 even then its
+    /// 8 odd columns, to match how `dot` splits a 16-byte load of codes into even and odd lanes.
+    private let activation: AlignedBuffer
+    private let activationScales: AlignedBuffer
+    private let dequantizedChunk: AlignedBuffer
+    private let lock = NSLock()
+
+    /// Quantizes `m` per 32-column block (d = max|x| / 127, q = round(x / d)); nil when the
+    /// column count is not a multiple of 32.
+    public init?(quantizing m: Matrix) {
+        guard m.cols % Self.blockSize == 0, m.rows > 0 else { return nil }
+        rows = m.rows; cols = m.cols; blocksPerRow = m.cols / Self.blockSize
+        codes = AlignedBuffer(byteCount: rows * cols)
+        scales = AlignedBuffer(byteCount: rows * blocksPerRow * 4)
+        activation = AlignedBuffer(byteCount: cols * 2)
+        activationScales = AlignedBuffer(byteCount: blocksPerRow * 4)
+        dequantizedChunk = AlignedBuffer(byteCount: Self.dequantizedChunkRows * cols * 4)
+        let q = codes.typed(Int8.self), d = scales.typed(Float.self)
+        m.values.withUnsafeBufferPointer { x in
+            for b in 0..<(rows * blocksPerRow) {
+                d[b] = Self.quantizeBlock(x.baseAddress! + b * Self.blockSize) { j, v in q[b * Self.blockSize + j] = v }
+            }
+        }
+    }
+
+    /// Quantizes 32 values: returns the scale and hands each code to `store`.
+    @inline(__always)
+    static func quantizeBlock(_ x: UnsafePointer<Float>, store: (Int, Int8) -> Void) -> Float {
+        var amax: Float = 0
+        for j in 0..<blockSize { amax = max(amax, abs(x[j])) }
+        let d = amax / 127
+        let inverse: Float = d > 0 ? 1 / d : 0
+        for j in 0..<blockSize { store(j, Int8(max(-127, min(127, (x[j] * inverse).rounded())))) }
+        return d
+    }
+
+    /// Bytes held: codes plus scales.
+    public var byteCount: Int { rows * cols + rows * blocksPerRow * 4 }
+
+    /// Writes row `r` as Float32 (d · q) into `out`.
+    public func dequantizeRow(_ r: Int, into out: UnsafeMutablePointer<Float>) {
+        let q = codes.typed(Int8.self) + r * cols, d = scales.typed(Float.self) + r * blocksPerRow
+        for b in 0..<blocksPerRow {
+            let s = d[b]
+            for j in 0..<Self.blockSize { out[b * Self.blockSize + j] = s * Float(q[b * Self.blockSize + j]) }
+        }
+    }
+
+    /// The row-major Float32 matrix the codes stand for.
+    public func dequantized() -> Matrix {
+        var m = Matrix(rows: rows, cols: cols)
+        m.values.withUnsafeMutableBufferPointer { o in for r in 0..<rows { dequantizeRow(r, into: o.baseAddress! + r * cols) } }
+        return m
+    }
+
+    /// out[t, r] = Σ_j x[t, j] · row r, for `tokens` rows of x (row stride `cols`); `out` has row
+    /// stride `rows`. `threads` splits the rows of the table on the integer path (sgemm uses
+    /// OpenBLAS's own thread setting).
+    public func multiply(_ x: UnsafePointer<Float>, tokens: Int, into out: UnsafeMutablePointer<Float>, threads: Int) {
+        lock.lock(); defer { lock.unlock() }
+        if tokens <= Self.integerPathMaxTokens {
+            for t in 0..<tokens { integerProducts(x + t * cols, into: out + t * rows, threads: threads) }
+            return
+        }
+        let scratch = dequantizedChunk.typed(Float.self)
+        var first = 0
+        while first < rows {
+            let n = min(Self.dequantizedChunkRows, rows - first)
+            for r in 0..<n { dequantizeRow(first + r, into: scratch + r * cols) }
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(tokens), Int32(n), Int32(cols), 1,
+                        x, Int32(cols), scratch, Int32(cols), 0, out + first, Int32(rows))
+            first += n
+        }
+    }
+
+    private func integerProducts(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, threads: Int) {
+        let a = activation.typed(Int16.self), ad = activationScales.typed(Float.self)
+        for b in 0..<blocksPerRow {
+            let base = b * Self.blockSize
+            ad[b] = Self.quantizeBlock(x + base) { j, v in
+                // Half-block h = j / 16: its even columns first, then its odd ones.
+                let h = j >> 4, k = j & 15
+                a[base + h * 16 + (k & 1) * 8 + (k >> 1)] = Int16(v)
+            }
+        }
+        let n = max(1, min(threads, rows / 1024))
+        let codes = UnsafeRawPointer(self.codes.pointer), act = UnsafeRawPointer(activation.pointer)
+        let d = UnsafePointer(scales.typed(Float.self)), xd = UnsafePointer(ad)
+        let (rows, cols, blocks) = (self.rows, self.cols, blocksPerRow)
+        func run(_ range: Range<Int>) {
+            for r in range {
+                y[r] = Self.dot(codes + r * cols, act, blocks: blocks, scales: d + r * blocks, activationScales: xd)
+            }
+        }
+        if n == 1 { run(0..<rows); return }
+        DispatchQueue.concurrentPerform(iterations: n) { i in run((rows * i / n)..<(rows * (i + 1) / n)) }
+    }
+
+    /// Σ_b d_w[b] · d_x[b] · Σ_{j<32} q_w[j] · q_x[j] for one row, with SSE2-level integer SIMD
+    /// (this module is compiled for the baseline ISA): a 16-byte load of codes read as eight
+    /// Int16 lanes gives the even codes by (v << 8) >> 8 and the odd ones by v >> 8, both sign
+    /// extended; |q| ≤ 127 keeps an even + odd product pair within Int16 (2 · 127² = 32258), and
+    /// the pair sums widen to Int32 the same way.
+    @inline(__always)
+    static func dot(_ w: UnsafeRawPointer, _ x: UnsafeRawPointer, blocks: Int,
+                    scales: UnsafePointer<Float>, activationScales: UnsafePointer<Float>) -> Float {
+        var total = SIMD4<Float>()
+        for b in 0..<blocks {
+            var acc = SIMD4<Int32>()
+            for h in 0..<2 {
+                let o = b * 32 + h * 16
+                let v = w.loadUnaligned(fromByteOffset: o, as: SIMD8<Int16>.self)
+                let even = (v &<< 8) &>> 8, odd = v &>> 8
+                let xe = x.loadUnaligned(fromByteOffset: 2 * o, as: SIMD8<Int16>.self)
+                let xo = x.loadUnaligned(fromByteOffset: 2 * o + 16, as: SIMD8<Int16>.self)
+                let pairs = unsafeBitCast(even &* xe &+ odd &* xo, to: SIMD4<Int32>.self)
+                acc &+= ((pairs &<< 16) &>> 16) &+ (pairs &>> 16)
+            }
+            total += SIMD4<Float>(acc) * (scales[b] * activationScales[b])
+        }
+        return total.sum()
+    }
+}
+
+/// The token table of a model: Float32 (the reference) or block-int8 (the fast runtime).
+public enum TokenTable: Sendable {
+    case float32(Matrix)
+    case int8(BlockInt8Matrix)
+
+    public var rows: Int { switch self { case let .float32(m): return m.rows; case let .int8(q): return q.rows } }
+    public var cols: Int { switch self { case let .float32(m): return m.cols; case let .int8(q): return q.cols } }
+    /// "f32" or "q8_0".
+    public var kind: String { switch self { case .float32: return "f32"; case .int8: return "q8_0" } }
+    public var byteCount: Int { switch self { case let .float32(m): return m.count * 4; case let .int8(q): return q.byteCount } }
+
+    /// Copies row `r` as Float32 into `out` (an embedding lookup).
+    public func copyRow(_ r: Int, into out: UnsafeMutablePointer<Float>) {
+        switch self {
+        case let .float32(m):
+            m.values.withUnsafeBufferPointer { e in out.update(from: e.baseAddress! + r * m.cols, count: m.cols) }
+        case let .int8(q): q.dequantizeRow(r, into: out)
+        }
+    }
+
+    /// `tokens` × rows products of `x` (tokens × cols) with every row: the LM head.
+    public func multiply(_ x: UnsafePointer<Float>, tokens: Int, into out: UnsafeMutablePointer<Float>, threads: Int) {
+        switch self {
+        case let .float32(m):
+            m.values.withUnsafeBufferPointer { w in
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(tokens), Int32(m.rows), Int32(m.cols), 1,
+                            x, Int32(m.cols), w.baseAddress, Int32(m.cols), 0, out, Int32(m.rows))
+            }
+        case let .int8(q): q.multiply(x, tokens: tokens, into: out, threads: threads)
+        }
+    }
+}

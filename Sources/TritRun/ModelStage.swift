@@ -1,0 +1,118 @@
+import Foundation
+import TritCore
+import TritModel
+import TritQuant
+import TritReport
+
+/// One method of the main run: what to quantize with, and how to show it.
+public struct MethodSpec: Codable, Sendable, Equatable {
+    /// "reference" (no quantization) or a TritQuant method name.
+    public var method: String
+    public var label: String
+    public var parameters: [String: String]
+    public init(method: String, label: String, parameters: [String: String] = [:]) {
+        self.method = method; self.label = label; self.parameters = parameters
+    }
+
+    /// The methods every paper compares, in the order the report shows them.
+    public static func defaults(full: Bool) -> [MethodSpec] {
+        [MethodSpec(method: "reference", label: "Float32 reference (Q4_1 dequantized)"),
+         MethodSpec(method: "absmean", label: "absmean ternary (group 128)", parameters: ["granularity": "group"]),
+         MethodSpec(method: "twn", label: "TWN ternary (per row)"),
+         MethodSpec(method: "rtn", label: "RTN 2-bit (group 128)", parameters: ["bits": "2"]),
+         MethodSpec(method: "gptq", label: "GPTQ 2-bit (group 128)", parameters: ["bits": "2"]),
+         MethodSpec(method: "ptqtp", label: "PTQTP (two trit-planes)"),
+         MethodSpec(method: "pt2llm", label: "PT²-LLM (init+ITF+AGA+SSR)"),
+         MethodSpec(method: "tequila-untrained", label: "absmean + deadzone bias (Tequila, untrained)"),
+         MethodSpec(method: "tequila", label: full ? "Tequila (trained)" : "Tequila (trained, short budget)",
+                    parameters: full ? [:] : ["steps": "40"])]
+    }
+}
+
+/// The output of the methods stage for one method, cached as a unit.
+public struct MethodOutcome: Codable, Sendable {
+    public var spec: MethodSpec
+    public var quantization: ModelQuantizationReport?
+    public var evaluation: EvalReport
+}
+
+/// Stages 3–5 of `tritbench run` for each method: quantize the model (packed model file),
+/// evaluate perplexity and the zero-shot subset, and measure speed and memory on the packed
+/// kernels. Each method's quantization and evaluation are cached separately by content hash.
+public struct ModelStage {
+    public var gguf: String
+    public var methods: [MethodSpec]
+    public var plan: EvaluationPlan
+    public var calibrationSequences: Int
+    public var calibrationLength: Int
+    public var stageCache: StageCache
+    /// Revision, CPU and build: part of every key, so code changes re-run the stage.
+    public var buildKey: [String]
+
+    public init(gguf: String, methods: [MethodSpec], plan: EvaluationPlan, calibrationSequences: Int = 16,
+                calibrationLength: Int = 256, stageCache: StageCache, buildKey: [String]) {
+        self.gguf = gguf; self.methods = methods; self.plan = plan
+        self.calibrationSequences = calibrationSequences; self.calibrationLength = calibrationLength
+        self.stageCache = stageCache; self.buildKey = buildKey
+    }
+
+    public func run() throws -> (methods: [MethodResult], reused: Bool) {
+        let ggufSHA = try PackedModelFile.sha256(ofFile: gguf)
+        let planKey = String(decoding: try JSONCoding.encode(plan), as: UTF8.self)
+        var results: [MethodResult] = []
+        var allReused = true
+        for (i, spec) in methods.enumerated() {
+            logNotice("[run] method \(i + 1)/\(methods.count): \(spec.label)")
+            let key = StageCache.key(buildKey + [ggufSHA, spec.method, spec.parameters.sorted { $0.key < $1.key }.description,
+                                                 "calib \(calibrationSequences)x\(calibrationLength)", planKey])
+            let (outcome, reused) = try stageCache.run(stage: "method-\(spec.method)", key: key) { () -> MethodOutcome in
+                var quantization: ModelQuantizationReport?
+                var path = gguf
+                if spec.method != "reference" {
+                    path = stageCache.directory + "/models/\(spec.method)-\(key.prefix(16)).tpk"
+                    let method = try QuantizationMethod.named(spec.method)
+                    let options = ModelQuantizationOptions(
+                        modelPath: gguf, method: spec.method, parameters: spec.parameters, outputPath: path,
+                        calibrationSequences: method.requiresCalibration ? calibrationSequences : 0,
+                        calibrationSequenceLength: calibrationLength,
+                        scored: PerplexitySource(argument: plan.pplSource ?? "boolq-passages"))
+                    quantization = try ModelQuantization(options: options).run().report
+                }
+                let loaded = try LoadedModel(path: path)
+                let evaluation = try plan.run(on: loaded, path: path)
+                return MethodOutcome(spec: spec, quantization: quantization, evaluation: evaluation)
+            }
+            allReused = allReused && reused
+            results.append(Self.methodResult(outcome))
+        }
+        return (results, allReused)
+    }
+
+    static func methodResult(_ o: MethodOutcome) -> MethodResult {
+        let e = o.evaluation
+        let packed = e.representation.hasPrefix("packed")
+        var r = MethodResult(method: o.spec.method, label: o.spec.label,
+                             runtime: packed ? (e.representation.contains("kernels") ? "packed ternary kernels" : e.representation) : "Float32 BLAS")
+        r.bitsPerWeight = o.quantization?.bitsPerWeight ?? 32
+        r.modelBytes = o.quantization?.fileBytes ?? e.memory?.totalWeightBytes
+        r.ppl = e.ppl
+        r.tokensScored = e.tokensScored
+        r.tasks = e.tasks.keys.sorted().map { k in
+            let t = e.tasks[k]!
+            return TritReport.TaskResult(task: k, acc: t.acc, accNorm: t.accNorm, docs: t.docs)
+        }
+        r.quantizeSeconds = o.quantization?.totalSeconds
+        if let s = e.speed.first(where: { $0.threads == 1 }) ?? e.speed.first {
+            r.prefillTokensPerSecond = s.prefillTokensPerSecond
+            r.decodeTokensPerSecond = s.decodeTokensPerSecond
+        }
+        for s in e.speed where s.threads != 1 {
+            r.notes.append(String(format: "%d threads: prefill %.0f tok/s, decode %.1f tok/s", s.threads, s.prefillTokensPerSecond, s.decodeTokensPerSecond))
+        }
+        if let q = o.quantization, let c = q.calibration {
+            r.notes.append("calibration: \(c.tokens) tokens from \(c.source) (\(c.mode)), not the scored text")
+        }
+        if o.spec.method == "reference" { r.notes.append("bits/weight 32: the Float32 model as evaluated (the GGUF stores Q4_1, 5.0 bpw)") }
+        return r
+    }
+}

@@ -1,0 +1,79 @@
+import Foundation
+import TritCore
+import TritKernels
+import TritMeasure
+import TritReport
+import TritTune
+
+/// Stage 2 of `tritbench run`: tune the kernels for the model's linear-layer shapes, into the
+/// per-CPU tuning cache the model runtime dispatches from.
+public struct TuningStage {
+    public var shapes: [(rows: Int, cols: Int)]
+    public var tokens: [Int]
+    public var threads: [Int]
+    /// (variant, formats) pairs to tune.
+    public var targets: [(variant: String, formats: [PackedFormatKind])]
+    public var strategy: TuningStrategy
+    public var budget: TuningBudget
+    public var cachePath: String
+
+    /// SmolLM2-135M: q/o 576×576, k/v 192×576, gate/up 1536×576, down 576×1536.
+    public static let smolLM2Shapes: [(rows: Int, cols: Int)] = [(576, 576), (192, 576), (1536, 576), (576, 1536)]
+
+    public init(shapes: [(rows: Int, cols: Int)] = smolLM2Shapes, tokens: [Int], threads: [Int],
+                targets: [(variant: String, formats: [PackedFormatKind])] = [
+                    ("simd", [.twoBit, .base3, .twoPlane2Bit, .twoPlane]), ("lut", [.lut]), ("bitsliced", [.bitmask])],
+                strategy: TuningStrategy = SuccessiveHalvingStrategy(), budget: TuningBudget, cachePath: String) {
+        self.shapes = shapes; self.tokens = tokens; self.threads = threads; self.targets = targets
+        self.strategy = strategy; self.budget = budget; self.cachePath = cachePath
+    }
+
+    public struct Output: Codable, Sendable {
+        public var landscapes: [TuningLandscape]
+        public var kernels: [KernelResult]
+        public var seconds: Double
+    }
+
+    /// Tunes every (shape, tokens, threads, variant, format) problem and summarises the cache.
+    public func run(roofline: RooflineResult?) throws -> Output {
+        let start = Date()
+        let context = TuningContext.current()
+        var tuner = Tuner(context: context, cache: TuningCache(path: cachePath))
+        let counters = CounterSet.preferred()
+        let llc = CPUDescription.current().lastLevelCacheBytes
+        var landscapes: [TuningLandscape] = []
+        var kernels: [KernelResult] = []
+        let problems = shapes.flatMap { s in tokens.flatMap { t in threads.flatMap { th in targets.flatMap { tg in tg.formats.map { f in
+            TuningProblem(variant: tg.variant, format: f.rawValue, rows: s.rows, cols: s.cols, tokens: t, threads: th)
+        } } } } }
+        var progress = ProgressReporter("[run] tune", total: problems.count)
+        for p in problems {
+            let ev = try KernelTuning.evaluator(for: p, cold: false, coldBytes: 2 * llc,
+                                                timing: TimingOptions(warmup: 2, minSampleSeconds: 0.002, samples: 5, maxSeconds: 2),
+                                                counters: counters)
+            let o = try tuner.tune(problem: p, space: try KernelTuning.searchSpace(variant: p.variant, threads: p.threads),
+                                   defaultConfiguration: try KernelTuning.defaultConfiguration(variant: p.variant, threads: p.threads),
+                                   strategy: strategy, budget: budget, evaluator: ev, progress: false)
+            let records = tuner.cache.records(for: p, in: context)
+            landscapes.append(TuningLandscape(
+                variant: p.variant, format: p.format, rows: p.rows, cols: p.cols, tokens: p.tokens, threads: p.threads,
+                strategy: o.strategy,
+                points: records.map { .init(configuration: $0.configuration.values, medianSeconds: $0.median, failed: $0.isFailure) },
+                best: o.best?.configuration.values, bestMedianSeconds: o.best?.median, defaultMedianSeconds: o.defaultRecord?.median,
+                evaluations: o.evaluations.count, seconds: o.seconds))
+            if let b = o.best, let m = b.median, let format = PackedFormatKind(rawValue: p.format) {
+                let bytes = (try? KernelBenchCase(rows: p.rows, cols: p.cols, tokens: 1, variant: p.variant, format: format,
+                                                  configuration: KernelConfiguration(b.configuration.values)).weightBytes) ?? 0
+                let gbps = Double(bytes) / m / 1e9
+                kernels.append(KernelResult(
+                    variant: p.variant, format: p.format, rows: p.rows, cols: p.cols, tokens: p.tokens, threads: p.threads, cold: false,
+                    samples: b.samples, medianSeconds: m, ciLowSeconds: b.ciLow ?? m, ciHighSeconds: b.ciHigh ?? m,
+                    gweightsPerSecond: Double(p.rows * p.cols * p.tokens) / m / 1e9, gbytesPerSecond: gbps,
+                    rooflineFraction: roofline?.fraction(gbPerSecond: gbps, workingSetBytes: bytes, threads: p.threads)?.fraction,
+                    counters: b.counters, simulatedInstructions: nil, weightBytes: bytes))
+            }
+            progress.advance(detail: "\(p): best \(o.best.flatMap(\.median).map { String(format: "%.1f µs", $0 * 1e6) } ?? "—")")
+        }
+        return Output(landscapes: landscapes, kernels: kernels, seconds: Date().timeIntervalSince(start))
+    }
+}
