@@ -11,6 +11,7 @@ public enum ModelQuantizationError: Error, CustomStringConvertible, Equatable {
     case noLayersSelected(model: String)
     case badCalibrationSize(field: String, value: Int, expected: String)
     case layerFailed(layer: String, reason: String)
+    case calibrationRequired(method: String)
 
     public var description: String {
         switch self {
@@ -18,6 +19,8 @@ public enum ModelQuantizationError: Error, CustomStringConvertible, Equatable {
         case let .noLayersSelected(model): return "the layer filter selects none of the linear layers of \(model)"
         case let .badCalibrationSize(field, value, expected): return "calibration \(field) = \(value); expected \(expected)"
         case let .layerFailed(layer, reason): return "layer \(layer): \(reason)"
+        case let .calibrationRequired(method):
+            return "method '\(method)' needs calibration activations; calibration tokens must be > 0 (--calib-tokens)"
         }
     }
 }
@@ -183,12 +186,41 @@ public struct ModelQuantization {
             throw ModelQuantizationError.badCalibrationSize(field: "sequence length", value: length, expected: ">= 1")
         }
         if method.requiresCalibration && sequences == 0 {
-            throw QuantizationError.calibrationRequired(method: quantizer.methodName)
+            throw ModelQuantizationError.calibrationRequired(method: quantizer.methodName)
         }
+        let sha = try PackedModelFile.sha256(ofFile: options.modelPath)
+        // The model, its mapped GGUF and the calibration state end with this call, before the
+        // file is encoded (encoding holds the tensors twice more).
+        var q = try quantizeLayers(with: quantizer)
+        let file = PackedModelFile(method: quantizer.methodName, parameters: quantizer.resolvedParameters,
+                                   sourceGGUFPath: options.modelPath, sourceGGUFSHA256: sha, tensors: q.tensors)
+        q.tensors = [:]
+        try file.write(to: options.outputPath)
+        let fileBytes = ((try? FileManager.default.attributesOfItem(atPath: options.outputPath))?[.size] as? NSNumber)?.intValue ?? 0
+        let records = q.records
+        let weightCount = records.reduce(0) { $0 + $1.report.rows * $1.report.cols }
+        let bits = records.reduce(0.0) { $0 + $1.report.bitsPerWeight * Double($1.report.rows * $1.report.cols) }
+        let report = ModelQuantizationReport(
+            method: quantizer.methodName, parameters: quantizer.resolvedParameters, model: options.modelPath, modelSHA256: sha,
+            output: options.outputPath, storage: q.storesDense ? "dense-f32-dequantized" : "ternary",
+            calibration: q.calibration, layers: records, bitsPerWeight: bits / Double(weightCount), weightCount: weightCount,
+            fileBytes: fileBytes, quantizeSeconds: records.reduce(0) { $0 + $1.report.seconds },
+            totalSeconds: Date().timeIntervalSince(start), peakRSSBytes: MemoryReport.peakResidentSetBytes())
+        return (report, file)
+    }
 
+    /// What `quantizeLayers` hands back: the packed tensors and the per-layer reports.
+    private struct QuantizedLayers {
+        var tensors: [String: PackedTensor] = [:]
+        var records: [LayerQuantizationRecord] = []
+        var calibration: CalibrationSummary?
+        var storesDense = false
+    }
+
+    private func quantizeLayers(with quantizer: any Quantizer) throws -> QuantizedLayers {
+        let sequences = options.calibrationSequences, length = options.calibrationSequenceLength
         // Load: the GGUF (mapped), its Float32 weights wrapped in taps, the tokenizer.
         let gguf = try GGUFFile(path: options.modelPath)
-        let sha = try PackedModelFile.sha256(ofFile: options.modelPath)
         var taps: [String: CalibrationTap] = [:]
         let model: LlamaModel
         let names: [String]
@@ -284,21 +316,7 @@ public struct ModelQuantization {
         }
         calibration?.seconds = calibrationSeconds
         progress.finish()
-
-        let file = PackedModelFile(method: quantizer.methodName, parameters: quantizer.resolvedParameters,
-                                   sourceGGUFPath: options.modelPath, sourceGGUFSHA256: sha, tensors: tensors)
-        tensors = [:]
-        try file.write(to: options.outputPath)
-        let fileBytes = ((try? FileManager.default.attributesOfItem(atPath: options.outputPath))?[.size] as? NSNumber)?.intValue ?? 0
-        let weightCount = records.reduce(0) { $0 + $1.report.rows * $1.report.cols }
-        let bits = records.reduce(0.0) { $0 + $1.report.bitsPerWeight * Double($1.report.rows * $1.report.cols) }
-        let report = ModelQuantizationReport(
-            method: quantizer.methodName, parameters: quantizer.resolvedParameters, model: options.modelPath, modelSHA256: sha,
-            output: options.outputPath, storage: storesDense ? "dense-f32-dequantized" : "ternary",
-            calibration: calibration, layers: records, bitsPerWeight: bits / Double(weightCount), weightCount: weightCount,
-            fileBytes: fileBytes, quantizeSeconds: records.reduce(0) { $0 + $1.report.seconds },
-            totalSeconds: Date().timeIntervalSince(start), peakRSSBytes: MemoryReport.peakResidentSetBytes())
-        return (report, file)
+        return QuantizedLayers(tensors: tensors, records: records, calibration: calibration, storesDense: storesDense)
     }
 
     /// Runs block `b` over every calibration sequence (each with its own KV cache), in place.
