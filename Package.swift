@@ -79,7 +79,7 @@ let package = Package(
         .testTarget(name: "TritQuantTests", dependencies: ["TritQuant", "TritKernels", "TritCore"]),
         .testTarget(name: "TritModelTests", dependencies: ["TritModel", "TritKernels", "TritCore", "TritQuant", "TritTune"]),
         .testTarget(name: "TritReportTests", dependencies: ["TritReport", "TritMeasure", "TritCore"]),
-        .testTarget(name: "TritRunTests", dependencies: ["TritRun", "TritReport", "TritCore"]),
+        .testTarget(name: "TritRunTests", dependencies: ["TritRun", "TritReport", "TritCore", "TritModel", "TritQuant", "TritKernels"]),
     ],
     swiftLanguageModes: [.v5]
 )
