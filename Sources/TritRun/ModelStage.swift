@@ -25,7 +25,7 @@ public struct MethodSpec: Codable, Sendable, Equatable {
          MethodSpec(method: "pt2llm", label: "PT²-LLM (init+ITF+AGA+SSR)"),
          MethodSpec(method: "tequila-untrained", label: "absmean + deadzone bias (Tequila, untrained)"),
          MethodSpec(method: "tequila", label: full ? "Tequila (trained)" : "Tequila (trained, short budget)",
-                    parameters: full ? [:] : ["steps": "40"])]
+                    parameters: full ? [:] : ["steps": "20"])]
     }
 }
 

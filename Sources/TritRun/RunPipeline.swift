@@ -95,13 +95,17 @@ public struct RunPipeline {
         if !o.skip.contains("models") {
             let plan = Self.evaluationPlan(full: o.full)
             let methods = MethodSpec.defaults(full: o.full)
-            let stageModels = ModelStage(gguf: o.cache.defaultModel, methods: methods, plan: plan, stageCache: stageCache, buildKey: buildKey)
+            let calibrationSequences = o.full ? 16 : 8
+            let stageModels = ModelStage(gguf: o.cache.defaultModel, methods: methods, plan: plan,
+                                         calibrationSequences: calibrationSequences, calibrationLength: 256,
+                                         stageCache: stageCache, buildKey: buildKey)
             try o.cache.requireFile(o.cache.defaultModel)
             result.methods = try stage("models", "quantize, evaluate and time \(methods.count) methods") { try stageModels.run() }
             if !o.full {
                 limits.append("perplexity: BoolQ Wikipedia passages, context 512, first \(plan.maxTokens ?? 0) tokens")
                 limits.append("zero-shot: \(plan.tasks.joined(separator: ", ")), first \(plan.limit ?? 0) documents each (use --full for the complete tasks)")
-                limits.append("Tequila trained with 40 Adam steps per layer (--full: the default 200)")
+                limits.append("Tequila trained with 20 Adam steps per layer (--full: the default 60)")
+                limits.append("calibration (GPTQ, PT²-LLM, Tequila): 8 × 256 = 2048 LAMBADA tokens (--full: 4096); methods without calibration report no output error")
                 limits.append("speed at 1 thread only (--full: 1 and 2)")
             }
         }
