@@ -74,11 +74,12 @@ text = ("# Kernel benchmark (cold: weights cycle through copies larger than the 
         "'vs best anchor': best public-runtime median of issue 4 ÷ this median (≥ 1.5× is the target).\n"
         "'per-token vs GEMV': GEMV median ÷ (GEMM median / tokens), same variant, format and shape, 1 thread.\n\n"
         + "\n".join(lines) + "\n")
-fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(out)) or ".")
-with os.fdopen(fd, "w") as h:
-    h.write(text)
-os.replace(tmp, out)
-with open(out + ".json", "w") as h:
-    json.dump(rows, h, indent=1)
+def write_atomically(path, content):
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(path)))
+    with os.fdopen(fd, "w") as h:
+        h.write(content)
+    os.replace(tmp, path)
+write_atomically(out, text)
+write_atomically(out + ".json", json.dumps(rows, indent=1))
 print(f"bench-kernels: wrote {out} ({len(rows)} rows)", file=sys.stderr)
 PY

@@ -6,7 +6,8 @@ import TritCore
 @Suite struct KernelParameterTests {
     @Test func invalidConfigurationsAreRejectedByName() throws {
         let simd = try KernelRegistry.variant(KernelRegistry.simd).space
-        #expect(throws: KernelConfigurationError.self) { try simd.resolve(KernelConfiguration(["rowBlock": 4, "tokenBlock": 2])) }
+        #expect(throws: KernelConfigurationError.self) { try simd.resolve(KernelConfiguration(["rowBlock": 4, "tokenBlock": 3])) }
+        #expect(throws: KernelConfigurationError.self) { try simd.resolve(KernelConfiguration(["rowBlock": 4, "tokenBlock": 4])) }
         do {
             _ = try simd.resolve(KernelConfiguration(["int16Depth": 32]))
             Issue.record("int16Depth 32 accepted")
@@ -26,7 +27,7 @@ import TritCore
             try TernaryLinearKernel(weights: w, format: .twoBit, variant: "lut", configuration: .init())
         }
         #expect(throws: KernelConfigurationError.self) {
-            try TernaryLinearKernel(weights: w, format: .twoBit, variant: "simd", configuration: .init(["tokenBlock": 4, "rowBlock": 2]))
+            try TernaryLinearKernel(weights: w, format: .twoBit, variant: "simd", configuration: .init(["tokenBlock": 3, "rowBlock": 2]))
         }
     }
 
@@ -38,7 +39,12 @@ import TritCore
             for c in all { #expect(try v.space.resolve(c) == c) }
         }
         let simd = try KernelRegistry.variant(KernelRegistry.simd).space.allConfigurations
-        #expect(!simd.contains { ($0["rowBlock"]! * $0["tokenBlock"]!) > 4 || $0["int16Depth"]! > 16 })
+        // Register blocks of ≤ 4 (row, token) pairs, or exactly 8 as 2×4 / 4×2 (int16-only accumulators).
+        #expect(!simd.contains { c in
+            let pairs = c["rowBlock"]! * c["tokenBlock"]!
+            return (pairs > 4 && !(pairs == 8 && c["rowBlock"]! > 1)) || c["int16Depth"]! > 16
+        })
+        #expect(simd.contains { $0["rowBlock"]! * $0["tokenBlock"]! == 8 })
         #expect(simd.count > 20)
     }
 

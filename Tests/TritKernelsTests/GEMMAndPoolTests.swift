@@ -1,0 +1,105 @@
+import Foundation
+import Synchronization
+import Testing
+import TritCore
+@testable import TritKernels
+
+/// The GEMM paths (decoded tile + vphaddw reduction, 8-pair int16 blocks) against the scalar
+/// reference, and the worker pool's hand-out of chunks.
+@Suite struct GEMMAndPoolTests {
+    func forward(_ k: TernaryLinearKernel, _ x: [Float], tokens: Int, threads: Int) -> [Float] {
+        var y = [Float](repeating: .nan, count: tokens * k.rows)
+        x.withUnsafeBufferPointer { xb in
+            y.withUnsafeMutableBufferPointer { yb in k.forward(xb, tokens: tokens, into: yb, threads: threads) }
+        }
+        return y
+    }
+
+    /// 9 tokens (blocks 4 + 4 + 1), rows not a multiple of 8, K with a short last quad, both
+    /// plane counts, every decode layout; then installed int8 activations all −128 against an
+    /// all +1 row: code 2 × −128 × 128 columns = −32768, the int16 bound of the tile-decode sum.
+    @Test(arguments: [1, 2])
+    func gemmConfigurationsEqualScalarReference(planes: Int) throws {
+        var g = SeededGenerator(seed: UInt64(7 + planes))
+        let configs = ["tileDecode=1", "tileDecode=0,rowBlock=2,tokenBlock=4", "tileDecode=0,rowBlock=4,tokenBlock=2",
+                       "tileDecode=0,rowBlock=2,tokenBlock=4,int16Depth=1"]
+        let formats: [PackedFormatKind] = planes == 1 ? [.twoBit, .base3] : [.twoPlane2Bit, .twoPlane]
+        for (rows, cols, group) in [(21, 600, 128), (16, 256, 256)] {
+            var w = TernaryWeights.random(rows: rows, cols: cols, groupSize: group, planes: planes,
+                                          offsets: true, permutation: true, bias: true, using: &g)
+            for j in 0..<cols { w.planes[0][j] = 1 }   // row 0 all +1
+            let tokens = 9
+            var x = (0..<(tokens * cols)).map { _ in g.nextGaussian() }
+            for j in 0..<cols { x[j] = -1 }            // token 0 all −1 → q = −127
+            let ref = try TernaryLinearKernel(weights: w, format: formats[0], variant: KernelRegistry.scalar, configuration: .init())
+            let expected = forward(ref, x, tokens: tokens, threads: 1)
+            for f in formats {
+                for c in configs {
+                    let k = try TernaryLinearKernel(weights: w, format: f, variant: KernelRegistry.simd,
+                                                    configuration: KernelConfiguration(parsing: c))
+                    for threads in [1, 2] {
+                        let y = forward(k, x, tokens: tokens, threads: threads)
+                        #expect(y == expected, "\(f.rawValue) {\(c)} \(rows)×\(cols)/g\(group) threads \(threads)")
+                    }
+                    let q = [Int8](repeating: -128, count: tokens * cols), d = [Float](repeating: 0.01, count: tokens)
+                    #expect(k.forward(quantized: q, scales: d, tokens: tokens, threads: 1)
+                            == ref.forward(quantized: q, scales: d, tokens: tokens, threads: 1), "\(f.rawValue) {\(c)} all −128")
+                }
+            }
+        }
+    }
+
+    @Test func eightPairBlocksNeedTwoRows() throws {
+        let space = try KernelRegistry.variant(KernelRegistry.simd).space
+        #expect(throws: KernelConfigurationError.self) {
+            try space.resolve(KernelConfiguration(parsing: "rowBlock=4,tokenBlock=3"))
+        }
+        #expect((try? space.resolve(KernelConfiguration(parsing: "rowBlock=2,tokenBlock=4"))) != nil)
+    }
+
+    @Test func tokenDefaultsResolveForEveryVariant() throws {
+        for v in KernelRegistry.all {
+            for tokens in [1, 2, 64] {
+                let c = v.defaultConfiguration(tokens: tokens)
+                #expect((try? v.space.resolve(c)) != nil, "\(v.id) tokens \(tokens): \(c)")
+                if tokens > 1, let tb = c[KernelParameterName.tokenBlock] { #expect(tb > 1, "\(v.id)") }
+            }
+        }
+    }
+
+    /// Counts how often each chunk runs; each must run exactly once per call.
+    final class CountingTask: KernelPoolTask, @unchecked Sendable {
+        let counts: UnsafeMutablePointer<Atomic<Int>>
+        let chunks: Int
+        let workers = Atomic<Int>(0)
+        init(chunks: Int) {
+            self.chunks = chunks
+            counts = .allocate(capacity: chunks)
+            for i in 0..<chunks { (counts + i).initialize(to: Atomic(0)) }
+        }
+        deinit { counts.deinitialize(count: chunks); counts.deallocate() }
+        func runChunk(_ chunk: Int, of n: Int, worker: Int) {
+            precondition(n == chunks)
+            counts[chunk].add(1, ordering: .relaxed)
+            if worker > 0 { workers.add(1, ordering: .relaxed) }
+            // A little work so the second thread gets chunks too.
+            var s = 0
+            for i in 0..<2_000 { s &+= i &* chunk }
+            if s == 42 { print(s) }
+        }
+    }
+
+    @Test func poolRunsEveryChunkExactlyOnce() {
+        let calls = 2_000
+        for chunks in [1, 2, 7, 16] {
+            let task = CountingTask(chunks: chunks)
+            for call in 0..<calls {
+                KernelWorkerPool.shared.run(task, chunks: chunks, threads: 2)
+                // Spot-check after every call: all chunks ran exactly call + 1 times.
+                if call % 97 == 0 || call == calls - 1 {
+                    for i in 0..<chunks { #expect(task.counts[i].load(ordering: .relaxed) == call + 1, "chunk \(i) of \(chunks), call \(call)") }
+                }
+            }
+        }
+    }
+}
