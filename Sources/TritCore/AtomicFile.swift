@@ -22,6 +22,13 @@ public enum FileError: Error, CustomStringConvertible, Equatable {
 public enum AtomicFile {
     /// Writes `data` to `path` atomically, creating parent directories.
     public static func write(_ data: Data, to path: String) throws {
+        try write(to: path) { try $0(data) }
+    }
+
+    /// Writes a file atomically from a stream of chunks: `produce` calls its sink with each
+    /// chunk in order; the temporary file is renamed over `path` only when it returns. Large
+    /// files are written without holding them in memory.
+    public static func write(to path: String, _ produce: ((Data) throws -> Void) throws -> Void) throws {
         let url = URL(fileURLWithPath: path)
         let dir = url.deletingLastPathComponent().path
         do {
@@ -30,11 +37,18 @@ public enum AtomicFile {
             throw FileError.cannotWrite(path: path, reason: "cannot create directory \(dir): \(error.localizedDescription)")
         }
         let tmp = dir + "/." + url.lastPathComponent + ".tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
-        guard FileManager.default.createFile(atPath: tmp, contents: data) else {
+        guard FileManager.default.createFile(atPath: tmp, contents: nil), let handle = FileHandle(forWritingAtPath: tmp) else {
             throw FileError.cannotWrite(path: path, reason: "cannot create temporary file \(tmp)")
         }
-        let fd = open(tmp, O_RDONLY)
-        if fd >= 0 { fsync(fd); close(fd) }
+        do {
+            try produce { try handle.write(contentsOf: $0) }
+            try handle.synchronize()
+            try handle.close()
+        } catch {
+            try? handle.close()
+            unlink(tmp)
+            throw FileError.cannotWrite(path: path, reason: "\(error)")
+        }
         if rename(tmp, path) != 0 {
             let reason = String(cString: strerror(errno))
             unlink(tmp)

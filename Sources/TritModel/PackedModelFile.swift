@@ -90,47 +90,63 @@ public struct PackedModelFile: Equatable, Sendable {
 
     // MARK: writing
 
-    /// The file's bytes.
-    public func encoded() -> Data {
+    /// One tensor's record: the payload bytes and its directory entry (offset relative to `start`).
+    func record(_ name: String, start: Int) -> (bytes: Data, entry: PackedModelHeader.Entry) {
         var payload = Data()
+        switch tensors[name]! {
+        case let .dense(m):
+            // Float32 bytes as in memory: TritBench targets little-endian hosts (x86-64, arm64).
+            m.values.withUnsafeBytes { payload.append(contentsOf: $0) }
+            return (payload, .init(name: name, kind: "dense", rows: m.rows, cols: m.cols, groupSize: nil, planes: nil,
+                                   hasOffsets: false, hasPermutation: false, hasBias: false, offset: start, length: payload.count))
+        case let .ternary(t):
+            for plane in t.planes { payload.append(contentsOf: Self.packTrits(plane)) }
+            for s in t.scales { for v in s { appendLE(&payload, Float16(v).bitPattern) } }
+            if let o = t.offsets { for v in o { appendLE(&payload, Float16(v).bitPattern) } }
+            if let p = t.permutation { for v in p { appendLE(&payload, UInt32(bitPattern: v)) } }
+            if let b = t.bias { for v in b { appendLE(&payload, Float16(v).bitPattern) } }
+            return (payload, .init(name: name, kind: "ternary", rows: t.rows, cols: t.cols, groupSize: t.groupSize,
+                                   planes: t.planes.count, hasOffsets: t.offsets != nil, hasPermutation: t.permutation != nil,
+                                   hasBias: t.bias != nil, offset: start, length: payload.count))
+        }
+    }
+
+    /// Streams the file through `sink` one tensor record at a time (so writing never holds a
+    /// second copy of the weights), then the SHA-256 of everything before it.
+    func encode(into sink: (Data) throws -> Void) rethrows {
+        // Pass 1: the directory (offsets and lengths); records are encoded and dropped.
         var entries: [PackedModelHeader.Entry] = []
+        var offset = 0
         for name in tensors.keys.sorted() {
-            let start = payload.count
-            switch tensors[name]! {
-            case let .dense(m):
-                // Float32 bytes as in memory: TritBench targets little-endian hosts (x86-64, arm64).
-                m.values.withUnsafeBytes { payload.append(contentsOf: $0) }
-                entries.append(.init(name: name, kind: "dense", rows: m.rows, cols: m.cols, groupSize: nil, planes: nil,
-                                     hasOffsets: false, hasPermutation: false, hasBias: false, offset: start, length: payload.count - start))
-            case let .ternary(t):
-                for plane in t.planes { payload.append(contentsOf: Self.packTrits(plane)) }
-                for s in t.scales { for v in s { appendLE(&payload, Float16(v).bitPattern) } }
-                if let o = t.offsets { for v in o { appendLE(&payload, Float16(v).bitPattern) } }
-                if let p = t.permutation { for v in p { appendLE(&payload, UInt32(bitPattern: v)) } }
-                if let b = t.bias { for v in b { appendLE(&payload, Float16(v).bitPattern) } }
-                entries.append(.init(name: name, kind: "ternary", rows: t.rows, cols: t.cols, groupSize: t.groupSize,
-                                     planes: t.planes.count, hasOffsets: t.offsets != nil, hasPermutation: t.permutation != nil,
-                                     hasBias: t.bias != nil, offset: start, length: payload.count - start))
-            }
+            let e = record(name, start: offset).entry
+            entries.append(e)
+            offset += e.length
         }
         var h = header
         h.tensors = entries
         let headerBytes = (try? JSONCoding.encode(h)) ?? Data()
-        var out = Data(Self.magic)
-        appendLE(&out, Self.formatVersion)
-        appendLE(&out, UInt32(0))
-        appendLE(&out, UInt64(headerBytes.count))
-        appendLE(&out, UInt64(payload.count))
-        out.append(headerBytes)
-        out.append(payload)
         var sha = SHA256()
-        out.withUnsafeBytes { sha.update($0) }
-        out.append(contentsOf: sha.finalize())
+        func emit(_ d: Data) throws { d.withUnsafeBytes { sha.update($0) }; try sink(d) }
+        var head = Data(Self.magic)
+        appendLE(&head, Self.formatVersion)
+        appendLE(&head, UInt32(0))
+        appendLE(&head, UInt64(headerBytes.count))
+        appendLE(&head, UInt64(offset))
+        try emit(head + headerBytes)
+        // Pass 2: the payload, one record at a time.
+        for e in entries { try emit(record(e.name, start: e.offset).bytes) }
+        try sink(Data(sha.finalize()))
+    }
+
+    /// The file's bytes (tests and small files; `write(to:)` streams instead).
+    public func encoded() -> Data {
+        var out = Data()
+        encode { out.append($0) }
         return out
     }
 
-    /// Writes the file atomically (temporary file + rename).
-    public func write(to path: String) throws { try AtomicFile.write(encoded(), to: path) }
+    /// Writes the file atomically (temporary file + rename), streaming record by record.
+    public func write(to path: String) throws { try AtomicFile.write(to: path) { try encode(into: $0) } }
 
     static func packTrits(_ trits: [Int8]) -> [UInt8] {
         var out = [UInt8](repeating: 0, count: (trits.count + 3) / 4)
