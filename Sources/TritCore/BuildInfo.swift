@@ -8,6 +8,9 @@ public struct BuildInfo: Codable, Equatable, Sendable {
     public var kernelFlags: [String]
     public var gitRevision: String
     public var gitDirty: Bool
+    /// Git tree hash of `Kernels/` at HEAD ("unknown" outside a checkout): changes exactly when
+    /// kernel code changes, so tuning records of older kernels are not reused.
+    public var kernelsTree: String
 
     public static func current(directory: String = FileManager.default.currentDirectoryPath) -> BuildInfo {
         #if DEBUG
@@ -22,10 +25,12 @@ public struct BuildInfo: Codable, Equatable, Sendable {
         #endif
         let rev = Shell.run("/usr/bin/env", ["git", "-C", directory, "rev-parse", "HEAD"])
         let status = Shell.run("/usr/bin/env", ["git", "-C", directory, "status", "--porcelain", "--untracked-files=no"])
+        let tree = Shell.run("/usr/bin/env", ["git", "-C", directory, "rev-parse", "HEAD:Kernels"])
         return BuildInfo(configuration: configuration, swiftVersion: swiftCompilerVersion,
                          kernelFlags: flags,
                          gitRevision: rev?.status == 0 ? rev!.stdout.trimmingCharacters(in: .whitespacesAndNewlines) : "unknown",
-                         gitDirty: status.map { $0.status == 0 && !$0.stdout.isEmpty } ?? false)
+                         gitDirty: status.map { $0.status == 0 && !$0.stdout.isEmpty } ?? false,
+                         kernelsTree: tree?.status == 0 ? String(tree!.stdout.trimmingCharacters(in: .whitespacesAndNewlines).prefix(12)) : "unknown")
     }
 
     /// The compiler version this binary was built with, from compile-time conditions.

@@ -8,9 +8,10 @@ extension TuningContext {
         TuningContext(cpuFingerprint: cpu.fingerprint, buildFingerprint: buildFingerprint(of: build))
     }
 
-    /// What makes kernel timings comparable across builds: configuration, kernel flags, compiler.
+    /// What makes kernel timings comparable across builds: configuration, kernel flags,
+    /// compiler, and the kernel sources (git tree of Kernels/).
     public static func buildFingerprint(of build: BuildInfo) -> String {
-        "\(build.configuration)-\(build.kernelFlags.joined())-\(build.swiftVersion)"
+        "\(build.configuration)-\(build.kernelFlags.joined())-\(build.swiftVersion)-kernels-\(build.kernelsTree)"
     }
 }
 
