@@ -55,10 +55,10 @@ public struct ReportWriter {
         var s = "## Methods: accuracy per byte\n\n| method | bits/weight | model bytes | ppl | ppl ratio | "
         s += tasks.map { $0 + (MethodResult.excludedFromAverage.contains($0) ? "*" : "") }.joined(separator: " | ")
         s += (tasks.isEmpty ? "" : " | ") + "avg acc | retention | prefill tok/s | decode tok/s | quantize s | runtime |\n"
-        s += "|" + String(repeating: "---|", count: 12 + tasks.count) + "\n"
+        s += "|" + String(repeating: "---|", count: 11 + tasks.count) + "\n"
         for m in methods {
-            var row = "| \(m.label) | \(opt(m.bitsPerWeight, "%.2f")) | \(m.modelBytes.map(Self.bytes) ?? "—") | \(opt(m.ppl, "%.2f")) | "
-            row += opt(zip(m.ppl, reference?.ppl).map { $0 / $1 }, "%.2f×") + " | "
+            var row = "| \(m.label) | \(opt(m.bitsPerWeight, "%.2f")) | \(m.modelBytes.map(Self.bytes) ?? "—") | \(Self.large(m.ppl)) | "
+            row += Self.large(zip(m.ppl, reference?.ppl).map { $0 / $1 }, suffix: "×") + " | "
             row += tasks.map { t in m.tasks.first { $0.task == t }.map { String(format: "%.1f%%", $0.acc * 100) } ?? "—" }.joined(separator: " | ")
             row += (tasks.isEmpty ? "" : " | ") + opt(m.averageAccuracy.map { $0 * 100 }, "%.1f%%") + " | "
             row += opt(reference.flatMap { m.retention(reference: $0) }.map { $0 * 100 }, "%.1f%%") + " | "
@@ -219,6 +219,13 @@ public struct ReportWriter {
         }
         if inTable { html += "</table>" }
         return html
+    }
+
+    /// Two decimals for ordinary values, three significant digits in exponent form for the
+    /// perplexities of collapsed models (1.1e+08), so columns stay readable.
+    static func large(_ v: Double?, suffix: String = "") -> String {
+        guard let v else { return "—" }
+        return (abs(v) >= 1e4 ? String(format: "%.2e", v) : String(format: "%.2f", v)) + suffix
     }
 
     static func bytes(_ b: Int) -> String {

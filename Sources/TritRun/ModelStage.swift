@@ -92,11 +92,20 @@ public struct ModelStage {
 
     static func methodResult(_ o: MethodOutcome) -> MethodResult {
         let e = o.evaluation
-        let packed = e.representation.hasPrefix("packed")
-        var r = MethodResult(method: o.spec.method, label: o.spec.label,
-                             runtime: packed ? (e.representation.contains("kernels") ? "packed ternary kernels" : e.representation) : "Float32 BLAS")
+        let ternary = e.runtime.values.contains { $0.representations.keys.contains { $0.hasPrefix("ternary") } }
+        let tuned = e.runtime.values.contains { $0.kernels.values.contains { $0.keys.contains { $0.hasSuffix("tuned") } } }
+        let runtime = ternary ? "packed ternary kernels (\(tuned ? "tuned" : "default") dispatch)"
+            : o.quantization != nil ? "Float32 BLAS on the dequantized weights" : "Float32 BLAS"
+        var r = MethodResult(method: o.spec.method, label: o.spec.label, runtime: runtime)
         r.bitsPerWeight = o.quantization?.bitsPerWeight ?? 32
-        r.modelBytes = o.quantization?.fileBytes ?? e.memory?.totalWeightBytes
+        // Storage at the method's bits per weight for the linear layers, plus what the runtime
+        // holds for the rest (int8 embedding/LM head, norms); the reference is its Float32 weights.
+        if let q = o.quantization, let mem = e.memory {
+            let rest = mem.weightBytesByKind.filter { !$0.key.hasPrefix("linear") }.values.reduce(0, +)
+            r.modelBytes = Int((q.bitsPerWeight * Double(q.weightCount) / 8).rounded(.up)) + rest
+        } else {
+            r.modelBytes = e.memory?.totalWeightBytes
+        }
         r.ppl = e.ppl
         r.tokensScored = e.tokensScored
         r.tasks = e.tasks.keys.sorted().map { k in

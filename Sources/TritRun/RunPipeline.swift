@@ -70,8 +70,7 @@ public struct RunPipeline {
         ])
         // Measurements are keyed by revision, CPU and options: the same build on the same CPU
         // reuses them after an interruption; any code change measures again.
-        let buildKey = [env.build.gitRevision, env.build.gitDirty ? "dirty-\(UUID())" : "clean", env.cpu.fingerprint,
-                        env.build.configuration, o.full ? "full" : "default"]
+        let buildKey = Self.sourceKey(dirty: env.build.gitDirty) + [env.cpu.fingerprint, env.build.configuration, o.full ? "full" : "default"]
         var limits: [String] = []
         if !o.skip.contains("roofline") {
             result.roofline = try stage("roofline", o.full ? "full probe" : "quick probe") {
@@ -117,6 +116,20 @@ public struct RunPipeline {
         let paths = try ReportWriter(result: result).write(to: dir)
         logNotice("[run] wrote \(paths.joined(separator: ", "))")
         return (result, paths[0])
+    }
+
+    /// The code that determines stage outputs: git tree hashes of the kernels and of the modules
+    /// that measure, tune, quantize and evaluate (not the report writer, so a report change
+    /// re-renders from cached stages). A dirty tree never reuses anything.
+    static func sourceKey(dirty: Bool) -> [String] {
+        if dirty { return ["dirty-\(UUID())"] }
+        let paths = ["Package.swift", "Kernels", "Sources/TritCore", "Sources/TritMeasure", "Sources/TritTune",
+                     "Sources/TritQuant", "Sources/TritModel", "Sources/TritRun/ModelQuantization.swift",
+                     "Sources/TritRun/TuningStage.swift"]
+        return paths.map { p in
+            Shell.run("/usr/bin/env", ["git", "rev-parse", "HEAD:\(p)"]).flatMap { $0.status == 0 ? $0.stdout.trimmingCharacters(in: .whitespacesAndNewlines) : nil }
+                ?? "unknown-\(UUID())"
+        }
     }
 
     /// What the evaluate stage runs: bounded by default to fit ~30 minutes on 2 cores.
