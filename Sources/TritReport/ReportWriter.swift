@@ -121,7 +121,8 @@ public struct ReportWriter {
     public func plots() -> [String] {
         var out: [String] = []
         if let methods = result.methods, let ref = reference {
-            var c = SVGScatterChart(title: "Accuracy retention vs bits per weight", xLabel: "bits per weight", yLabel: "retention (% of reference accuracy)")
+            var c = SVGScatterChart(title: "Accuracy retention vs bits per weight", xLabel: "bits per weight (log scale)",
+                                    yLabel: "retention (% of reference accuracy)", logX: true)
             let pts = methods.compactMap { m -> (String, Double, Double)? in
                 guard let b = m.bitsPerWeight, let r = m.retention(reference: ref) else { return nil }
                 return (m.label, b, r * 100)

@@ -69,7 +69,12 @@ public struct SVGScatterChart {
             let x = tx(p.x), y = ty(p.y)
             let colour = p.highlighted ? "#d62728" : p.series.flatMap { s in seriesNames.firstIndex(of: s).map { seriesColours[$0 % seriesColours.count] } } ?? "#1f77b4"
             svg += "<circle cx=\"\(f(x))\" cy=\"\(f(y))\" r=\"\(p.highlighted ? 5 : 3.5)\" fill=\"\(colour)\" stroke=\"black\" stroke-width=\"0.5\"><title>\(esc(p.label))</title></circle>"
-            if labelPoints { svg += "<text x=\"\(f(x + 6))\" y=\"\(f(y - 4))\" font-size=\"10\">\(esc(p.label))</text>" }
+            if labelPoints {
+                // Labels near the right edge grow leftwards so they stay inside the chart.
+                let leftward = x > left + pw * 0.7
+                let anchor = leftward ? " text-anchor=\"end\"" : ""
+                svg += "<text x=\"\(f(leftward ? x - 6 : x + 6))\" y=\"\(f(y - 4))\" font-size=\"10\"\(anchor)>\(esc(p.label))</text>"
+            }
         }
         for (i, name) in seriesNames.enumerated() {
             let y = top + ph - 10 - 14 * Double(seriesNames.count - 1 - i)
@@ -125,7 +130,7 @@ public struct SVGHeatmap {
     public func render() -> String {
         let xsv = Array(Set(cells.keys.map { $0[0] })).sorted(), ysv = Array(Set(cells.keys.map { $0[1] })).sorted()
         let cw = 64.0, ch = 26.0, left = 90.0, top = 40.0
-        let width = left + cw * Double(max(xsv.count, 1)) + 20, height = top + ch * Double(max(ysv.count, 1)) + 46
+        let width = max(left + cw * Double(max(xsv.count, 1)) + 20, Double(title.count) * 7.5 + 16), height = top + ch * Double(max(ysv.count, 1)) + 46
         var svg = "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(Int(width))\" height=\"\(Int(height))\" font-family=\"sans-serif\" font-size=\"11\">"
         svg += "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>"
         svg += "<text x=\"8\" y=\"18\" font-size=\"13\" font-weight=\"bold\">\(esc(title))</text>"
