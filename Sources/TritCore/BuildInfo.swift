@@ -12,6 +12,25 @@ public struct BuildInfo: Codable, Equatable, Sendable {
     /// kernel code changes, so tuning records of older kernels are not reused.
     public var kernelsTree: String
 
+    enum CodingKeys: String, CodingKey { case configuration, swiftVersion, kernelFlags, gitRevision, gitDirty, kernelsTree }
+
+    public init(configuration: String, swiftVersion: String, kernelFlags: [String], gitRevision: String, gitDirty: Bool,
+                kernelsTree: String) {
+        self.configuration = configuration; self.swiftVersion = swiftVersion; self.kernelFlags = kernelFlags
+        self.gitRevision = gitRevision; self.gitDirty = gitDirty; self.kernelsTree = kernelsTree
+    }
+
+    /// `kernelsTree` was added after schema 1 files were first written: older files read as "unknown".
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        configuration = try c.decode(String.self, forKey: .configuration)
+        swiftVersion = try c.decode(String.self, forKey: .swiftVersion)
+        kernelFlags = try c.decode([String].self, forKey: .kernelFlags)
+        gitRevision = try c.decode(String.self, forKey: .gitRevision)
+        gitDirty = try c.decode(Bool.self, forKey: .gitDirty)
+        kernelsTree = try c.decodeIfPresent(String.self, forKey: .kernelsTree) ?? "unknown"
+    }
+
     public static func current(directory: String = FileManager.default.currentDirectoryPath) -> BuildInfo {
         #if DEBUG
         let configuration = "debug"

@@ -33,3 +33,17 @@ import TritReport
         #expect(throws: ReportError.self) { try RunResult.load(path: path) }
     }
 }
+
+@Suite struct RunResultCompatibilityTests {
+    /// Result files written before BuildInfo recorded the kernels' tree (e.g. the committed
+    /// baseline) still load, with the field read as "unknown".
+    @Test func resultWithoutKernelsTreeLoads() throws {
+        let r = RunResult(runID: "old", context: EnvironmentReport.collect(probeEvents: false))
+        var text = try JSONCoding.encodeString(r)
+        text = text.split(separator: "\n").filter { !$0.contains("\"kernelsTree\"") }.joined(separator: "\n")
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("tb-old-\(UUID()).json").path
+        try AtomicFile.write(text, to: path)
+        #expect(!text.contains("kernelsTree"))
+        #expect(try RunResult.load(path: path).context.build.kernelsTree == "unknown")
+    }
+}
