@@ -39,7 +39,7 @@ let package = Package(
         .target(name: "TritCore", dependencies: ["CBLAS", "CTritSupport"], path: "Sources/TritCore"),
 
         // Kernels: formats and variants. ISA-specific inner loops sit in TritKernelsAVX2.
-        .target(name: "TritKernelsAVX2", path: "Kernels/TritKernelsAVX2",
+        .target(name: "TritKernelsAVX2", dependencies: ["CTritSupport"], path: "Kernels/TritKernelsAVX2",
                 swiftSettings: simdKernelFlags),
         .target(name: "TritKernels", dependencies: ["TritCore", "TritKernelsAVX2"],
                 path: "Kernels/TritKernels"),

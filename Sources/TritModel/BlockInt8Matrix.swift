@@ -15,7 +15,7 @@ import TritKernels
 ///   largest |code| is 127, so d = max|x| / 127 is the stored d up to one rounding), hence the
 ///   dequantized values equal the Float32 reference to within one ulp: no accuracy is lost.
 /// - Few tokens (decode): the hidden state is quantized per 32-block to int8 as well and the
-///   dot products run in integers (what llama.cpp does for a Q8_0 head); the logits then carry
+///   dot products run in integers in `BlockInt8Kernel` (what llama.cpp does for a Q8_0 head); the logits then carry
 ///   the activation rounding (relative error ~1/254 per block).
 /// - Many tokens (prefill, perplexity): blocks of rows are dequantized into Float32 scratch and
 ///   multiplied by sgemm, so those logits equal the Float32 head's.
@@ -34,8 +34,7 @@ public final class BlockInt8Matrix: @unchecked Sendable {
     let codes: AlignedBuffer
     /// rows × blocksPerRow Float32 scales.
     let scales: AlignedBuffer
-    /// One token's activations as Int16, each 16-column half-block stored as its 8 even then its
-    /// 8 odd columns, to match how `dot` splits a 16-byte load of codes into even and odd lanes.
+    /// One token's activations, int8 per 32-column block (scales in `activationScales`).
     private let activation: AlignedBuffer
     private let activationScales: AlignedBuffer
     private let dequantizedChunk: AlignedBuffer
@@ -48,7 +47,7 @@ public final class BlockInt8Matrix: @unchecked Sendable {
         rows = m.rows; cols = m.cols; blocksPerRow = m.cols / Self.blockSize
         codes = AlignedBuffer(byteCount: rows * cols)
         scales = AlignedBuffer(byteCount: rows * blocksPerRow * 4)
-        activation = AlignedBuffer(byteCount: cols * 2)
+        activation = AlignedBuffer(byteCount: cols)
         activationScales = AlignedBuffer(byteCount: blocksPerRow * 4)
         dequantizedChunk = AlignedBuffer(byteCount: Self.dequantizedChunkRows * cols * 4)
         let q = codes.typed(Int8.self), d = scales.typed(Float.self)
@@ -110,51 +109,22 @@ public final class BlockInt8Matrix: @unchecked Sendable {
     }
 
     private func integerProducts(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, threads: Int) {
-        let a = activation.typed(Int16.self), ad = activationScales.typed(Float.self)
+        let a = activation.typed(Int8.self), ad = activationScales.typed(Float.self)
         for b in 0..<blocksPerRow {
-            let base = b * Self.blockSize
-            ad[b] = Self.quantizeBlock(x + base) { j, v in
-                // Half-block h = j / 16: its even columns first, then its odd ones.
-                let h = j >> 4, k = j & 15
-                a[base + h * 16 + (k & 1) * 8 + (k >> 1)] = Int16(v)
-            }
+            ad[b] = Self.quantizeBlock(x + b * Self.blockSize) { j, v in a[b * Self.blockSize + j] = v }
         }
         let n = max(1, min(threads, rows / 1024))
-        let codes = UnsafeRawPointer(self.codes.pointer), act = UnsafeRawPointer(activation.pointer)
+        let codes = UnsafePointer(self.codes.typed(Int8.self)), act = UnsafePointer(a)
         let d = UnsafePointer(scales.typed(Float.self)), xd = UnsafePointer(ad)
-        let (rows, cols, blocks) = (self.rows, self.cols, blocksPerRow)
+        let (rows, cols) = (self.rows, self.cols)
         func run(_ range: Range<Int>) {
-            for r in range {
-                y[r] = Self.dot(codes + r * cols, act, blocks: blocks, scales: d + r * blocks, activationScales: xd)
-            }
+            BlockInt8Kernel.rows(codes: codes, scales: d, cols: cols, acts: act, actScales: xd, rows: range, y: y)
         }
         if n == 1 { run(0..<rows); return }
-        DispatchQueue.concurrentPerform(iterations: n) { i in run((rows * i / n)..<(rows * (i + 1) / n)) }
-    }
-
-    /// Σ_b d_w[b] · d_x[b] · Σ_{j<32} q_w[j] · q_x[j] for one row, with SSE2-level integer SIMD
-    /// (this module is compiled for the baseline ISA): a 16-byte load of codes read as eight
-    /// Int16 lanes gives the even codes by (v << 8) >> 8 and the odd ones by v >> 8, both sign
-    /// extended; |q| ≤ 127 keeps an even + odd product pair within Int16 (2 · 127² = 32258), and
-    /// the pair sums widen to Int32 the same way.
-    @inline(__always)
-    static func dot(_ w: UnsafeRawPointer, _ x: UnsafeRawPointer, blocks: Int,
-                    scales: UnsafePointer<Float>, activationScales: UnsafePointer<Float>) -> Float {
-        var total = SIMD4<Float>()
-        for b in 0..<blocks {
-            var acc = SIMD4<Int32>()
-            for h in 0..<2 {
-                let o = b * 32 + h * 16
-                let v = w.loadUnaligned(fromByteOffset: o, as: SIMD8<Int16>.self)
-                let even = (v &<< 8) &>> 8, odd = v &>> 8
-                let xe = x.loadUnaligned(fromByteOffset: 2 * o, as: SIMD8<Int16>.self)
-                let xo = x.loadUnaligned(fromByteOffset: 2 * o + 16, as: SIMD8<Int16>.self)
-                let pairs = unsafeBitCast(even &* xe &+ odd &* xo, to: SIMD4<Int32>.self)
-                acc &+= ((pairs &<< 16) &>> 16) &+ (pairs &>> 16)
-            }
-            total += SIMD4<Float>(acc) * (scales[b] * activationScales[b])
+        // Chunk bounds on multiples of 4 rows keep every chunk on the kernel's 4-row path.
+        DispatchQueue.concurrentPerform(iterations: n) { i in
+            run(min(rows, (rows / 4 * i / n) * 4)..<(i == n - 1 ? rows : (rows / 4 * (i + 1) / n) * 4))
         }
-        return total.sum()
     }
 }
 

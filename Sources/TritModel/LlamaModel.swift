@@ -1,6 +1,7 @@
 import CBLAS
 import Foundation
 import TritCore
+import TritKernels
 
 /// Builds the linear layer for one tensor (`blk.3.attn_q.weight`) from its Float32 weights:
 /// the hook through which a quantization method or packed format replaces the float layer.
@@ -149,9 +150,8 @@ public struct Attention {
                 if tokens == 1 {
                     // Decode: one query row. Direct loops beat two tiny sgemm calls per head
                     // (each an OpenBLAS call with its own overhead, 540 per token).
-                    for j in 0..<total { s[j] = scale * VectorMath.dot(qh, kh + j * kvDim, hd) }
-                    VectorMath.softmax(s.baseAddress!, total)
-                    for j in 0..<total { VectorMath.addScaled(s[j], vh + j * kvDim, to: oh, hd) }
+                    FloatVectorKernels.attendOneQuery(qh, keys: kh, values: vh, stride: kvDim, positions: total, dim: hd,
+                                                      scale: scale, scores: s.baseAddress!, out: oh)
                     continue
                 }
                 // S = Q_h K_hᵀ / √d  (tokens × total), strided views into the packed rows.
@@ -159,7 +159,7 @@ public struct Attention {
                             qh, Int32(dim), kh, Int32(kvDim), 0, s.baseAddress, Int32(total))
                 for t in 0..<tokens {   // causal softmax: token t sees positions 0...past+t
                     let row = s.baseAddress! + t * total, visible = past + t + 1
-                    VectorMath.softmax(row, visible)
+                    FloatVectorKernels.softmax(row, visible)
                     for j in visible..<total { row[j] = 0 }
                 }
                 // O_h = P V_h  (tokens × hd) into the head's columns of `attended`.
@@ -187,7 +187,7 @@ public struct MLP {
             u.withUnsafeMutableBufferPointer { u in
                 gate.forward(x, tokens: tokens, into: g)
                 up.forward(x, tokens: tokens, into: u)
-                for i in 0..<n { let v = g[i]; g[i] = v / (1 + expf(-v)) * u[i] }
+                FloatVectorKernels.swiglu(g.baseAddress!, u.baseAddress!, n)
             }
             down.forward(UnsafeBufferPointer(g), tokens: tokens, into: out)
         }
@@ -433,46 +433,5 @@ public struct LayerRuntime: Codable, Equatable, Sendable {
     /// "ternary-2bit ×30" or "f32 ×26, ternary-2bit ×4".
     public var summary: String {
         representations.sorted { $0.key < $1.key }.map { "\($0.key) ×\($0.value)" }.joined(separator: ", ")
-    }
-}
-
-/// Small Float32 vector loops of the attention core, in Swift SIMD (8 lanes: two SSE registers
-/// on the baseline ISA this module is compiled for).
-enum VectorMath {
-    @inline(__always)
-    static func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) -> Float {
-        var acc0 = SIMD8<Float>(), acc1 = SIMD8<Float>()
-        var j = 0
-        while j + 16 <= n {
-            acc0 += UnsafeRawPointer(a + j).loadUnaligned(as: SIMD8<Float>.self) * UnsafeRawPointer(b + j).loadUnaligned(as: SIMD8<Float>.self)
-            acc1 += UnsafeRawPointer(a + j + 8).loadUnaligned(as: SIMD8<Float>.self) * UnsafeRawPointer(b + j + 8).loadUnaligned(as: SIMD8<Float>.self)
-            j += 16
-        }
-        var sum = (acc0 + acc1).sum()
-        while j < n { sum += a[j] * b[j]; j += 1 }
-        return sum
-    }
-
-    /// y += alpha · x.
-    @inline(__always)
-    static func addScaled(_ alpha: Float, _ x: UnsafePointer<Float>, to y: UnsafeMutablePointer<Float>, _ n: Int) {
-        var j = 0
-        while j + 8 <= n {
-            let v = UnsafeMutableRawPointer(y + j).loadUnaligned(as: SIMD8<Float>.self)
-                + alpha * UnsafeRawPointer(x + j).loadUnaligned(as: SIMD8<Float>.self)
-            UnsafeMutableRawPointer(y + j).storeBytes(of: v, as: SIMD8<Float>.self)
-            j += 8
-        }
-        while j < n { y[j] += alpha * x[j]; j += 1 }
-    }
-
-    /// In-place softmax of n values (max-subtracted).
-    static func softmax(_ row: UnsafeMutablePointer<Float>, _ n: Int) {
-        var m = -Float.infinity
-        for j in 0..<n { m = max(m, row[j]) }
-        var sum: Float = 0
-        for j in 0..<n { let e = expf(row[j] - m); row[j] = e; sum += e }
-        let inv = 1 / sum
-        for j in 0..<n { row[j] *= inv }
     }
 }

@@ -14,6 +14,13 @@ public struct KernelSelection: Codable, Hashable, Sendable, CustomStringConverti
 
     public var description: String { "\(variant)/\(format) {\(configuration)} \(tuned ? "tuned" : "default")" }
 
+    /// The `threads=` value of the configuration: for a tuned choice, the thread count it was
+    /// measured at (dispatch may pick a 1-thread record for a 2-thread model when one thread
+    /// was faster for this shape).
+    public var configuredThreads: Int? {
+        configuration.split(separator: ",").first { $0.hasPrefix("threads=") }.flatMap { Int($0.dropFirst("threads=".count)) }
+    }
+
     /// Whether two selections run the same kernel (however each was chosen).
     func sameKernel(as o: KernelSelection) -> Bool { variant == o.variant && format == o.format && configuration == o.configuration }
 }
@@ -35,8 +42,10 @@ public struct PackedTernaryLinear: LinearLayer {
     public let prefillKernel: TernaryLinearKernel
     public let decode: KernelSelection
     public let prefill: KernelSelection
-    /// Worker threads each forward call uses (the kernels split row tiles among them).
+    /// Worker threads the layer may use (the kernels split row tiles among them).
     public let threads: Int
+    /// Threads each phase really uses: a tuned choice's own thread count (≤ `threads`), else `threads`.
+    public let decodeThreads: Int, prefillThreads: Int
     let dispatch: Dispatch?
 
     /// Packs `weights` for the kernels `dispatch` selects (nil: the defaults) at `threads` threads.
@@ -51,7 +60,10 @@ public struct PackedTernaryLinear: LinearLayer {
                  prefill p: (kernel: TernaryLinearKernel, selection: KernelSelection), threads: Int, dispatch: Dispatch?) {
         decodeKernel = d.kernel; decode = d.selection
         prefillKernel = p.kernel; prefill = p.selection
-        self.threads = max(1, threads); self.dispatch = dispatch
+        let allowed = max(1, threads)
+        self.threads = allowed; self.dispatch = dispatch
+        func used(_ s: KernelSelection) -> Int { s.tuned ? min(allowed, max(1, s.configuredThreads ?? allowed)) : allowed }
+        decodeThreads = used(d.selection); prefillThreads = used(p.selection)
     }
 
     public var inputCount: Int { decodeKernel.cols }
@@ -70,13 +82,13 @@ public struct PackedTernaryLinear: LinearLayer {
     public static let maxTokensPerCall = 64
 
     public func forward(_ x: UnsafeBufferPointer<Float>, tokens: Int, into y: UnsafeMutableBufferPointer<Float>) {
-        if tokens == 1 { decodeKernel.forward(x, tokens: 1, into: y, threads: threads); return }
+        if tokens == 1 { decodeKernel.forward(x, tokens: 1, into: y, threads: decodeThreads); return }
         var first = 0
         while first < tokens {
             let n = min(Self.maxTokensPerCall, tokens - first)
             prefillKernel.forward(UnsafeBufferPointer(rebasing: x[(first * inputCount)..<((first + n) * inputCount)]), tokens: n,
                                   into: UnsafeMutableBufferPointer(rebasing: y[(first * outputCount)..<((first + n) * outputCount)]),
-                                  threads: threads)
+                                  threads: prefillThreads)
             first += n
         }
     }

@@ -8,6 +8,14 @@ public struct KernelChoice: Equatable, Sendable {
     /// true when it came from the tuning cache, false for declared defaults.
     public var tuned: Bool
     public var medianSeconds: Double?
+    /// Threads the choice was tuned at, at most the caller's count (nil for declared defaults).
+    public var threads: Int?
+
+    public init(variant: String, format: String, configuration: TuningConfiguration, tuned: Bool,
+                medianSeconds: Double? = nil, threads: Int? = nil) {
+        self.variant = variant; self.format = format; self.configuration = configuration
+        self.tuned = tuned; self.medianSeconds = medianSeconds; self.threads = threads
+    }
 }
 
 /// Runtime dispatch: given (format, shape, tokens, threads) on this CPU, the best tuned
@@ -21,10 +29,13 @@ public struct Dispatch: Sendable {
     /// - Parameters:
     ///   - formats: acceptable formats (nil: any); a layer packed in one format passes just it.
     ///   - tokens: 1 for decode; for prefill the tuned token count closest on a log scale is used.
+    ///   - threads: the most threads the caller lets the kernel use. Records tuned at fewer
+    ///     threads compete on their measured medians, so a layer too small to gain from a second
+    ///     thread (the hand-off costs more than half its work) stays on one.
     public func select(formats: Set<String>?, rows: Int, cols: Int, tokens: Int, threads: Int) -> KernelChoice? {
         let candidates = cache.records.filter {
             $0.context == context && !$0.isFailure && $0.median != nil
-                && $0.problem.rows == rows && $0.problem.cols == cols && $0.problem.threads == threads
+                && $0.problem.rows == rows && $0.problem.cols == cols && $0.problem.threads <= threads
                 && (formats?.contains($0.problem.format) ?? true)
         }
         guard !candidates.isEmpty else { return nil }
@@ -36,6 +47,7 @@ public struct Dispatch: Sendable {
         let best = candidates.filter { $0.problem.tokens == target }
             .min { ($0.median!, $0.problem.variant, $0.configuration) < ($1.median!, $1.problem.variant, $1.configuration) }!
         return KernelChoice(variant: best.problem.variant, format: best.problem.format,
-                            configuration: best.configuration, tuned: true, medianSeconds: best.median)
+                            configuration: best.configuration, tuned: true, medianSeconds: best.median,
+                            threads: best.problem.threads)
     }
 }

@@ -20,6 +20,8 @@ struct EvalCommand: ParsableCommand {
     @Option(help: "Threads for OpenBLAS, the packed kernels and the int8 LM head.") var threads = 1
     @Flag(help: "Measure prefill (128 tokens) and decode tokens/s at 1 and 2 threads, and where decode time goes.") var speed = false
     @Flag(help: "Run a packed model's ternary layers dequantized to Float32 (BLAS) instead of on the packed kernels.") var dequantized = false
+    @Option(help: "Also write the --ppl text, exactly as it is tokenized and scored, to this file (e.g. for llama-perplexity -f).")
+    var writePplText: String?
     @Flag(help: "Print JSON.") var json = false
     @Flag(help: "No progress lines on stderr.") var quiet = false
 
@@ -28,6 +30,10 @@ struct EvalCommand: ParsableCommand {
             let path = model ?? CachePaths().defaultModel
             guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
             LinearAlgebra.setThreads(threads)
+            if let out = writePplText {
+                guard let ppl else { throw ValidationError("--write-ppl-text needs --ppl") }
+                try AtomicFile.write(try PerplexitySource(argument: ppl).text(EvaluationData()), to: out)
+            }
             let loaded = try LoadedModel(path: path, ternary: dequantized ? .dequantizedFloat32 : .packedKernels(Dispatch.current()),
                                          threads: threads)
             let plan = EvaluationPlan(pplSource: ppl, context: ctx, stride: stride, maxTokens: maxTokens, secondHalf: secondHalf,

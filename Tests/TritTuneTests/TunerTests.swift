@@ -141,8 +141,33 @@ func tempPath(_ name: String) -> String {
         #expect(choice.configuration == TuningConfiguration(["rb": 4, "kb": 256]))
         #expect(dispatch.select(formats: ["twoBit"], rows: 64, cols: 512, tokens: 64, threads: 1) == nil)  // GEMM not tuned
         #expect(dispatch.select(formats: ["base3"], rows: 64, cols: 512, tokens: 1, threads: 1) == nil)
-        #expect(dispatch.select(formats: nil, rows: 64, cols: 512, tokens: 1, threads: 2) == nil)
+        #expect(choice.threads == 1)
+        // Allowed two threads, the record tuned at one still serves (it is all there is).
+        #expect(dispatch.select(formats: nil, rows: 64, cols: 512, tokens: 1, threads: 2)?.threads == 1)
         let other = Dispatch(cache: tuner.cache, context: TuningContext(cpuFingerprint: "other", buildFingerprint: "test-build"))
         #expect(other.select(formats: nil, rows: 64, cols: 512, tokens: 1, threads: 1) == nil)
+    }
+
+    /// Allowed T threads, dispatch takes the fastest record tuned at ≤ T threads: a faster
+    /// 2-thread record wins at 2, a slower one loses to the 1-thread record, and a 2-thread
+    /// record is never used when only one thread is allowed.
+    @Test func dispatchPicksTheFastestThreadCountAllowed() throws {
+        func tuned(twoThreadFactor: Double) throws -> Dispatch {
+            var tuner = Tuner(context: context, cache: TuningCache())
+            for (threads, factor) in [(1, 1.0), (2, twoThreadFactor)] {
+                var p = problem; p.threads = threads
+                let e = TuningEvaluator(verify: { _ in nil }, measure: { c, n in
+                    MeasuredSamples(samples: Array(repeating: SyntheticKernel.cost(c) * 1e-6 * factor, count: n), counters: [:])
+                })
+                _ = try tuner.tune(problem: p, space: SyntheticKernel.space, defaultConfiguration: defaults,
+                                   strategy: ExhaustiveStrategy(samples: 3), budget: TuningBudget(), evaluator: e, progress: false)
+            }
+            return Dispatch(cache: tuner.cache, context: context)
+        }
+        let faster = try tuned(twoThreadFactor: 0.6)
+        #expect(faster.select(formats: nil, rows: 64, cols: 512, tokens: 1, threads: 2)?.threads == 2)
+        #expect(faster.select(formats: nil, rows: 64, cols: 512, tokens: 1, threads: 1)?.threads == 1)
+        let slower = try tuned(twoThreadFactor: 1.4)
+        #expect(slower.select(formats: nil, rows: 64, cols: 512, tokens: 1, threads: 2)?.threads == 1)
     }
 }

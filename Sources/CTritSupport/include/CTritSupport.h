@@ -13,5 +13,9 @@ uint64_t tritbench_xgetbv0(void);
 
 /// getauxval(AT_HWCAP) on Linux, 0 elsewhere (used for NEON/ASIMD detection on arm64).
 unsigned long tritbench_hwcap(void);
+
+/// A read prefetch of the cache line holding p into every level (prefetcht0). Static inline so
+/// Swift callers get the single instruction, not a call.
+static inline void tritbench_prefetch(const void *p) { __builtin_prefetch(p, 0, 3); }
 #include "CTritRoofline.h"
 #endif

@@ -1,0 +1,99 @@
+import Foundation
+import TritCore
+#if arch(x86_64)
+import TritKernelsAVX2
+#endif
+
+/// The Float32 vector loops of a decode step that sit between the packed layers: one query's
+/// attention over the KV cache, softmax and SwiGLU. AVX2 + FMA where the CPU has it (with a
+/// polynomial e^x within 2 ulp of libm's), else portable Swift SIMD with libm `expf`.
+///
+/// Why here: the model runtime is compiled for the baseline ISA, and once the linear layers
+/// are ternary these loops were a quarter of a decode step (perf, SmolLM2-135M).
+public enum FloatVectorKernels {
+    static var useAVX2: Bool { QuantizedActivations.useAVX2 }
+
+    /// In-place softmax of n values (max-subtracted).
+    public static func softmax(_ x: UnsafeMutablePointer<Float>, _ n: Int) {
+        #if arch(x86_64)
+        if useAVX2 { AVX2Kernels.softmax(x, n); return }
+        #endif
+        portableSoftmax(x, n)
+    }
+
+    /// SwiGLU in place: g[i] = g[i] / (1 + e^(−g[i])) · u[i].
+    public static func swiglu(_ g: UnsafeMutablePointer<Float>, _ u: UnsafePointer<Float>, _ n: Int) {
+        #if arch(x86_64)
+        if useAVX2 { AVX2Kernels.swiglu(g, u, n); return }
+        #endif
+        portableSwiglu(g, u, n)
+    }
+
+    /// One query head against `positions` cached keys/values (row p at `keys + p·stride`):
+    /// s_p = scale · q·k_p, softmax over p, out = Σ_p s_p · v_p. `scores`: `positions` floats.
+    public static func attendOneQuery(_ q: UnsafePointer<Float>, keys: UnsafePointer<Float>, values: UnsafePointer<Float>,
+                                      stride: Int, positions: Int, dim: Int, scale: Float,
+                                      scores: UnsafeMutablePointer<Float>, out: UnsafeMutablePointer<Float>) {
+        #if arch(x86_64)
+        if useAVX2 && dim % 8 == 0 {
+            AVX2Kernels.attendOneQuery(q, keys: keys, values: values, stride: stride, positions: positions, dim: dim,
+                                       scale: scale, scores: scores, out: out)
+            return
+        }
+        #endif
+        portableAttendOneQuery(q, keys: keys, values: values, stride: stride, positions: positions, dim: dim,
+                               scale: scale, scores: scores, out: out)
+    }
+
+    // MARK: Portable loops (also the reference the AVX2 ones are tested against)
+
+    public static func portableSoftmax(_ x: UnsafeMutablePointer<Float>, _ n: Int) {
+        var m = -Float.infinity
+        for j in 0..<n { m = max(m, x[j]) }
+        var sum: Float = 0
+        for j in 0..<n { let e = expf(x[j] - m); x[j] = e; sum += e }
+        let inv = 1 / sum
+        for j in 0..<n { x[j] *= inv }
+    }
+
+    public static func portableSwiglu(_ g: UnsafeMutablePointer<Float>, _ u: UnsafePointer<Float>, _ n: Int) {
+        for i in 0..<n { let v = g[i]; g[i] = v / (1 + expf(-v)) * u[i] }
+    }
+
+    public static func portableAttendOneQuery(_ q: UnsafePointer<Float>, keys: UnsafePointer<Float>, values: UnsafePointer<Float>,
+                                              stride: Int, positions: Int, dim: Int, scale: Float,
+                                              scores: UnsafeMutablePointer<Float>, out: UnsafeMutablePointer<Float>) {
+        for p in 0..<positions { scores[p] = scale * dot(q, keys + p * stride, dim) }
+        portableSoftmax(scores, positions)
+        out.update(repeating: 0, count: dim)
+        for p in 0..<positions { addScaled(scores[p], values + p * stride, to: out, dim) }
+    }
+
+    /// Σ a[j]·b[j] in 8-lane Swift SIMD.
+    @inline(__always)
+    static func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) -> Float {
+        var acc0 = SIMD8<Float>(), acc1 = SIMD8<Float>()
+        var j = 0
+        while j + 16 <= n {
+            acc0 += UnsafeRawPointer(a + j).loadUnaligned(as: SIMD8<Float>.self) * UnsafeRawPointer(b + j).loadUnaligned(as: SIMD8<Float>.self)
+            acc1 += UnsafeRawPointer(a + j + 8).loadUnaligned(as: SIMD8<Float>.self) * UnsafeRawPointer(b + j + 8).loadUnaligned(as: SIMD8<Float>.self)
+            j += 16
+        }
+        var sum = (acc0 + acc1).sum()
+        while j < n { sum += a[j] * b[j]; j += 1 }
+        return sum
+    }
+
+    /// y += alpha · x.
+    @inline(__always)
+    static func addScaled(_ alpha: Float, _ x: UnsafePointer<Float>, to y: UnsafeMutablePointer<Float>, _ n: Int) {
+        var j = 0
+        while j + 8 <= n {
+            let v = UnsafeMutableRawPointer(y + j).loadUnaligned(as: SIMD8<Float>.self)
+                + alpha * UnsafeRawPointer(x + j).loadUnaligned(as: SIMD8<Float>.self)
+            UnsafeMutableRawPointer(y + j).storeBytes(of: v, as: SIMD8<Float>.self)
+            j += 8
+        }
+        while j < n { y[j] += alpha * x[j]; j += 1 }
+    }
+}
