@@ -122,7 +122,7 @@ extension KernelParameter {
     }
     static func prefetch() -> KernelParameter {
         KernelParameter(name: KernelParameterName.prefetch, allowed: [0, 256, 512, 1024, 2048], defaultValue: 0,
-                        meaning: "bytes ahead in each weight row to touch early (a demand load: Swift cannot emit prefetcht0)")
+                        meaning: "bytes ahead in each weight row to prefetch (prefetcht0 through a static inline C helper)")
     }
 }
 

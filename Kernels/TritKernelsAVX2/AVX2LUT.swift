@@ -1,5 +1,6 @@
 #if arch(x86_64)
 import _Builtin_intrinsics.intel
+import CTritSupport
 
 extension AVX2Kernels {
     /// LUT kernel over tiles of 32 rows (`LUTTernaryMatrix` layout): per column group of 4, one
@@ -13,9 +14,6 @@ extension AVX2Kernels {
         guard let tables = a.tables else { return }
         let columnGroups = a.tileStride / 32
         let groupColumns = a.quadsPerGroup  // column groups (of 4) per scale group, for this kernel
-        var touched: UInt8 = 0
-        // The touched bytes go to the scratch once all tiles are done, so the touch loads stay.
-        defer { UnsafeMutableRawPointer(scratch).storeBytes(of: touched, as: UInt8.self) }
         for tile in tiles {
             var t0 = 0
             while t0 < a.tokens {
@@ -23,11 +21,11 @@ extension AVX2Kernels {
                 scratch.update(repeating: 0, count: nc * 4 * a.groups * 8)
                 let w = a.weights + tile * a.tileStride
                 if nc == 2 {
-                    lutBlock(a, w, tables + t0 * a.tableStride, 2, columnGroups, groupColumns, scratch, &touched)
+                    lutBlock(a, w, tables + t0 * a.tableStride, 2, columnGroups, groupColumns, scratch)
                 } else {
                     for n in 0..<nc {
                         lutBlock(a, w, tables + (t0 + n) * a.tableStride, 1, columnGroups, groupColumns,
-                                 scratch + n * 4 * a.groups * 8, &touched)
+                                 scratch + n * 4 * a.groups * 8)
                     }
                 }
                 for n in 0..<nc {
@@ -42,18 +40,16 @@ extension AVX2Kernels {
 
     @inline(__always)
     static func lutBlock(_ a: AVX2LayerArguments, _ w: UnsafePointer<UInt8>, _ tables: UnsafePointer<UInt8>,
-                         _ nc: Int, _ columnGroups: Int, _ groupColumns: Int, _ scratch: UnsafeMutablePointer<Int32>,
-                         _ touched: inout UInt8) {
+                         _ nc: Int, _ columnGroups: Int, _ groupColumns: Int, _ scratch: UnsafeMutablePointer<Int32>) {
         let low = _mm256_set1_epi8(0x0F)
         let pairs = _mm256_set1_epi16(0x0201)  // bytes (1, 2): b0 table entry ×1, b1 entry ×2
         let pf = a.prefetchBytes
-        var sink: UInt8 = 0
         for g in 0..<a.groups {
             let m0 = g * groupColumns, m1 = min(m0 + groupColumns, columnGroups)
             var lo = Acc4(), hi = Acc4()   // token 0: v0 v1 (lo a/b) ; token 1: v2 v3
             var m = m0, since = 0
             while m < m1 {
-                if pf > 0 { sink &+= w[m * 32 + pf] }
+                if pf > 0 { tritbench_prefetch(w + (m &* 32 &+ pf)) }
                 let idx = load256(w + m * 32)
                 let i0 = _mm256_and_si256(idx, low)
                 let i1 = _mm256_and_si256(_mm256_srli_epi16(idx, 4), low)
@@ -82,7 +78,6 @@ extension AVX2Kernels {
                 }
             }
         }
-        touched &+= sink
     }
 
     /// Adds lo + 256·hi (int16 lanes; lo non-negative) of 16 rows into two 8-row scratch slots.

@@ -39,7 +39,7 @@ public struct AVX2LayerArguments {
     public var tokenBlock: Int
     /// Quads (or LUT column groups) summed in int16 before widening to int32.
     public var depth: Int
-    /// Bytes ahead of the current weight position to touch (0: none).
+    /// Bytes ahead of the current weight position to prefetch (prefetcht0; 0: none).
     public var prefetchBytes: Int
     /// LUT only: activation tables, token t column group m at `tables + t·tableStride + m·32`.
     public var tables: UnsafePointer<UInt8>?
@@ -84,6 +84,7 @@ public enum AVX2CodeLayout: Sendable {
 
 #if arch(x86_64)
 import _Builtin_intrinsics.intel
+import CTritSupport
 
 public enum AVX2Kernels {
     /// Decode + multiply-add over tiles of 8 rows `tiles`, every token, writing y.
@@ -103,7 +104,6 @@ public enum AVX2Kernels {
             decodedTiles(D.self, a, tiles, scratch, codes)
             return
         }
-        var sink: UInt8 = 0
         // 8-pair blocks keep int16 accumulators only, widened once per scale group.
         let wide = a.quadsPerGroup <= a.depth
         for tile in tiles {
@@ -122,20 +122,20 @@ public enum AVX2Kernels {
                             // The group is longer than int16Depth: 2 × 2 pairs widening as they go.
                             for i in stride(from: 0, to: rb, by: 2) {
                                 for n in stride(from: 0, to: nc, by: 2) {
-                                    rowBlock(D.self, R2T2.self, a, p, r + i, t0 + n, scratch + n * a.planes * a.groups * 8, &sink)
+                                    rowBlock(D.self, R2T2.self, a, p, r + i, t0 + n, scratch + n * a.planes * a.groups * 8)
                                 }
                             }
-                        case (4, 1): rowBlock(D.self, R4T1.self, a, p, r, t0, scratch, &sink)
-                        case (2, 1): rowBlock(D.self, R2T1.self, a, p, r, t0, scratch, &sink)
-                        case (2, 2): rowBlock(D.self, R2T2.self, a, p, r, t0, scratch, &sink)
-                        case (1, 4): rowBlock(D.self, R1T4.self, a, p, r, t0, scratch, &sink)
-                        case (1, 3): rowBlock(D.self, R1T3.self, a, p, r, t0, scratch, &sink)
-                        case (1, 2): rowBlock(D.self, R1T2.self, a, p, r, t0, scratch, &sink)
+                        case (4, 1): rowBlock(D.self, R4T1.self, a, p, r, t0, scratch)
+                        case (2, 1): rowBlock(D.self, R2T1.self, a, p, r, t0, scratch)
+                        case (2, 2): rowBlock(D.self, R2T2.self, a, p, r, t0, scratch)
+                        case (1, 4): rowBlock(D.self, R1T4.self, a, p, r, t0, scratch)
+                        case (1, 3): rowBlock(D.self, R1T3.self, a, p, r, t0, scratch)
+                        case (1, 2): rowBlock(D.self, R1T2.self, a, p, r, t0, scratch)
                         default:
                             // Any other (rows, tokens) pair: one row, tokens one at a time.
                             for n in 0..<nc {
                                 for i in 0..<rb {
-                                    rowBlock(D.self, R1T1.self, a, p, r + i, t0 + n, scratch + n * a.planes * a.groups * 8, &sink)
+                                    rowBlock(D.self, R1T1.self, a, p, r + i, t0 + n, scratch + n * a.planes * a.groups * 8)
                                 }
                             }
                         }
@@ -146,8 +146,6 @@ public enum AVX2Kernels {
                 t0 += nc
             }
         }
-        // The touched bytes go to the (consumed) scratch so the compiler keeps the touch loads.
-        UnsafeMutableRawPointer(scratch).storeBytes(of: sink, as: UInt8.self)
     }
 
     /// GEMM over a decoded tile: each 8-row tile is decoded once into `codes` (L1-sized:
@@ -288,7 +286,7 @@ public enum AVX2Kernels {
     @inline(never)
     static func rowBlock<D: QuadDecoder, B: BlockShape>(_ d: D.Type, _ shape: B.Type, _ a: AVX2LayerArguments,
                                                         _ plane: Int, _ row0: Int, _ tok0: Int,
-                                                        _ scratch: UnsafeMutablePointer<Int32>, _ sink: inout UInt8) {
+                                                        _ scratch: UnsafeMutablePointer<Int32>) {
         let rb = B.rows, nc = B.tokens
         let ones16 = _mm256_set1_epi16(1)
         let rowStride = a.rowStride, unit = a.unitStride, actStride = a.actStride, depth = a.depth, quadsPerRow = a.quadsPerRow
@@ -296,8 +294,6 @@ public enum AVX2Kernels {
         let base = a.weights + (plane &* a.planeStride &+ (row0 / 8) &* a.tileStride &+ (row0 % 8) &* rowStride)
         let actBase = a.acts + tok0 &* actStride
         let pf = a.prefetchBytes
-        var touched: UInt8 = 0
-        defer { sink &+= touched }
         for g in 0..<a.groups {
             let q0 = g &* quadsPerGroup, q1 = min(q0 &+ quadsPerGroup, quadsPerRow)
             var acc32 = Acc4(), acc16 = Acc4()
@@ -305,7 +301,7 @@ public enum AVX2Kernels {
             while q < q1 {
                 if pf > 0 {
                     let ahead = D.bytesBefore(quad: q, unit: unit) &+ pf
-                    for r in 0..<rb { touched &+= base[r &* rowStride &+ ahead] }
+                    for r in 0..<rb { tritbench_prefetch(base + (r &* rowStride &+ ahead)) }
                 }
                 for r in 0..<rb {
                     let row = base + r &* rowStride
@@ -413,7 +409,7 @@ public enum AVX2Kernels {
 protocol QuadDecoder {
     /// `unit`: bytes between consecutive 32-byte units of one row.
     static func decode(_ row: UnsafePointer<UInt8>, quad q: Int, unit: Int) -> (__m256i, __m256i, __m256i, __m256i)
-    /// Byte offset from the row start where quad q's data begins (for prefetch touches).
+    /// Byte offset from the row start where quad q's data begins (for prefetches).
     static func bytesBefore(quad q: Int, unit: Int) -> Int
 }
 
