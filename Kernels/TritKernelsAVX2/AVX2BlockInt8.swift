@@ -39,7 +39,7 @@ extension AVX2Kernels {
             if b < blocks {
                 a0 = _mm256_fmadd_ps(product(load256(w + b &* 32), load256(acts + b &* 32)), _mm256_set1_ps(d[b] * actScales[b]), a0)
             }
-            y[r] = unsafeBitCast(_mm256_add_ps(a0, a1), to: SIMD8<Float>.self).sum()
+            y[r] = _mm256_add_ps(a0, a1).sum()
         }
     }
 }

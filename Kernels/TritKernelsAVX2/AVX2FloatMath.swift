@@ -46,7 +46,7 @@ extension AVX2Kernels {
             j &+= 16
         }
         if j < n { s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + j), _mm256_loadu_ps(b + j), s0) }
-        return unsafeBitCast(_mm256_add_ps(s0, s1), to: SIMD8<Float>.self).sum()
+        return _mm256_add_ps(s0, s1).sum()
     }
 
     /// In-place softmax of n values: max, e^(x − max) with `exp8`, normalise.
@@ -62,12 +62,12 @@ extension AVX2Kernels {
             sum = _mm256_add_ps(sum, e)
             j &+= 8
         }
-        var total = unsafeBitCast(sum, to: SIMD8<Float>.self).sum()
+        var total = sum.sum()
         if j < n {
             // The tail through a zero-padded vector, so every value uses the same exp.
             var tail = SIMD8<Float>(repeating: -.infinity)
             for i in 0..<(n &- j) { tail[i] = x[j &+ i] - m }
-            let e: SIMD8<Float> = unsafeBitCast(exp8(_mm256_max_ps(unsafeBitCast(tail, to: __m256.self), _mm256_set1_ps(-100))), to: SIMD8<Float>.self)
+            let e = exp8(_mm256_max_ps(tail, _mm256_set1_ps(-100)))
             for i in 0..<(n &- j) { x[j &+ i] = e[i]; total += e[i] }
         }
         let inv = 1 / total
@@ -127,7 +127,7 @@ extension AVX2Kernels {
         if i < n {
             var tail = SIMD8<Float>()
             for k in 0..<(n &- i) { tail[k] = g[i &+ k] }
-            let e: SIMD8<Float> = unsafeBitCast(exp8(_mm256_sub_ps(zero, unsafeBitCast(tail, to: __m256.self))), to: SIMD8<Float>.self)
+            let e = exp8(_mm256_sub_ps(zero, tail))
             for k in 0..<(n &- i) { g[i &+ k] = tail[k] / (1 + e[k]) * u[i &+ k] }
         }
     }

@@ -118,9 +118,13 @@ public struct PackedTernaryLinear: LinearLayer {
         }
     }
 
-    /// Formats a layer with this many trit planes can be packed in.
+    /// Formats whose tuning records apply to a layer with this many trit planes. The tuner
+    /// measures each format at its required plane count and the bitmask format (one or two
+    /// planes) at one, so a two-plane layer must not take a one-plane bitmask record: it ran
+    /// twice the work the record timed (PTQTP's FFN layers took bitsliced/bitmask at 46.7 µs
+    /// tuned, then ran at ~190 µs; simd/2plane-2bit measures 58.7 µs).
     static func formats(planes: Int) -> [PackedFormatKind] {
-        PackedFormatKind.allCases.filter { ($0.requiredPlanes ?? planes) == planes }
+        PackedFormatKind.allCases.filter { ($0.requiredPlanes ?? 1) == planes }
     }
 
     /// The tuning cache's choice for a layer of this shape and plane count, if any.

@@ -86,6 +86,28 @@ struct PackedRuntimeTests {
         #expect(one.threads == 1 && one.weightBytes == packed.weightBytes)
     }
 
+    /// A two-plane layer never takes a record the tuner measured with one plane: bitmask holds
+    /// one or two planes but is tuned at one, so its (faster) record must lose to the slower
+    /// two-plane one. This picked bitsliced/bitmask for PTQTP's FFN layers, which then ran at
+    /// ~4× the recorded time.
+    @Test func twoPlaneLayerIgnoresOnePlaneRecords() throws {
+        let w = try Self.randomWeights(rows: 64, cols: 256, planes: 2)
+        let context = TuningContext(cpuFingerprint: "test-cpu", buildFingerprint: "test-build")
+        var cache = TuningCache()
+        func record(_ variant: String, _ format: String, median: Double) -> TuningRecord {
+            TuningRecord(context: context, problem: TuningProblem(variant: variant, format: format, rows: 64, cols: 256, tokens: 1, threads: 1),
+                         configuration: TuningConfiguration(["rowBlock": 4, "tokenBlock": 1]), status: "ok", failure: nil,
+                         samples: [median], median: median, ciLow: nil, ciHigh: nil, counters: [:], date: Date())
+        }
+        cache.insert(record("bitsliced", "bitmask", median: 1e-6))
+        cache.insert(record("simd", "2plane-2bit", median: 3e-6))
+        let layer = try PackedTernaryLinear(weights: w, dispatch: Dispatch(cache: cache, context: context), threads: 1)
+        #expect(layer.decode.tuned && layer.decode.variant == "simd" && layer.decode.format == "2plane-2bit")
+        // A one-plane layer of the same shape still takes the bitmask record.
+        let one = try PackedTernaryLinear(weights: try Self.randomWeights(rows: 64, cols: 256), dispatch: Dispatch(cache: cache, context: context), threads: 1)
+        #expect(one.decode.tuned && one.decode.format == "bitmask")
+    }
+
     /// A tuning record for the layer's shape is used for that phase; the other phase falls back
     /// to the default, and two different choices hold two packed copies.
     @Test func dispatchUsesTheTuningCacheForEachPhase() throws {
