@@ -110,7 +110,7 @@ public struct RunPipeline {
         }
         result.limits = limits
         result.metrics = metrics(from: result)
-        _ = stage("report", "result.json, summary.md, report.html") { ((), false) }
+        stage("report", "result.json, summary.md, report.html") { ((), false) }
         result.stages = stages
         let dir = "\(o.reportsDirectory)/\(runID)"
         let paths = try ReportWriter(result: result).write(to: dir)
