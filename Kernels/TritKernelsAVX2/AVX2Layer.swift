@@ -106,8 +106,8 @@ public enum AVX2Kernels {
         }
         // 8-pair blocks keep int16 accumulators only, widened once per scale group.
         let wide = a.quadsPerGroup <= a.depth
-        // GEMV, one plane, 128-column groups, 4-row blocks: full tiles take the fused loop.
-        let fused = a.tokens == 1 && a.planes == 1 && a.quadsPerGroup == 1 && a.rowBlock == 4
+        // GEMV, one or two planes, 128-column groups, 4-row blocks: full tiles take the fused loop.
+        let fused = a.tokens == 1 && a.planes <= 2 && a.quadsPerGroup == 1 && a.rowBlock == 4
         for tile in tiles {
             let r0 = tile * 8, rEnd = min(r0 + 8, a.rows)
             if fused && rEnd - r0 == 8 {
@@ -155,12 +155,12 @@ public enum AVX2Kernels {
         }
     }
 
-    /// GEMV of 4 rows (`rows` = 0 or 4 within `tile`), one plane, one 128-column quad per scale
-    /// group: each group's exact int32 sums of the 4 rows (the same `quadProduct` + `vpmaddwd`
+    /// GEMV of 4 rows (`rows` = 0 or 4 within `tile`), one or two planes, one 128-column quad per
+    /// scale group: each group's exact int32 sums of the 4 rows (the same `quadProduct` + `vpmaddwd`
     /// + `vphaddd` tree as `rowBlock`) go straight into the epilogue arithmetic, 4 rows in one
     /// SSE vector, instead of through scratch and a second pass over the tile. The float
-    /// operations and their order per row are those of `epilogue` (s += α·(Σ − Σq), then
-    /// s += μ·Σq, per group in order; y = s·d (+ bias)), so the result stays bit-identical to
+    /// operations and their order per row are those of `epilogue` (s += α₀·(Σ₀ − Σq), then
+    /// s += α₁·(Σ₁ − Σq) for a second plane, then s += μ·Σq, per group in order; y = s·d (+ bias)), so the result stays bit-identical to
     /// the scalar reference. Measured: the scratch round trip, the int32 accumulators and the
     /// separate epilogue cost ~25% more instructions per quad than this loop.
     @inline(never)
@@ -176,15 +176,21 @@ public enum AVX2Kernels {
                 for r in 0..<4 { tritbench_prefetch(base + (r &* rowStride &+ ahead)) }
             }
             let xg = x + g &* 128
-            let p0 = quadProduct(D.decode(base, quad: g, unit: unit), xg)
-            let p1 = quadProduct(D.decode(base + rowStride, quad: g, unit: unit), xg)
-            let p2 = quadProduct(D.decode(base + 2 &* rowStride, quad: g, unit: unit), xg)
-            let p3 = quadProduct(D.decode(base + 3 &* rowStride, quad: g, unit: unit), xg)
-            let sums = hsum4(_mm256_madd_epi16(p0, ones16), _mm256_madd_epi16(p1, ones16),
+            @inline(__always) func sums(_ plane: UnsafePointer<UInt8>) -> __m128i {
+                let p0 = quadProduct(D.decode(plane, quad: g, unit: unit), xg)
+                let p1 = quadProduct(D.decode(plane + rowStride, quad: g, unit: unit), xg)
+                let p2 = quadProduct(D.decode(plane + 2 &* rowStride, quad: g, unit: unit), xg)
+                let p3 = quadProduct(D.decode(plane + 3 &* rowStride, quad: g, unit: unit), xg)
+                return hsum4(_mm256_madd_epi16(p0, ones16), _mm256_madd_epi16(p1, ones16),
                              _mm256_madd_epi16(p2, ones16), _mm256_madd_epi16(p3, ones16))
+            }
             let qs = _mm_set1_epi32(a.groupSums[g])
             let side = (tile &* a.groups &+ g) &* 8 &+ row0
-            s = _mm_add_ps(s, _mm_mul_ps(half4(a.scales0 + side), _mm_cvtepi32_ps(_mm_sub_epi32(sums, qs))))
+            s = _mm_add_ps(s, _mm_mul_ps(half4(a.scales0 + side), _mm_cvtepi32_ps(_mm_sub_epi32(sums(base), qs))))
+            if let s1 = a.scales1 {
+                // Plane 1 right after plane 0 within the group, as `epilogue` orders them.
+                s = _mm_add_ps(s, _mm_mul_ps(half4(s1 + side), _mm_cvtepi32_ps(_mm_sub_epi32(sums(base + a.planeStride), qs))))
+            }
             if let mu = a.offsets {
                 s = _mm_add_ps(s, _mm_mul_ps(half4(mu + side), _mm_cvtepi32_ps(qs)))
             }
