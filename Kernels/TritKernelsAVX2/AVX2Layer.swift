@@ -165,6 +165,18 @@ public enum AVX2Kernels {
     /// separate epilogue cost ~25% more instructions per quad than this loop.
     @inline(never)
     static func fusedGEMVTile<D: QuadDecoder>(_ d: D.Type, _ a: AVX2LayerArguments, _ tile: Int, rows row0: Int) {
+        // Two inlined copies, so the one-plane loop carries no plane-1 test (measured: +2–7%
+        // instructions per call for one plane when the test stayed in the loop).
+        if let s1 = a.scales1 {
+            fusedGEMVLoop(D.self, a, tile, row0, s1)
+        } else {
+            fusedGEMVLoop(D.self, a, tile, row0, nil)
+        }
+    }
+
+    @inline(__always)
+    static func fusedGEMVLoop<D: QuadDecoder>(_ d: D.Type, _ a: AVX2LayerArguments, _ tile: Int, _ row0: Int,
+                                             _ scales1: UnsafePointer<UInt16>?) {
         let ones16 = _mm256_set1_epi16(1)
         let rowStride = a.rowStride, unit = a.unitStride, pf = a.prefetchBytes
         let base = a.weights + (tile &* a.tileStride &+ row0 &* rowStride)
@@ -187,7 +199,7 @@ public enum AVX2Kernels {
             let qs = _mm_set1_epi32(a.groupSums[g])
             let side = (tile &* a.groups &+ g) &* 8 &+ row0
             s = _mm_add_ps(s, _mm_mul_ps(half4(a.scales0 + side), _mm_cvtepi32_ps(_mm_sub_epi32(sums(base), qs))))
-            if let s1 = a.scales1 {
+            if let s1 = scales1 {
                 // Plane 1 right after plane 0 within the group, as `epilogue` orders them.
                 s = _mm_add_ps(s, _mm_mul_ps(half4(s1 + side), _mm_cvtepi32_ps(_mm_sub_epi32(sums(base + a.planeStride), qs))))
             }
