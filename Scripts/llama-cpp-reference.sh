@@ -36,14 +36,15 @@ if [ ! -x "$CMAKE" ]; then
 fi
 
 # llama.cpp sources: `pip download` of this sdist builds its metadata (scikit-build-core and a
-# CMake install in an isolated environment), so the file is fetched from PyPI's JSON API and
-# checked against the pinned sha256 instead.
+# CMake install in an isolated environment), so the file is fetched directly and
+# checked against the pinned sha256 instead (found through PyPI's simple index).
 SDIST="$DIR/downloads/llama_cpp_python-$LLAMA_CPP_PYTHON_VERSION.tar.gz"
 if [ ! -f "$SDIST" ] || ! echo "$LLAMA_CPP_PYTHON_SHA256  $SDIST" | sha256sum -c --quiet - 2>/dev/null; then
     log "fetching llama-cpp-python $LLAMA_CPP_PYTHON_VERSION sdist from PyPI"
-    URL=$(curl -fsSL "https://pypi.org/pypi/llama-cpp-python/$LLAMA_CPP_PYTHON_VERSION/json" \
-          | python3 -c 'import json,sys; print(next(u["url"] for u in json.load(sys.stdin)["urls"] if u["packagetype"] == "sdist"))') \
-        || fail "could not look up the llama-cpp-python $LLAMA_CPP_PYTHON_VERSION sdist on PyPI"
+    URL=$(curl -fsSL "https://pypi.org/simple/llama-cpp-python/" \
+          | grep -o "href=\"[^\"]*llama_cpp_python-$LLAMA_CPP_PYTHON_VERSION\.tar\.gz[^\"]*\"" | head -1 \
+          | sed 's/^href="//; s/[#"].*$//')
+    [ -n "$URL" ] || fail "could not find the llama-cpp-python $LLAMA_CPP_PYTHON_VERSION sdist in PyPI's simple index"
     curl -fsSL -o "$SDIST.part" "$URL" || fail "download of $URL failed"
     echo "$LLAMA_CPP_PYTHON_SHA256  $SDIST.part" | sha256sum -c --quiet - \
         || fail "$SDIST: sha256 mismatch (expected $LLAMA_CPP_PYTHON_SHA256)"
