@@ -68,6 +68,13 @@ public struct AVX2LayerArguments {
         self.depth = depth; self.prefetchBytes = prefetchBytes; self.tables = tables; self.tableStride = tableStride
     }
 
+    /// Packed data of `plane`, row `row` (the layout in `weights`' comment; rows of a tile are
+    /// `rowStride` apart, tiles `tileStride`, planes `planeStride`).
+    @inline(__always)
+    public func rowPointer(plane: Int, row: Int) -> UnsafePointer<UInt8> {
+        weights + (plane &* planeStride &+ (row / 8) &* tileStride &+ (row % 8) &* rowStride)
+    }
+
     /// Bytes of decoded codes one 8-row tile takes (every plane and quad, 128 bytes per row).
     public static func decodedCount(planes: Int, quadsPerRow: Int) -> Int { planes * quadsPerRow * 8 * 128 }
 
@@ -179,7 +186,7 @@ public enum AVX2Kernels {
                                              _ scales1: UnsafePointer<UInt16>?) {
         let ones16 = _mm256_set1_epi16(1)
         let rowStride = a.rowStride, unit = a.unitStride, pf = a.prefetchBytes
-        let base = a.weights + (tile &* a.tileStride &+ row0 &* rowStride)
+        let base = a.weights + (tile &* a.tileStride &+ row0 &* rowStride)   // plane 0; row0 is 0 or 4
         let x = a.acts
         var s = _mm_setzero_ps()
         for g in 0..<a.groups {
@@ -232,7 +239,7 @@ public enum AVX2Kernels {
         for tile in tiles {
             // Decode: codes[((p · quads + q) · 8 + r) · 128 + v · 32], padded rows included.
             for p in 0..<planes {
-                let base = a.weights + (p &* a.planeStride &+ tile &* a.tileStride)
+                let base = a.rowPointer(plane: p, row: tile &* 8)
                 for r in 0..<8 {
                     let row = base + r &* a.rowStride
                     for q in 0..<quads {
@@ -312,7 +319,7 @@ public enum AVX2Kernels {
         let ones16 = _mm256_set1_epi16(1)
         let rowStride = a.rowStride, unit = a.unitStride, actStride = a.actStride, quadsPerRow = a.quadsPerRow
         let quadsPerGroup = a.quadsPerGroup
-        let base = a.weights + (plane &* a.planeStride &+ (row0 / 8) &* a.tileStride &+ (row0 % 8) &* rowStride)
+        let base = a.rowPointer(plane: plane, row: row0)
         let actBase = a.acts + tok0 &* actStride
         let stride = a.planes * a.groups * 8
         for g in 0..<a.groups {
@@ -360,7 +367,7 @@ public enum AVX2Kernels {
         let ones16 = _mm256_set1_epi16(1)
         let rowStride = a.rowStride, unit = a.unitStride, actStride = a.actStride, depth = a.depth, quadsPerRow = a.quadsPerRow
         let quadsPerGroup = a.quadsPerGroup
-        let base = a.weights + (plane &* a.planeStride &+ (row0 / 8) &* a.tileStride &+ (row0 % 8) &* rowStride)
+        let base = a.rowPointer(plane: plane, row: row0)
         let actBase = a.acts + tok0 &* actStride
         let pf = a.prefetchBytes
         for g in 0..<a.groups {
