@@ -130,6 +130,12 @@ final class KernelEngine: KernelPoolTask, @unchecked Sendable {
 
     private func run(tokens: Int, y: UnsafeMutablePointer<Float>, threads: Int) {
         if useAVX2, case let .lut(m) = layer { buildTables(m, tokens: tokens) }
+        #if arch(x86_64)
+        if useAVX2, case .base3 = layer {
+            // The AVX2 base-3 decoder yields codes in an interleaved column order; match it.
+            for t in 0..<tokens { AVX2Kernels.interleaveBase3Activations(acts.q + t * acts.stride, count: acts.stride) }
+        }
+        #endif
         let tiles = (side.rows + tileRows - 1) / tileRows
         let n = max(1, min(threads, maxThreads, tiles))
         if n == 1 {

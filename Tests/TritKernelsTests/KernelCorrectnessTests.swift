@@ -106,6 +106,44 @@ import TritCore
         }
     }
 
+    /// Every one of the 59,049 ten-trit lane values of the base-3 format, through each variant
+    /// that reads base-3 (the SIMD decoders take two trits per multiply pair and split them with
+    /// table lookups; a wrong table entry or multiplier shows here), GEMV and tile-decoded GEMM.
+    @Test(arguments: [1, 2])
+    func base3EveryLaneValueMatchesReference(planes: Int) throws {
+        let rows = 24, blocks = 154, cols = 160 * blocks   // 24 · 154 · 16 = 59,136 lanes
+        var plane = [Int8](repeating: 0, count: rows * cols)
+        for r in 0..<rows {
+            for b in 0..<blocks {
+                for j in 0..<160 {
+                    let (l, k) = Base3TernaryMatrix.slot(column: j)
+                    let value = ((r * blocks + b) * 16 + l) % 59049
+                    var digit = value
+                    for _ in 0..<(9 - k) { digit /= 3 }
+                    plane[r * cols + b * 160 + j] = Int8(digit % 3) - 1
+                }
+            }
+        }
+        // Plane 1 (two planes): the same lanes in reverse row order, so its values differ per row.
+        let second = (0..<(rows * cols)).map { plane[(rows - 1 - $0 / cols) * cols + $0 % cols] }
+        var g = SeededGenerator(seed: 59049)
+        let scales = (0..<planes).map { _ in (0..<(rows * ((cols + 127) / 128))).map { _ in Float(g.nextGaussian()) } }
+        let w = try TernaryWeights(rows: rows, cols: cols, groupSize: 128, planes: Array([plane, second].prefix(planes)), scales: scales)
+        let format: PackedFormatKind = planes == 1 ? .base3 : .twoPlane
+        for tokens in [1, 6] {
+            let x = (0..<(tokens * cols)).map { _ in g.nextGaussian() }
+            let ref = try TernaryLinearKernel(weights: w, format: format, variant: KernelRegistry.scalar, configuration: .init())
+            let expected = run(ref, x, tokens: tokens, threads: 1)
+            for (variant, f) in Self.pairs(planes: planes) where f == format && variant != KernelRegistry.scalar {
+                let k = try TernaryLinearKernel(weights: w, format: format, variant: variant,
+                                                configuration: try KernelRegistry.variant(variant).defaultConfiguration(tokens: tokens))
+                let y = run(k, x, tokens: tokens, threads: 1)
+                let bad = zip(y, expected).filter { $0 != $1 }.count
+                #expect(bad == 0, "\(variant)/\(format.rawValue) tokens \(tokens): \(bad) of \(y.count) outputs differ")
+            }
+        }
+    }
+
     @Test func defaultChoiceRunsAndMatchesReference() throws {
         var g = SeededGenerator(seed: 5)
         for planes in [1, 2] {
