@@ -19,7 +19,9 @@
 ///
 ///     column 32·(k/2) + p,  p = (l % 8) + 8·(k % 2) + 16·(l / 8)
 ///
-/// — five multiply pairs and five packs per 160 columns.
+/// The AVX2 decoder (`Base3Decoder` in TritKernelsAVX2) takes two trits per multiply pair
+/// instead: (stored · 9^i mod 65536) · 9 >> 16 = 3·t_2i + t_2i+1, split by two `vpshufb` —
+/// five multiply pairs per 160 columns rather than ten.
 ///
 ///     buffer: `RowTiledLayout` units = blocks: [plane][row / 8][block][row % 8][32 bytes]
 ///     (rows padded to 8 with weight 0)
