@@ -46,6 +46,20 @@ public enum Statistics {
         return (quantile(sorted: stats, alpha), quantile(sorted: stats, 1 - alpha))
     }
 
+    /// The time of A relative to B from samples taken in the same rounds (A B A B …): the
+    /// median of the per-round ratios aᵢ / bᵢ with its bootstrap 95% interval.
+    ///
+    /// Why paired: on a shared machine a neighbour's burst slows every closure timed during it,
+    /// so the ratio within a round cancels the drift that separate medians keep. Pairs where
+    /// either sample is missing, zero or not finite are dropped; no pair left gives NaN.
+    public static func pairedRatio(_ a: [Double], _ b: [Double]) -> (median: Double, low: Double, high: Double) {
+        let r = zip(a, b).compactMap { x, y -> Double? in
+            x.isFinite && y.isFinite && x > 0 && y > 0 ? x / y : nil
+        }
+        let ci = bootstrapCI(of: r)
+        return (median(r), ci.low, ci.high)
+    }
+
     /// Linear-interpolation quantile of sorted data (the "type 7" definition, as numpy's default).
     public static func quantile(sorted s: [Double], _ q: Double) -> Double {
         guard !s.isEmpty else { return .nan }

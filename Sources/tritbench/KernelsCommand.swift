@@ -21,6 +21,10 @@ struct KernelsCommand: ParsableCommand {
         @Option(help: "Comma-separated formats (default: all a variant supports).") var formats: String?
         @Option(help: "Kernel configuration, e.g. rowBlock=2,tokenBlock=2 (default: the variant's default for this token count).") var config: String?
         @Option(help: "Timing samples.") var samples = 15
+        @Flag(help: "Time every case in rounds (A B C A B C …) instead of one case after another, so drift on a shared machine lands on all of them. Holds every case's cold copies at once.")
+        var interleave = false
+        @Option(help: "VARIANT/FORMAT (e.g. simd/2bit): also report each case's time relative to that case as the median of per-round ratios with a 95% CI (implies --interleave).")
+        var ratioTo: String?
         @Flag(help: "JSON rows.") var json = false
 
         func run() throws {
@@ -29,49 +33,80 @@ struct KernelsCommand: ParsableCommand {
             let wanted = variants.map { Set($0.split(separator: ",").map(String.init)) }
             let wantedFormats = formats.map { Set($0.split(separator: ",").map(String.init)) }
             let llc = CPUDescription.current().lastLevelCacheBytes
-            logNotice("measuring DRAM read bandwidth for the roofline fraction…")
-            let roof = RooflineProbe.measure(RooflineOptions(quick: true, threadCounts: [threads]), progress: false)
             var rows: [KernelResult] = []
             let cases = KernelRegistry.all.filter { wanted?.contains($0.id) ?? ($0.id != KernelRegistry.simdPortable || !CPUFeatures.current.supportsAVX2Kernels) }
                 .flatMap { v in v.formats.filter { wantedFormats?.contains($0.rawValue) ?? true }.map { (v, $0) } }
+            if let r = ratioTo, !cases.contains(where: { "\($0.0.id)/\($0.1.rawValue)" == r }) {
+                throw ValidationError("--ratio-to \(r): not among the cases benched (\(cases.map { "\($0.0.id)/\($0.1.rawValue)" }.joined(separator: ", ")))")
+            }
+            logNotice("measuring DRAM read bandwidth for the roofline fraction…")
+            let roof = RooflineProbe.measure(RooflineOptions(quick: true, threadCounts: [threads]), progress: false)
+            let options = TimingOptions(warmup: 3, minSampleSeconds: 0.005, samples: samples, maxSeconds: 4)
             var progress = ProgressReporter("bench \(shape) tokens=\(tokens) threads=\(threads)\(cold ? " cold" : "")", total: cases.count)
+            var benched: [(id: String, format: PackedFormatKind, bench: KernelBenchCase)] = []
             for (v, f) in cases {
-                let bench: KernelBenchCase
                 do {
                     let configuration = try config.map(KernelConfiguration.init(parsing:)) ?? v.defaultConfiguration(tokens: tokens)
-                    bench = try KernelBenchCase(rows: dims[0], cols: dims[1], tokens: tokens, variant: v.id, format: f,
-                                                configuration: configuration, threads: threads, coldBytes: cold ? 2 * max(llc, 256 << 20) : nil)
+                    benched.append((v.id, f, try KernelBenchCase(rows: dims[0], cols: dims[1], tokens: tokens, variant: v.id, format: f,
+                                                                 configuration: configuration, threads: threads,
+                                                                 coldBytes: cold ? 2 * max(llc, 256 << 20) : nil)))
                 } catch { progress.advance(detail: "\(v.id)/\(f.rawValue) skipped: \(error)"); continue }
-                let t = RobustTiming.measure(TimingOptions(warmup: 3, minSampleSeconds: 0.005, samples: samples, maxSeconds: 4)) { bench.runOnce() }
-                let weights = Double(dims[0] * dims[1] * tokens)
-                let gbps = Double(bench.weightBytes) / t.median / 1e9
-                let fraction = roof.fraction(gbPerSecond: gbps, workingSetBytes: cold ? Int.max / 4 : bench.weightBytes, threads: threads)?.fraction
-                rows.append(KernelResult(variant: v.id, format: f.rawValue, rows: dims[0], cols: dims[1], tokens: tokens, threads: threads,
-                                         cold: cold, samples: t.samples, medianSeconds: t.median, ciLowSeconds: t.ciLow, ciHighSeconds: t.ciHigh,
-                                         gweightsPerSecond: weights / t.median / 1e9, gbytesPerSecond: gbps, rooflineFraction: fraction,
-                                         counters: [:], simulatedInstructions: nil, weightBytes: bench.weightBytes))
-                progress.advance(detail: "\(v.id)/\(f.rawValue) \(String(format: "%.1f", t.median * 1e6)) µs")
+                if !(interleave || ratioTo != nil) {
+                    // One case at a time: its cold copies are freed before the next is built.
+                    let b = benched.removeLast()
+                    rows.append(result(b.id, b.format, b.bench, RobustTiming.measure(options) { b.bench.runOnce() }, cold, roof, dims))
+                    progress.advance(detail: "\(b.id)/\(b.format.rawValue) \(String(format: "%.1f", rows.last!.medianSeconds * 1e6)) µs")
+                }
             }
+            if !benched.isEmpty {
+                logNotice("timing \(benched.count) cases in \(samples) interleaved rounds…")
+                let timings = RobustTiming.interleaved(TimingOptions(warmup: 3, minSampleSeconds: 0.005, samples: samples, maxSeconds: 4 * Double(benched.count)), benched.map { b in { b.bench.runOnce() } })
+                for (b, t) in zip(benched, timings) {
+                    rows.append(result(b.id, b.format, b.bench, t, cold, roof, dims))
+                    progress.advance(detail: "\(b.id)/\(b.format.rawValue) \(String(format: "%.1f", t.median * 1e6)) µs")
+                }
+            }
+            // Per-round ratios to the --ratio-to case (same rounds, so shared drift cancels).
+            let reference = rows.first { "\($0.variant)/\($0.format)" == ratioTo }
+            let ratios = rows.map { r in reference.map { Statistics.pairedRatio(r.samples, $0.samples) } }
             if json {
                 struct Row: Encodable {
                     var variant, format, shape: String; var tokens, threads: Int; var cold: Bool
                     var median_us, ci_low_us, ci_high_us, gweights_per_s, gbytes_per_s: Double; var roofline_fraction: Double?
                     var weight_bytes: Int; var samples_us: [Double]
+                    var ratio_to: String?; var ratio_median, ratio_ci_low, ratio_ci_high: Double?
                 }
-                try printJSON(rows.map { Row(variant: $0.variant, format: $0.format, shape: $0.shape, tokens: $0.tokens, threads: $0.threads, cold: $0.cold,
-                                             median_us: $0.medianSeconds * 1e6, ci_low_us: $0.ciLowSeconds * 1e6, ci_high_us: $0.ciHighSeconds * 1e6,
-                                             gweights_per_s: $0.gweightsPerSecond, gbytes_per_s: $0.gbytesPerSecond, roofline_fraction: $0.rooflineFraction,
-                                             weight_bytes: $0.weightBytes, samples_us: $0.samples.map { $0 * 1e6 }) })
+                try printJSON(zip(rows, ratios).map { r, q in
+                    Row(variant: r.variant, format: r.format, shape: r.shape, tokens: r.tokens, threads: r.threads, cold: r.cold,
+                        median_us: r.medianSeconds * 1e6, ci_low_us: r.ciLowSeconds * 1e6, ci_high_us: r.ciHighSeconds * 1e6,
+                        gweights_per_s: r.gweightsPerSecond, gbytes_per_s: r.gbytesPerSecond, roofline_fraction: r.rooflineFraction,
+                        weight_bytes: r.weightBytes, samples_us: r.samples.map { $0 * 1e6 },
+                        ratio_to: q == nil ? nil : ratioTo, ratio_median: q?.median, ratio_ci_low: q?.low, ratio_ci_high: q?.high)
+                })
             } else {
-                print("variant          format        median µs   95% CI µs           G w/s    GB/s   % roofline  bytes")
-                for r in rows {
+                print("variant          format        median µs   95% CI µs           G w/s    GB/s   % roofline  bytes"
+                      + (ratioTo.map { "      × \($0) (paired, 95% CI)" } ?? ""))
+                for (r, q) in zip(rows, ratios) {
                     print(String(format: "%-16@ %-12@ %10.1f   [%8.1f, %8.1f]  %7.1f  %6.1f   %6@     %d",
                                  r.variant as NSString, r.format as NSString, r.medianSeconds * 1e6, r.ciLowSeconds * 1e6, r.ciHighSeconds * 1e6,
-                                 r.gweightsPerSecond, r.gbytesPerSecond, (r.rooflineFraction.map { String(format: "%.0f%%", $0 * 100) } ?? "—") as NSString, r.weightBytes))
+                                 r.gweightsPerSecond, r.gbytesPerSecond, (r.rooflineFraction.map { String(format: "%.0f%%", $0 * 100) } ?? "—") as NSString, r.weightBytes)
+                          + (q.map { String(format: "   %.3f [%.3f, %.3f]", $0.median, $0.low, $0.high) } ?? ""))
                 }
             }
         }
     }
+}
+
+/// One bench row from a case's timing.
+private func result(_ variant: String, _ format: PackedFormatKind, _ bench: KernelBenchCase, _ t: TimingResult, _ cold: Bool,
+                    _ roof: RooflineResult, _ dims: [Int]) -> KernelResult {
+    let weights = Double(dims[0] * dims[1] * bench.tokens)
+    let gbps = Double(bench.weightBytes) / t.median / 1e9
+    let fraction = roof.fraction(gbPerSecond: gbps, workingSetBytes: cold ? Int.max / 4 : bench.weightBytes, threads: bench.threads)?.fraction
+    return KernelResult(variant: variant, format: format.rawValue, rows: dims[0], cols: dims[1], tokens: bench.tokens, threads: bench.threads,
+                        cold: cold, samples: t.samples, medianSeconds: t.median, ciLowSeconds: t.ciLow, ciHighSeconds: t.ciHigh,
+                        gweightsPerSecond: weights / t.median / 1e9, gbytesPerSecond: gbps, rooflineFraction: fraction,
+                        counters: [:], simulatedInstructions: nil, weightBytes: bench.weightBytes)
 }
 
 struct KernelsListCommand: ParsableCommand {

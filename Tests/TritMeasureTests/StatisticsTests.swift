@@ -148,4 +148,20 @@ import Testing
         #expect(Int(bitPattern: first.baseAddress!) % 64 == 0)
         #expect(first[999] == UInt8(999 & 0xFF))
     }
+
+    /// Drift shared by the two closures within a round cancels in the paired ratio.
+    @Test func pairedRatioCancelsSharedDrift() {
+        let drift: [Double] = [1, 1.9, 1, 1.2, 2, 1, 1.5, 1, 1.1, 1.8, 1, 1.3]
+        let b = drift.map { 10e-6 * $0 }
+        let a = drift.map { 13e-6 * $0 }
+        let r = Statistics.pairedRatio(a, b)
+        #expect(abs(r.median - 1.3) < 1e-12 && abs(r.low - 1.3) < 1e-12 && abs(r.high - 1.3) < 1e-12)
+        // Round by round, not a ratio of medians: ratios 0.5, 2, 2 have median 2, the medians 20/15.
+        #expect(Statistics.pairedRatio([10, 20, 30], [20, 10, 15]).median == 2)
+        // Unusable pairs are dropped; none left is NaN, not 0.
+        let partial = Statistics.pairedRatio([2, .nan, 0, 4], [1, 1, 1, 2])
+        #expect(partial.median == 2)
+        #expect(Statistics.pairedRatio([], []).median.isNaN)
+        #expect(Statistics.pairedRatio([1], [0]).median.isNaN)
+    }
 }
