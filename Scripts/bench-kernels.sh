@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Benchmarks every kernel variant × format, cold (weights streamed from DRAM), at the
 # SmolLM2-135M layer shapes and the anchor shapes of issue 4, on 1 and 2 threads, plus a
-# 64-token GEMM at 2048x2048, and writes one Markdown table.
+# 64-token GEMM at 2048x2048, then same-run (interleaved, paired) ratios of the simd formats to
+# simd/2bit at the anchor shapes, and writes one Markdown file.
 #
 #   Scripts/bench-kernels.sh OUT.md [--samples N] [--variants a,b,...] [--binary PATH]
 #
@@ -43,15 +44,32 @@ done
 n=$((n + 1))
 echo "bench-kernels: [$n/17] 2048x2048 tokens=64 threads=1" >&2
 "$bin" kernels bench --shape 2048x2048 --tokens 64 --threads 1 --cold --json --samples "$samples" "${extra[@]}" > "$work/$n.json"
+# Same-run ratios for the targets stated as ratios (1.6-bpw and two-plane vs one-plane 2-bit):
+# the simd formats timed in interleaved rounds, each as its median per-round ratio to simd/2bit.
+mkdir -p "$work/ratios"
+m=0
+for threads in 1 2; do
+  for shape in 2048x2048 4096x4096 11008x4096; do
+    m=$((m + 1))
+    echo "bench-kernels: ratios [$m/6] $shape threads=$threads" >&2
+    "$bin" kernels bench --shape "$shape" --threads "$threads" --cold --json --samples "$samples" \
+      --variants simd --ratio-to simd/2bit > "$work/ratios/$m.json"
+  done
+done
 load_end=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || uptime)
 
 python3 - "$work" "$out" "$load_start" "$load_end" <<'PY'
 import glob, json, os, sys, tempfile
 work, out, load_start, load_end = sys.argv[1:5]
 rows = []
-for f in sorted(glob.glob(os.path.join(work, "*.json")), key=lambda p: int(os.path.basename(p).split(".")[0])):
-    with open(f) as h:
-        rows += json.load(h)
+def load(pattern):
+    out = []
+    for f in sorted(glob.glob(pattern), key=lambda p: int(os.path.basename(p).split(".")[0])):
+        with open(f) as h:
+            out += json.load(h)
+    return out
+rows = load(os.path.join(work, "*.json"))
+ratios = load(os.path.join(work, "ratios", "*.json"))
 # Best anchor per (shape, threads): the public runtimes' medians from issue 4 (µs per GEMV, cold).
 anchors = {("2048x2048", 1): 113, ("2048x2048", 2): 75, ("4096x4096", 1): 424, ("4096x4096", 2): 257,
            ("11008x4096", 1): 1063, ("11008x4096", 2): 679}
@@ -69,17 +87,31 @@ for r in rows:
     lines.append(f"| {r['shape']} | {r['tokens']} | {r['threads']} | {r['variant']} | {r['format']} | {r['median_us']:.1f} | "
                  f"[{r['ci_low_us']:.1f}, {r['ci_high_us']:.1f}] | {r['gweights_per_s']:.1f} | {r['gbytes_per_s']:.2f} | "
                  f"{'' if frac is None else f'{100 * frac:.0f}%'} | {vs} | {per_token} |")
+ratio_lines = [
+    "| shape | thr | format | median µs | × simd/2bit (paired) | 95% CI |",
+    "|---|---|---|---|---|---|",
+]
+for r in ratios:
+    if r.get("ratio_median") is None:
+        continue
+    ratio_lines.append(f"| {r['shape']} | {r['threads']} | {r['format']} | {r['median_us']:.1f} | "
+                       f"{r['ratio_median']:.3f} | [{r['ratio_ci_low']:.3f}, {r['ratio_ci_high']:.3f}] |")
 text = ("# Kernel benchmark (cold: weights cycle through copies larger than the LLC)\n\n"
         f"Load average (1/5/15 min) at start: {load_start}; at end: {load_end}.\n"
         "'vs best anchor': best public-runtime median of issue 4 ÷ this median (≥ 1.5× is the target).\n"
         "'per-token vs GEMV': GEMV median ÷ (GEMM median / tokens), same variant, format and shape, 1 thread.\n\n"
-        + "\n".join(lines) + "\n")
+        + "\n".join(lines) + "\n\n"
+        + "## Same-run ratios to simd/2bit\n\n"
+        "`kernels bench --variants simd --ratio-to simd/2bit --cold`: the four simd formats timed in "
+        "interleaved rounds; each ratio is the median of per-round time ratios, so drift shared "
+        "within a round cancels (targets: two-plane ≤ 1.8×, 1.6-bpw base3 < 1× on 2 threads).\n\n"
+        + "\n".join(ratio_lines) + "\n")
 def write_atomically(path, content):
     fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(path)))
     with os.fdopen(fd, "w") as h:
         h.write(content)
     os.replace(tmp, path)
 write_atomically(out, text)
-write_atomically(out + ".json", json.dumps(rows, indent=1))
+write_atomically(out + ".json", json.dumps(rows + ratios, indent=1))
 print(f"bench-kernels: wrote {out} ({len(rows)} rows)", file=sys.stderr)
 PY
