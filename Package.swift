@@ -13,8 +13,14 @@ import PackageDescription
 let simdKernelFlags: [SwiftSetting] = [
     .unsafeFlags(["-Xcc", "-mavx2", "-Xcc", "-mfma", "-Xcc", "-mbmi2", "-Xcc", "-mf16c"]),
 ]
+// The AVX-512 VNNI GEMM loop: its own target again, called only where CPUID reports the features.
+let vnniKernelFlags: [SwiftSetting] = [
+    .unsafeFlags(["-Xcc", "-mavx2", "-Xcc", "-mfma", "-Xcc", "-mbmi2", "-Xcc", "-mf16c",
+                  "-Xcc", "-mavx512f", "-Xcc", "-mavx512bw", "-Xcc", "-mavx512vl", "-Xcc", "-mavx512vnni"]),
+]
 #else
 let simdKernelFlags: [SwiftSetting] = []
+let vnniKernelFlags: [SwiftSetting] = []
 #endif
 
 let package = Package(
@@ -38,10 +44,13 @@ let package = Package(
         // Foundation layer: Matrix, .npy, BLAS/LAPACK, atomic files, progress, errors, CPU features.
         .target(name: "TritCore", dependencies: ["CBLAS", "CTritSupport"], path: "Sources/TritCore"),
 
-        // Kernels: formats and variants. ISA-specific inner loops sit in TritKernelsAVX2.
+        // Kernels: formats and variants. ISA-specific inner loops sit in TritKernelsAVX2 and
+        // TritKernelsAVX512 (which builds on the AVX2 decoders and epilogue).
         .target(name: "TritKernelsAVX2", dependencies: ["CTritSupport"], path: "Kernels/TritKernelsAVX2",
                 swiftSettings: simdKernelFlags),
-        .target(name: "TritKernels", dependencies: ["TritCore", "TritKernelsAVX2"],
+        .target(name: "TritKernelsAVX512", dependencies: ["TritKernelsAVX2"], path: "Kernels/TritKernelsAVX512",
+                swiftSettings: vnniKernelFlags),
+        .target(name: "TritKernels", dependencies: ["TritCore", "TritKernelsAVX2", "TritKernelsAVX512"],
                 path: "Kernels/TritKernels"),
 
         // Measurement: PAPI, cachegrind, clocks, statistics, roofline. Measures closures.

@@ -1,4 +1,5 @@
 import Foundation
+import TritCore
 
 /// One tunable parameter of a kernel variant: its allowed values and default.
 public struct KernelParameter: Codable, Hashable, Sendable {
@@ -119,6 +120,18 @@ extension KernelParameter {
         let cores = max(2, ProcessInfo.processInfo.activeProcessorCount)
         return KernelParameter(name: KernelParameterName.threads, allowed: [1, 2, 4, 8, 16, 32].filter { $0 <= cores },
                                defaultValue: 1, meaning: "worker threads over row tiles (forward's threads argument overrides)")
+    }
+    /// How GEMM (≥ 4 tokens) walks the weights. 0: decode per register block; 1: decode each
+    /// 8-row tile once and sweep every token over it with `vpmaddubsw` + a `vphaddw` tree
+    /// (128-column scale groups only); 2: the same tile row-interleaved, swept with AVX-512 VNNI
+    /// `vpdpbusd` into per-row int32 lanes (any group size). 2 is offered, and the default, only
+    /// where the CPU has AVX512-VNNI and AVX512VL, so a configuration naming it elsewhere is
+    /// rejected instead of running a loop that would fault.
+    static func tileDecode(features: CPUFeatures = .current) -> KernelParameter {
+        let vnni = features.supportsVNNIKernels
+        return KernelParameter(name: KernelParameterName.tileDecode, allowed: vnni ? [0, 1, 2] : [0, 1],
+                               defaultValue: vnni ? 2 : 1,
+                               meaning: "GEMM (≥ 4 tokens): 0 decode per register block; 1 decode each 8-row tile once into L1 and sweep every token over it, 8 rows per activation load (128-column scale groups; overrides rowBlock/tokenBlock there); 2 the same tile row-interleaved for AVX-512 VNNI vpdpbusd, 8 tokens per sweep (only where the CPU has AVX512-VNNI + AVX512VL)")
     }
     static func prefetch() -> KernelParameter {
         KernelParameter(name: KernelParameterName.prefetch, allowed: [0, 256, 512, 1024, 2048], defaultValue: 0,

@@ -96,8 +96,7 @@ public enum KernelRegistry {
                             meaning: "activation columns (tokens) sharing one weight decode"),
             KernelParameter(name: KernelParameterName.int16Depth, allowed: [1, 2, 4, 8, 16, 32], defaultValue: 16,
                             meaning: "128-column quads summed in int16 before vpmaddwd widening (K unroll)"),
-            KernelParameter(name: KernelParameterName.tileDecode, allowed: [0, 1], defaultValue: 1,
-                            meaning: "GEMM (≥ 4 tokens, 128-column scale groups): decode each 8-row tile once into L1 and sweep every token over it, 8 rows per activation load (overrides rowBlock/tokenBlock there)"),
+            .tileDecode(),
             .prefetch(), .threads(),
         ], constraints: [
             ParameterConstraint(parameters: [KernelParameterName.rowBlock, KernelParameterName.tokenBlock],

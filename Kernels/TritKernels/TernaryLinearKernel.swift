@@ -1,6 +1,7 @@
 import Foundation
 import TritCore
 import TritKernelsAVX2
+import TritKernelsAVX512
 
 /// A packed ternary layer ready to run: y = Ŵ x + bias for `tokens` inputs at a time.
 ///
@@ -195,20 +196,24 @@ final class KernelEngine: KernelPoolTask, @unchecked Sendable {
         }
         let quadsPerRow = (side.cols + 127) / 128
         let quadsPerGroup = ng == 1 ? quadsPerRow : side.groupSize / 128
+        // The row-tiled formats share one decode + multiply-add loop family; LUT has its own.
+        let rowTiled: (AlignedBuffer, RowTiledLayout, AVX2CodeLayout)
         switch layer {
-        case let .twoBit(m):
-            AVX2Kernels.maddTiles(args(m.codes, layout: m.layout, quadsPerGroup: quadsPerGroup, quadsPerRow: quadsPerRow),
-                                  layout: .twoBit, tiles: tiles, scratch: scratch)
-        case let .base3(m):
-            AVX2Kernels.maddTiles(args(m.codes, layout: m.layout, quadsPerGroup: quadsPerGroup, quadsPerRow: quadsPerRow),
-                                  layout: .base3, tiles: tiles, scratch: scratch)
-        case let .bitmask(m):
-            AVX2Kernels.maddTiles(args(m.masks, layout: m.layout, quadsPerGroup: quadsPerGroup, quadsPerRow: quadsPerRow),
-                                  layout: .bitmask, tiles: tiles, scratch: scratch)
+        case let .twoBit(m): rowTiled = (m.codes, m.layout, .twoBit)
+        case let .base3(m): rowTiled = (m.codes, m.layout, .base3)
+        case let .bitmask(m): rowTiled = (m.masks, m.layout, .bitmask)
         case let .lut(m):
             let perGroup = ng == 1 ? m.columnGroups : side.groupSize / 4
             AVX2Kernels.lutTiles(args(m.indices, layout: nil, tileStride: m.tileStride, quadsPerGroup: perGroup, quadsPerRow: m.columnGroups),
                                  tiles: tiles, scratch: scratch)
+            return
+        }
+        let a = args(rowTiled.0, layout: rowTiled.1, quadsPerGroup: quadsPerGroup, quadsPerRow: quadsPerRow)
+        if c[KernelParameterName.tileDecode] == 2, tokens >= 4 {
+            // GEMM on the VNNI tile (the registry offers tileDecode = 2 only where the CPU has it).
+            VNNIKernels.dotTiles(a, layout: rowTiled.2, tiles: tiles, scratch: scratch, codes: decoded)
+        } else {
+            AVX2Kernels.maddTiles(a, layout: rowTiled.2, tiles: tiles, scratch: scratch)
         }
     }
     #endif

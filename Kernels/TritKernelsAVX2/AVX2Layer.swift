@@ -470,7 +470,7 @@ public enum AVX2Kernels {
     ///     s += α_p · Float(Σ code·q − Σq)   for each plane, then   s += μ · Float(Σq)
     ///     y = s · d (+ bias)
     @inline(__always)
-    static func epilogue(_ a: AVX2LayerArguments, _ tile: Int, _ token: Int, _ sums: UnsafePointer<Int32>) {
+    public static func epilogue(_ a: AVX2LayerArguments, _ tile: Int, _ token: Int, _ sums: UnsafePointer<Int32>) {
         var s = _mm256_setzero_ps()
         let gs = a.groupSums + token * a.groups
         for g in 0..<a.groups {

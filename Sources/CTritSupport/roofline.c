@@ -25,32 +25,43 @@ uint64_t tritbench_stream_read_avx2(const void *data, size_t bytes, size_t passe
     return out[0] ^ out[1] ^ out[2] ^ out[3];
 }
 
+/* The peak probes' loop: 12 independent chains, each step a true dependency through its
+   chain's register, so the loop runs at the instruction's throughput once 12 ≥ latency ×
+   throughput (vpmaddubsw: 3 cycles × 2 per cycle on Zen 3; vpdpbusd: ~4–5 × 2 on Zen 4).
+   STEP(c) is the chain's next value; the xor of all chains is returned so nothing is dead. */
+#define TRITBENCH_PEAK_CHAINS(INIT, STEP)                                                  \
+    __m256i c[12];                                                                          \
+    for (int k = 0; k < 12; k++) c[k] = INIT(k + 1);                                        \
+    for (uint64_t i = 0; i < iterations; i++) {                                             \
+        for (int k = 0; k < 12; k++) c[k] = STEP(c[k]);                                     \
+    }                                                                                       \
+    __m256i s = c[0];                                                                       \
+    for (int k = 1; k < 12; k++) s = _mm256_xor_si256(s, c[k]);                             \
+    uint64_t out[4];                                                                        \
+    _mm256_storeu_si256((__m256i *)out, s);                                                 \
+    return out[0] ^ out[1] ^ out[2] ^ out[3];
+
 __attribute__((target("avx2")))
 uint64_t tritbench_maddubs_peak_avx2(uint64_t iterations) {
-    /* 12 chains: vpmaddubsw has 3-cycle latency and 2 per cycle throughput on Zen 3, so at
-       least 6 chains are needed to saturate it; 12 covers cores with longer latency. The
-       result feeds the next multiply as the unsigned operand, a true dependency per chain. */
+    /* The result feeds the next multiply as the unsigned operand. */
     const __m256i w = _mm256_set1_epi8(3);
-    __m256i x0 = _mm256_set1_epi8(1), x1 = _mm256_set1_epi8(2), x2 = _mm256_set1_epi8(3),
-            x3 = _mm256_set1_epi8(4), x4 = _mm256_set1_epi8(5), x5 = _mm256_set1_epi8(6),
-            x6 = _mm256_set1_epi8(7), x7 = _mm256_set1_epi8(8), x8 = _mm256_set1_epi8(9),
-            x9 = _mm256_set1_epi8(10), x10 = _mm256_set1_epi8(11), x11 = _mm256_set1_epi8(12);
-    for (uint64_t i = 0; i < iterations; i++) {
-        x0 = _mm256_maddubs_epi16(x0, w); x1 = _mm256_maddubs_epi16(x1, w);
-        x2 = _mm256_maddubs_epi16(x2, w); x3 = _mm256_maddubs_epi16(x3, w);
-        x4 = _mm256_maddubs_epi16(x4, w); x5 = _mm256_maddubs_epi16(x5, w);
-        x6 = _mm256_maddubs_epi16(x6, w); x7 = _mm256_maddubs_epi16(x7, w);
-        x8 = _mm256_maddubs_epi16(x8, w); x9 = _mm256_maddubs_epi16(x9, w);
-        x10 = _mm256_maddubs_epi16(x10, w); x11 = _mm256_maddubs_epi16(x11, w);
-    }
-    __m256i s = _mm256_xor_si256(_mm256_xor_si256(_mm256_xor_si256(x0, x1), _mm256_xor_si256(x2, x3)),
-                                 _mm256_xor_si256(_mm256_xor_si256(x4, x5), _mm256_xor_si256(x6, x7)));
-    s = _mm256_xor_si256(s, _mm256_xor_si256(_mm256_xor_si256(x8, x9), _mm256_xor_si256(x10, x11)));
-    uint64_t out[4];
-    _mm256_storeu_si256((__m256i *)out, s);
-    return out[0] ^ out[1] ^ out[2] ^ out[3];
+#define MADDUBS_INIT(k) _mm256_set1_epi8((char)(k))
+#define MADDUBS_STEP(x) _mm256_maddubs_epi16((x), w)
+    TRITBENCH_PEAK_CHAINS(MADDUBS_INIT, MADDUBS_STEP)
+}
+
+__attribute__((target("avx2,avx512f,avx512vl,avx512vnni")))
+uint64_t tritbench_dpbusd_peak_avx512vnni(uint64_t iterations) {
+    /* vpdpbusd accumulates into its destination: the chain runs through the accumulator. */
+    const __m256i w = _mm256_set1_epi8(3), x = _mm256_set1_epi8(-2);
+#define DPBUSD_INIT(k) _mm256_set1_epi32(k)
+#define DPBUSD_STEP(a) _mm256_dpbusd_epi32((a), w, x)
+    TRITBENCH_PEAK_CHAINS(DPBUSD_INIT, DPBUSD_STEP)
 }
 #else
+uint64_t tritbench_dpbusd_peak_avx512vnni(uint64_t iterations) {
+    return tritbench_int8_mac_peak_portable(iterations);
+}
 uint64_t tritbench_stream_read_avx2(const void *data, size_t bytes, size_t passes) {
     return tritbench_stream_read_portable(data, bytes, passes);
 }

@@ -50,6 +50,10 @@ public struct CPUFeatures: Codable, Equatable, Sendable {
     /// Whether the AVX2 kernel family may run here.
     public var supportsAVX2Kernels: Bool { avx2 && fma }
 
+    /// Whether the AVX-512 VNNI GEMM loop (`vpdpbusd` on ymm registers, which needs AVX512VL
+    /// besides VNNI) may run here, on top of the AVX2 family.
+    public var supportsVNNIKernels: Bool { supportsAVX2Kernels && avx512f && avx512bw && avx512vl && avx512vnni }
+
     static func detect() -> CPUFeatures {
         var f = CPUFeatures()
         #if arch(x86_64)

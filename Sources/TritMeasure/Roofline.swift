@@ -66,7 +66,17 @@ public struct RooflineResult: Codable, Equatable, Sendable {
     /// run: a sanity check on the probe's DRAM figure.
     public var plainStreamLoop: BandwidthPoint
     public var peakInt8: ComputePeak
+    /// The `vpdpbusd` (AVX-512 VNNI) peak where the CPU has it: the ceiling of the VNNI GEMM
+    /// loop, which issues one instruction per 32 multiply-adds with no separate widening add.
+    /// Absent on other CPUs and in results written before it existed.
+    public var peakInt8VNNI: ComputePeak?
     public var quick: Bool
+
+    /// The highest int8 multiply-add peak measured (the compute ceiling of the fastest loop).
+    public var bestInt8Peak: ComputePeak {
+        guard let v = peakInt8VNNI, v.gMACsPerSecond > peakInt8.gMACsPerSecond else { return peakInt8 }
+        return v
+    }
 
     /// Median bandwidth of `level` at `threads` threads, nil when not measured.
     public func gbPerSecond(level: String, threads: Int = 1) -> Double? {
@@ -186,10 +196,13 @@ public enum RooflineProbe {
         bar.advance(detail: "plain loop: \(String(format: "%.1f", plainPoint.gbPerSecond)) GB/s")
         let peak = measurePeak(avx2: avx2, timing: options.timing)
         bar.advance(detail: "int8 peak: \(String(format: "%.1f", peak.gMACsPerSecond)) G MAC/s")
+        let vnni = cpu.features.supportsVNNIKernels ? measureVNNIPeak(timing: options.timing) : nil
+        if let vnni { bar.advance(detail: "vpdpbusd peak: \(String(format: "%.1f", vnni.gMACsPerSecond)) G MAC/s") }
         bar.finish()
         return RooflineResult(schemaVersion: RooflineResult.currentSchemaVersion, date: Date(),
                               cpuModel: cpu.model, cpuFingerprint: cpu.fingerprint, caches: cpu.caches,
-                              bandwidth: points, plainStreamLoop: plainPoint, peakInt8: peak, quick: options.quick)
+                              bandwidth: points, plainStreamLoop: plainPoint, peakInt8: peak, peakInt8VNNI: vnni,
+                              quick: options.quick)
     }
 
     /// A plain summing loop, the way anyone would first write it in Swift.
@@ -198,6 +211,18 @@ public enum RooflineProbe {
         var s: UInt64 = 0
         for x in xs { s &+= x }
         return s
+    }
+
+    /// The `vpdpbusd ymm` multiply-add peak of one core. Only where
+    /// `CPUFeatures.supportsVNNIKernels` holds (the loop faults elsewhere).
+    public static func measureVNNIPeak(timing: TimingOptions = .init()) -> ComputePeak {
+        precondition(CPUFeatures.current.supportsVNNIKernels, "measureVNNIPeak: this CPU has no AVX512-VNNI + AVX512VL")
+        let iterations: UInt64 = 50_000
+        let macsPerCall = Double(iterations) * Double(TRITBENCH_PEAK_MACS_PER_ITERATION)
+        let t = RobustTiming.measure(timing) { ThreadTeam.consume(tritbench_dpbusd_peak_avx512vnni(iterations)) }
+        return ComputePeak(loop: "avx512-vnni vpdpbusd ymm", gMACsPerSecond: macsPerCall / t.median / 1e9,
+                           gMACsPerSecondBest: macsPerCall / t.min / 1e9,
+                           gInstructionsPerSecond: macsPerCall / 32 / t.median / 1e9, timing: t)
     }
 
     /// The int8 multiply-add peak of one core.

@@ -41,10 +41,11 @@ struct RooflineCommand: ParsableCommand {
         let pl = r.plainStreamLoop
         s += "\nplain Swift summing loop, DRAM \(EnvironmentReport.bytes(pl.workingSetBytes)), 1 thread: \(f(pl.gbPerSecond)) GB/s "
         s += "(95% CI \(f(pl.gbPerSecondCILow))–\(f(pl.gbPerSecondCIHigh)), best \(f(pl.gbPerSecondBest)))\n"
-        let pk = r.peakInt8
-        s += "int8 multiply-add peak, one core (\(pk.loop)): \(f(pk.gMACsPerSecond)) G MAC/s"
-        if let gi = pk.gInstructionsPerSecond { s += " = \(String(format: "%.2f", gi)) G instructions/s" }
-        s += " (best \(f(pk.gMACsPerSecondBest)))\n"
+        for pk in [r.peakInt8] + (r.peakInt8VNNI.map { [$0] } ?? []) {
+            s += "int8 multiply-add peak, one core (\(pk.loop)): \(f(pk.gMACsPerSecond)) G MAC/s"
+            if let gi = pk.gInstructionsPerSecond { s += " = \(String(format: "%.2f", gi)) G instructions/s" }
+            s += " (best \(f(pk.gMACsPerSecondBest)))\n"
+        }
         return s
     }
 }

@@ -15,37 +15,61 @@ import TritCore
         return y
     }
 
-    /// 9 tokens (blocks 4 + 4 + 1), rows not a multiple of 8, K with a short last quad, both
-    /// plane counts, every decode layout; then installed int8 activations all −128 against an
-    /// all +1 row: code 2 × −128 × 128 columns = −32768, the int16 bound of the tile-decode sum.
+    /// 9 and 29 tokens (every token-block tail), rows not a multiple of 8, K with a short last
+    /// quad, both plane counts, every decode layout, every tile decode the CPU offers; then
+    /// installed int8 activations all −128 against an all +1 row: code 2 × −128 × 128 columns =
+    /// −32768, the int16 bound of the AVX2 tile-decode sum.
     @Test(arguments: [1, 2])
     func gemmConfigurationsEqualScalarReference(planes: Int) throws {
         var g = SeededGenerator(seed: UInt64(7 + planes))
         let configs = ["tileDecode=1", "tileDecode=0,rowBlock=2,tokenBlock=4", "tileDecode=0,rowBlock=4,tokenBlock=2",
                        "tileDecode=0,rowBlock=2,tokenBlock=4,int16Depth=1"]
+            + (CPUFeatures.current.supportsVNNIKernels ? ["tileDecode=2"] : [])
         let formats: [PackedFormatKind] = planes == 1 ? [.twoBit, .base3] : [.twoPlane2Bit, .twoPlane]
         for (rows, cols, group) in [(21, 600, 128), (16, 256, 256)] {
             var w = TernaryWeights.random(rows: rows, cols: cols, groupSize: group, planes: planes,
                                           offsets: true, permutation: true, bias: true, using: &g)
             for j in 0..<cols { w.planes[0][j] = 1 }   // row 0 all +1
-            let tokens = 9
-            var x = (0..<(tokens * cols)).map { _ in g.nextGaussian() }
-            for j in 0..<cols { x[j] = -1 }            // token 0 all −1 → q = −127
-            let ref = try TernaryLinearKernel(weights: w, format: formats[0], variant: KernelRegistry.scalar, configuration: .init())
-            let expected = forward(ref, x, tokens: tokens, threads: 1)
-            for f in formats {
-                for c in configs {
-                    let k = try TernaryLinearKernel(weights: w, format: f, variant: KernelRegistry.simd,
-                                                    configuration: KernelConfiguration(parsing: c))
-                    for threads in [1, 2] {
-                        let y = forward(k, x, tokens: tokens, threads: threads)
-                        #expect(y == expected, "\(f.rawValue) {\(c)} \(rows)×\(cols)/g\(group) threads \(threads)")
+            // 9 tokens: AVX2 blocks 4 + 4 + 1, VNNI blocks 8 + 1; 29: VNNI 16 + 8 + 4 + 1.
+            for tokens in [9, 29] {
+                var x = (0..<(tokens * cols)).map { _ in g.nextGaussian() }
+                for j in 0..<cols { x[j] = -1 }            // token 0 all −1 → q = −127
+                let ref = try TernaryLinearKernel(weights: w, format: formats[0], variant: KernelRegistry.scalar, configuration: .init())
+                let expected = forward(ref, x, tokens: tokens, threads: 1)
+                for f in formats {
+                    for c in configs {
+                        let k = try TernaryLinearKernel(weights: w, format: f, variant: KernelRegistry.simd,
+                                                        configuration: KernelConfiguration(parsing: c))
+                        for threads in [1, 2] {
+                            let y = forward(k, x, tokens: tokens, threads: threads)
+                            #expect(y == expected, "\(f.rawValue) {\(c)} \(rows)×\(cols)/g\(group) threads \(threads)")
+                        }
+                        let q = [Int8](repeating: -128, count: tokens * cols), d = [Float](repeating: 0.01, count: tokens)
+                        #expect(k.forward(quantized: q, scales: d, tokens: tokens, threads: 1)
+                                == ref.forward(quantized: q, scales: d, tokens: tokens, threads: 1), "\(f.rawValue) {\(c)} all −128")
                     }
-                    let q = [Int8](repeating: -128, count: tokens * cols), d = [Float](repeating: 0.01, count: tokens)
-                    #expect(k.forward(quantized: q, scales: d, tokens: tokens, threads: 1)
-                            == ref.forward(quantized: q, scales: d, tokens: tokens, threads: 1), "\(f.rawValue) {\(c)} all −128")
                 }
             }
+        }
+    }
+
+    /// tileDecode = 2 (the VNNI tile) is offered, and the default, exactly where the CPU has
+    /// AVX512-VNNI + AVX512VL; elsewhere a configuration naming it is rejected by name.
+    @Test func vnniTileOfferedOnlyWithVNNI() throws {
+        let here = KernelParameter.tileDecode()
+        #expect(here.allowed.contains(2) == CPUFeatures.current.supportsVNNIKernels)
+        #expect(here.defaultValue == (CPUFeatures.current.supportsVNNIKernels ? 2 : 1))
+        var avx2Only = CPUFeatures()
+        avx2Only.avx2 = true; avx2Only.fma = true
+        let without = KernelParameter.tileDecode(features: avx2Only)
+        #expect(without.allowed == [0, 1] && without.defaultValue == 1)
+        var vnni = avx2Only
+        vnni.avx512f = true; vnni.avx512bw = true; vnni.avx512vl = true; vnni.avx512vnni = true
+        #expect(KernelParameter.tileDecode(features: vnni).allowed == [0, 1, 2])
+        let space = ParameterSpace(variant: "simd", parameters: [without], constraints: [])
+        #expect(throws: KernelConfigurationError.valueNotAllowed(variant: "simd", name: KernelParameterName.tileDecode,
+                                                                 value: 2, allowed: [0, 1])) {
+            try space.resolve(KernelConfiguration(parsing: "tileDecode=2"))
         }
     }
 

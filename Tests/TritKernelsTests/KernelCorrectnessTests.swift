@@ -91,12 +91,16 @@ import TritCore
                                                    scales: Array(repeating: [Float](repeating: 1, count: rows * (cols / group)), count: planes))
                         let expected = Float(planes * cols * Int(weight) * Int(act))
                         for (variant, format) in Self.pairs(planes: planes) {
-                            for c in Self.configurations(variant, tokens: 2) {
-                                let k = try TernaryLinearKernel(weights: w, format: format, variant: variant, configuration: c)
-                                for threads in [1, 2] {
-                                    let y = k.forward(quantized: [Int8](repeating: act, count: 2 * cols), scales: [1, 1], tokens: 2, threads: threads)
-                                    #expect(y.allSatisfy { $0 == expected },
-                                            "\(variant)/\(format.rawValue) {\(c)} group \(group) w \(weight) q \(act): got \(y[0]), expected \(expected)")
+                            // 2 tokens: register blocks; 17: the GEMM tiles (16-token VNNI block + a tail).
+                            for tokens in [2, 17] {
+                                for c in Self.configurations(variant, tokens: tokens) {
+                                    let k = try TernaryLinearKernel(weights: w, format: format, variant: variant, configuration: c)
+                                    for threads in [1, 2] {
+                                        let y = k.forward(quantized: [Int8](repeating: act, count: tokens * cols),
+                                                          scales: [Float](repeating: 1, count: tokens), tokens: tokens, threads: threads)
+                                        #expect(y.allSatisfy { $0 == expected },
+                                                "\(variant)/\(format.rawValue) {\(c)} \(tokens) tokens group \(group) w \(weight) q \(act): got \(y[0]), expected \(expected)")
+                                    }
                                 }
                             }
                         }
@@ -135,11 +139,19 @@ import TritCore
             let ref = try TernaryLinearKernel(weights: w, format: format, variant: KernelRegistry.scalar, configuration: .init())
             let expected = run(ref, x, tokens: tokens, threads: 1)
             for (variant, f) in Self.pairs(planes: planes) where f == format && variant != KernelRegistry.scalar {
-                let k = try TernaryLinearKernel(weights: w, format: format, variant: variant,
-                                                configuration: try KernelRegistry.variant(variant).defaultConfiguration(tokens: tokens))
-                let y = run(k, x, tokens: tokens, threads: 1)
-                let bad = zip(y, expected).filter { $0 != $1 }.count
-                #expect(bad == 0, "\(variant)/\(format.rawValue) tokens \(tokens): \(bad) of \(y.count) outputs differ")
+                let v = try KernelRegistry.variant(variant)
+                // GEMM: every tile decode this CPU offers (per-row tile, and the row-interleaved
+                // VNNI tile where AVX512-VNNI is present), not only the default.
+                let tileValues = tokens > 1 ? v.space.parameters.first { $0.name == KernelParameterName.tileDecode }?.allowed ?? [] : []
+                let configs = [v.defaultConfiguration(tokens: tokens)] + tileValues.map { t -> KernelConfiguration in
+                    var c = v.defaultConfiguration(tokens: tokens); c[KernelParameterName.tileDecode] = t; return c
+                }
+                for c in configs {
+                    let k = try TernaryLinearKernel(weights: w, format: format, variant: variant, configuration: c)
+                    let y = run(k, x, tokens: tokens, threads: 1)
+                    let bad = zip(y, expected).filter { $0 != $1 }.count
+                    #expect(bad == 0, "\(variant)/\(format.rawValue) {\(c)} tokens \(tokens): \(bad) of \(y.count) outputs differ")
+                }
             }
         }
     }

@@ -18,6 +18,11 @@ uint64_t tritbench_stream_read_portable(const void *data, size_t bytes, size_t p
 /// Returns a checksum of the accumulators.
 uint64_t tritbench_maddubs_peak_avx2(uint64_t iterations);
 
+/// The same with `vpdpbusd ymm` (u8 × s8, four products summed into an s32 lane, 32
+/// multiply-adds each): the peak of the AVX-512 VNNI GEMM loop. Call it only when CPUID reports
+/// AVX512-VNNI and AVX512VL and the OS saves the ZMM state.
+uint64_t tritbench_dpbusd_peak_avx512vnni(uint64_t iterations);
+
 /// Portable stand-in: `iterations` × 12 × 32 scalar int8 multiply-adds in 12 independent chains.
 uint64_t tritbench_int8_mac_peak_portable(uint64_t iterations);
 
