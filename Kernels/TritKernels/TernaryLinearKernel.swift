@@ -91,6 +91,8 @@ final class KernelEngine: KernelPoolTask, @unchecked Sendable {
     private var scratch: [AlignedBuffer] = []
     private let scratchBytes: Int
     private var tables = AlignedBuffer(byteCount: 0)
+    /// The activations in the VNNI GEMM loop's token-interleaved layout (grown on demand).
+    private var tokenInterleaved = AlignedBuffer(byteCount: 0)
     private let lock = NSLock()
 
     init(layer: PackedTernaryLayer, variant: KernelVariant, configuration: KernelConfiguration) {
@@ -126,6 +128,13 @@ final class KernelEngine: KernelPoolTask, @unchecked Sendable {
         run(tokens: tokens, y: y, threads: threads)
     }
 
+    /// Whether a call with `tokens` runs the AVX-512 VNNI tile loop (tileDecode = 2, which the
+    /// registry offers only where the CPU has it; GEMM of ≥ 4 tokens; the row-tiled formats).
+    func usesVNNITile(tokens: Int) -> Bool {
+        if case .lut = layer { return false }
+        return useAVX2 && tokens >= 4 && configuration[KernelParameterName.tileDecode] == 2
+    }
+
     /// Rows per unit of work handed to a thread.
     var tileRows: Int { useAVX2 && variant.id == KernelRegistry.lut ? 32 : 8 }
 
@@ -135,6 +144,13 @@ final class KernelEngine: KernelPoolTask, @unchecked Sendable {
         if useAVX2, case .base3 = layer {
             // The AVX2 base-3 decoder yields codes in an interleaved column order; match it.
             for t in 0..<tokens { AVX2Kernels.interleaveBase3Activations(acts.q + t * acts.stride, count: acts.stride) }
+        }
+        if usesVNNITile(tokens: tokens) {
+            // After the base-3 permutation: the VNNI loop reads whatever column order the decoder has.
+            let need = tokens * acts.stride
+            if tokenInterleaved.count < need { tokenInterleaved = AlignedBuffer(byteCount: need) }
+            VNNIKernels.interleaveTokens(acts.q, stride: acts.stride, tokens: tokens, quads: (side.cols + 127) / 128,
+                                         into: tokenInterleaved.typed(Int8.self))
         }
         #endif
         let tiles = (side.rows + tileRows - 1) / tileRows
@@ -192,7 +208,8 @@ final class KernelEngine: KernelPoolTask, @unchecked Sendable {
                 rowBlock: c[KernelParameterName.rowBlock] ?? 1, tokenBlock: c[KernelParameterName.tokenBlock] ?? 1,
                 depth: c[KernelParameterName.int16Depth] ?? 1, prefetchBytes: c[KernelParameterName.prefetch] ?? 0,
                 tables: UnsafePointer(tables.bytes), tableStride: tableStride,
-                decoded: c[KernelParameterName.tileDecode] == 1 ? decoded : nil)
+                decoded: c[KernelParameterName.tileDecode] == 1 ? decoded : nil,
+                tokenInterleaved: usesVNNITile(tokens: tokens) ? UnsafePointer(tokenInterleaved.typed(Int8.self)) : nil)
         }
         let quadsPerRow = (side.cols + 127) / 128
         let quadsPerGroup = ng == 1 ? quadsPerRow : side.groupSize / 128
@@ -209,8 +226,7 @@ final class KernelEngine: KernelPoolTask, @unchecked Sendable {
             return
         }
         let a = args(rowTiled.0, layout: rowTiled.1, quadsPerGroup: quadsPerGroup, quadsPerRow: quadsPerRow)
-        if c[KernelParameterName.tileDecode] == 2, tokens >= 4 {
-            // GEMM on the VNNI tile (the registry offers tileDecode = 2 only where the CPU has it).
+        if usesVNNITile(tokens: tokens) {
             VNNIKernels.dotTiles(a, layout: rowTiled.2, tiles: tiles, scratch: scratch, codes: decoded)
         } else {
             AVX2Kernels.maddTiles(a, layout: rowTiled.2, tiles: tiles, scratch: scratch)

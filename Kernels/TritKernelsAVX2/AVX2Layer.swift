@@ -47,6 +47,8 @@ public struct AVX2LayerArguments {
     /// GEMM only: `decodedCount` bytes of this thread's scratch for one tile's decoded codes
     /// (nil: decode per token block instead).
     public var decoded: UnsafeMutablePointer<UInt8>?
+    /// VNNI GEMM only: the activations in `VNNIKernels.interleaveTokens`' layout.
+    public var tokenInterleaved: UnsafePointer<Int8>?
 
     public init(weights: UnsafePointer<UInt8>, rowStride: Int, unitStride: Int, tileStride: Int, planeStride: Int,
                 planes: Int, rows: Int,
@@ -56,8 +58,8 @@ public struct AVX2LayerArguments {
                 offsets: UnsafePointer<UInt16>?, bias: UnsafePointer<UInt16>?,
                 y: UnsafeMutablePointer<Float>, tokens: Int, rowBlock: Int, tokenBlock: Int, depth: Int,
                 prefetchBytes: Int, tables: UnsafePointer<UInt8>? = nil, tableStride: Int = 0,
-                decoded: UnsafeMutablePointer<UInt8>? = nil) {
-        self.decoded = decoded
+                decoded: UnsafeMutablePointer<UInt8>? = nil, tokenInterleaved: UnsafePointer<Int8>? = nil) {
+        self.decoded = decoded; self.tokenInterleaved = tokenInterleaved
         self.weights = weights; self.rowStride = rowStride; self.unitStride = unitStride
         self.tileStride = tileStride; self.planeStride = planeStride
         self.planes = planes; self.rows = rows; self.groups = groups

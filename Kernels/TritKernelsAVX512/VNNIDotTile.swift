@@ -11,51 +11,77 @@ import TritKernelsAVX2
 public enum VNNIKernels {
     /// GEMM over row-interleaved tiles: each 8-row tile is decoded once
     /// (`AVX2Kernels.decodeRowInterleavedTile`, 8 rows × K bytes per plane, L1/L2-sized), then
-    /// every block of 8 tokens sweeps it. One `vpdpbusd` multiplies a vector of 4 columns × 8
-    /// rows of codes by 4 activation bytes broadcast to every lane and adds the 4 products into
+    /// every block of up to 16 tokens sweeps it. One `vpdpbusd` multiplies a vector of 4 columns ×
+    /// 8 rows of codes by 4 activation bytes broadcast to every lane and adds the 4 products into
     /// that row's int32 lane, so each accumulator already holds the 8 rows' Σ code·q in the
     /// epilogue's [group][row % 8] order: no horizontal sums, no int16 stage, any group length
     /// (|Σ code·q| ≤ 2·128·K stays far inside int32 for any K a model has).
     ///
     /// Per 32 multiply-adds: one `vpdpbusd` with its broadcast folded into the memory operand,
-    /// and an eighth of a code load; the AVX2 tile loop needs a `vpmaddubsw`, an add and a share
-    /// of the `vphaddw` tree for the same work.
+    /// and a sixteenth of a code load; the AVX2 tile loop needs a `vpmaddubsw`, an add and a
+    /// share of the `vphaddw` tree for the same work.
     ///
-    /// `scratch`: Int32 room for 8 tokens × planes × groups × 8; `codes`: one tile's
-    /// `AVX2LayerArguments.decodedCount` bytes.
+    /// Needs `a.tokenInterleaved` (see `interleaveTokens`); `scratch`: Int32 room for 16 tokens ×
+    /// planes × groups × 8; `codes`: one tile's `AVX2LayerArguments.decodedCount` bytes.
     public static func dotTiles(_ a: AVX2LayerArguments, layout: AVX2CodeLayout, tiles: Range<Int>,
                                 scratch: UnsafeMutablePointer<Int32>, codes: UnsafeMutablePointer<UInt8>) {
+        precondition(a.tokenInterleaved != nil, "VNNIKernels.dotTiles: the activations were not token-interleaved")
         let perToken = a.planes * a.groups * 8
+        let c = UnsafePointer(codes)
         for tile in tiles {
-            AVX2Kernels.decodeRowInterleavedTile(a, layout: layout, tile: tile, into: UnsafeMutablePointer(codes))
-            var t0 = 0
-            while t0 < a.tokens {
-                let n = min(tokenBlock, a.tokens - t0)
-                if n == 16 {
-                    block(T16.self, a, UnsafePointer(codes), t0, scratch)
-                } else {
-                    tail(a, UnsafePointer(codes), t0, n, scratch)
+            AVX2Kernels.decodeRowInterleavedTile(a, layout: layout, tile: tile, into: codes)
+            forEachTokenBlock(a.tokens) { t0, n in
+                switch n {
+                case 16: block(T16.self, a, c, t0, scratch)
+                case 8: block(T8.self, a, c, t0, scratch)
+                case 4: block(T4.self, a, c, t0, scratch)
+                case 2: block(T2.self, a, c, t0, scratch)
+                default: block(T1.self, a, c, t0, scratch)
                 }
                 for i in 0..<n { AVX2Kernels.epilogue(a, tile, t0 + i, scratch + i * perToken) }
-                t0 += n
             }
         }
     }
 
-    /// Tokens per sweep of a decoded tile.
+    /// Tokens per sweep of a decoded tile (the register block: 16 int32 accumulators + a code
+    /// vector fit the 32 ymm registers AVX512VL gives).
     public static let tokenBlock = 16
 
-    /// 1–15 tokens: 8-, 4-, 2- and 1-token blocks.
+    /// The token blocks a call walks, in order: blocks of 16, then at most one each of 8, 4, 2, 1.
+    /// `interleaveTokens` and `dotTiles` both follow it.
     @inline(__always)
-    static func tail(_ a: AVX2LayerArguments, _ codes: UnsafePointer<UInt8>, _ t0: Int, _ n: Int,
-                     _ scratch: UnsafeMutablePointer<Int32>) {
-        let perToken = a.planes * a.groups * 8
-        var i = 0
-        while i < n {
-            if n - i >= 8 { block(T8.self, a, codes, t0 + i, scratch + i * perToken); i += 8 }
-            else if n - i >= 4 { block(T4.self, a, codes, t0 + i, scratch + i * perToken); i += 4 }
-            else if n - i >= 2 { block(T2.self, a, codes, t0 + i, scratch + i * perToken); i += 2 }
-            else { block(T1.self, a, codes, t0 + i, scratch + i * perToken); i += 1 }
+    public static func forEachTokenBlock(_ tokens: Int, _ body: (_ first: Int, _ count: Int) -> Void) {
+        var t0 = 0
+        while t0 < tokens {
+            let left = tokens - t0
+            let n = left >= 16 ? 16 : left >= 8 ? 8 : left >= 4 ? 4 : left >= 2 ? 2 : 1
+            body(t0, n)
+            t0 += n
+        }
+    }
+
+    /// Copies `tokens` activation rows (`stride` bytes apart, `quads` 128-column quads each) into
+    /// the layout `dotTiles` reads: per token block (`forEachTokenBlock`) of n tokens from t0,
+    ///
+    ///     out[t0 · stride + ((q · 32 + j) · n + i) · 4 + b] = x[(t0 + i) · stride + 128q + 4j + b]
+    ///
+    ///     4-byte groups of one block:  | tok 0 c0–3 | tok 1 c0–3 | … | tok n−1 c0–3 | tok 0 c4–7 | …
+    ///
+    /// so the n broadcasts of one step read n consecutive dwords at constant offsets from one
+    /// pointer (no per-token address arithmetic in the loop). Once per forward call.
+    public static func interleaveTokens(_ x: UnsafePointer<Int8>, stride: Int, tokens: Int, quads: Int,
+                                        into out: UnsafeMutablePointer<Int8>) {
+        precondition(quads * 128 <= stride, "interleaveTokens: \(quads) quads do not fit a \(stride)-byte row")
+        let src = UnsafeRawPointer(x), dst = UnsafeMutableRawPointer(out)
+        forEachTokenBlock(tokens) { t0, n in
+            let base = dst + t0 &* stride
+            for i in 0..<n {
+                let row = src + (t0 &+ i) &* stride
+                for k in 0..<(quads &* 32) {
+                    base.storeBytes(of: row.loadUnaligned(fromByteOffset: k &* 4, as: UInt32.self),
+                                    toByteOffset: (k &* n &+ i) &* 4, as: UInt32.self)
+                }
+            }
         }
     }
 
@@ -110,20 +136,21 @@ public enum VNNIKernels {
             default: for i in 0..<n { body(i) }
             }
         }
-        let quads = a.quadsPerRow, quadsPerGroup = a.quadsPerGroup, groups = a.groups, actStride = a.actStride
+        let quads = a.quadsPerRow, quadsPerGroup = a.quadsPerGroup, groups = a.groups
         let perToken = a.planes * groups * 8
-        let acts = UnsafeRawPointer(a.acts + t0 &* actStride)
+        let acts = UnsafeRawPointer(a.tokenInterleaved! + t0 &* a.actStride)
         for p in 0..<a.planes {
             for g in 0..<groups {
                 let q0 = g &* quadsPerGroup, q1 = min(q0 &+ quadsPerGroup, quads)
                 var acc = Acc16()
                 for q in q0..<q1 {
                     let c = UnsafeRawPointer(codes + (p &* quads &+ q) &* 1024)
-                    let x = acts + q &* 128
+                    let xq = acts + q &* 128 &* nt
                     for j in 0..<32 {
                         let cv = _mm256_loadu_si256(c.advanced(by: j &* 32).assumingMemoryBound(to: __m256i_u.self))
+                        let x = xq + j &* 4 &* nt
                         unrolled(nt) { n in
-                            let xv = _mm256_set1_epi32(x.loadUnaligned(fromByteOffset: n &* actStride &+ j &* 4, as: Int32.self))
+                            let xv = _mm256_set1_epi32(x.loadUnaligned(fromByteOffset: n &* 4, as: Int32.self))
                             acc[n] = _mm256_mask_dpbusd_epi32(acc[n], 0xFF, cv, xv)
                         }
                     }

@@ -25,6 +25,8 @@ struct KernelsCommand: ParsableCommand {
         var interleave = false
         @Option(help: "VARIANT/FORMAT (e.g. simd/2bit): also report each case's time relative to that case as the median of per-round ratios with a 95% CI (implies --interleave).")
         var ratioTo: String?
+        @Flag(help: "With --tokens N > 1: also time each case as GEMV (1 token, its default configuration) in the same interleaved rounds, and report GEMM per-token throughput over GEMV's as N · t(GEMV) / t(GEMM), the median of per-round ratios with a 95% CI (implies --interleave).")
+        var gemvRatio = false
         @Flag(help: "JSON rows.") var json = false
 
         func run() throws {
@@ -36,6 +38,7 @@ struct KernelsCommand: ParsableCommand {
             var rows: [KernelResult] = []
             let cases = KernelRegistry.all.filter { wanted?.contains($0.id) ?? ($0.id != KernelRegistry.simdPortable || !CPUFeatures.current.supportsAVX2Kernels) }
                 .flatMap { v in v.formats.filter { wantedFormats?.contains($0.rawValue) ?? true }.map { (v, $0) } }
+            if gemvRatio && tokens < 2 { throw ValidationError("--gemv-ratio compares GEMM with GEMV: give --tokens 2 or more (got \(tokens))") }
             if let r = ratioTo, !cases.contains(where: { "\($0.0.id)/\($0.1.rawValue)" == r }) {
                 throw ValidationError("--ratio-to \(r): not among the cases benched (\(cases.map { "\($0.0.id)/\($0.1.rawValue)" }.joined(separator: ", ")))")
             }
@@ -44,14 +47,22 @@ struct KernelsCommand: ParsableCommand {
             let options = TimingOptions(warmup: 3, minSampleSeconds: 0.005, samples: samples, maxSeconds: 4)
             var progress = ProgressReporter("bench \(shape) tokens=\(tokens) threads=\(threads)\(cold ? " cold" : "")", total: cases.count)
             var benched: [(id: String, format: PackedFormatKind, bench: KernelBenchCase)] = []
+            /// Per GEMM case (by index in `benched`), the index of its GEMV companion (--gemv-ratio).
+            var companion: [Int: Int] = [:]
             for (v, f) in cases {
                 do {
                     let configuration = try config.map(KernelConfiguration.init(parsing:)) ?? v.defaultConfiguration(tokens: tokens)
                     benched.append((v.id, f, try KernelBenchCase(rows: dims[0], cols: dims[1], tokens: tokens, variant: v.id, format: f,
                                                                  configuration: configuration, threads: threads,
                                                                  coldBytes: cold ? 2 * max(llc, 256 << 20) : nil)))
+                    if gemvRatio {
+                        benched.append((v.id, f, try KernelBenchCase(rows: dims[0], cols: dims[1], tokens: 1, variant: v.id, format: f,
+                                                                     configuration: v.defaultConfiguration(tokens: 1), threads: threads,
+                                                                     coldBytes: cold ? 2 * max(llc, 256 << 20) : nil)))
+                        companion[benched.count - 2] = benched.count - 1
+                    }
                 } catch { progress.advance(detail: "\(v.id)/\(f.rawValue) skipped: \(error)"); continue }
-                if !(interleave || ratioTo != nil) {
+                if !(interleave || ratioTo != nil || gemvRatio) {
                     // One case at a time: its cold copies are freed before the next is built.
                     let b = benched.removeLast()
                     rows.append(result(b.id, b.format, b.bench, RobustTiming.measure(options) { b.bench.runOnce() }, cold, roof, dims))
@@ -67,30 +78,43 @@ struct KernelsCommand: ParsableCommand {
                 }
             }
             // Per-round ratios to the --ratio-to case (same rounds, so shared drift cancels).
-            let reference = rows.first { "\($0.variant)/\($0.format)" == ratioTo }
+            let reference = rows.first { "\($0.variant)/\($0.format)" == ratioTo && $0.tokens == tokens }
             let ratios = rows.map { r in reference.map { Statistics.pairedRatio(r.samples, $0.samples) } }
+            // GEMM per-token throughput over GEMV: N · t(GEMV) / t(GEMM), per round.
+            let gemvRatios: [(median: Double, low: Double, high: Double)?] = rows.indices.map { i in
+                guard let j = companion[i] else { return nil }
+                let q = Statistics.pairedRatio(rows[j].samples, rows[i].samples)
+                let n = Double(tokens)
+                return (n * q.median, n * q.low, n * q.high)
+            }
             if json {
                 struct Row: Encodable {
                     var variant, format, shape: String; var tokens, threads: Int; var cold: Bool
                     var median_us, ci_low_us, ci_high_us, gweights_per_s, gbytes_per_s: Double; var roofline_fraction: Double?
                     var weight_bytes: Int; var samples_us: [Double]
                     var ratio_to: String?; var ratio_median, ratio_ci_low, ratio_ci_high: Double?
+                    var gemv_throughput_ratio, gemv_throughput_ratio_ci_low, gemv_throughput_ratio_ci_high: Double?
                 }
-                try printJSON(zip(rows, ratios).map { r, q in
-                    Row(variant: r.variant, format: r.format, shape: r.shape, tokens: r.tokens, threads: r.threads, cold: r.cold,
+                try printJSON(zip(rows, zip(ratios, gemvRatios)).map { r, qs -> Row in
+                    let (q, gq) = qs
+                    return Row(variant: r.variant, format: r.format, shape: r.shape, tokens: r.tokens, threads: r.threads, cold: r.cold,
                         median_us: r.medianSeconds * 1e6, ci_low_us: r.ciLowSeconds * 1e6, ci_high_us: r.ciHighSeconds * 1e6,
                         gweights_per_s: r.gweightsPerSecond, gbytes_per_s: r.gbytesPerSecond, roofline_fraction: r.rooflineFraction,
                         weight_bytes: r.weightBytes, samples_us: r.samples.map { $0 * 1e6 },
-                        ratio_to: q == nil ? nil : ratioTo, ratio_median: q?.median, ratio_ci_low: q?.low, ratio_ci_high: q?.high)
+                        ratio_to: q == nil ? nil : ratioTo, ratio_median: q?.median, ratio_ci_low: q?.low, ratio_ci_high: q?.high,
+                        gemv_throughput_ratio: gq?.median, gemv_throughput_ratio_ci_low: gq?.low, gemv_throughput_ratio_ci_high: gq?.high)
                 })
             } else {
                 print("variant          format        median µs   95% CI µs           G w/s    GB/s   % roofline  bytes"
-                      + (ratioTo.map { "      × \($0) (paired, 95% CI)" } ?? ""))
-                for (r, q) in zip(rows, ratios) {
+                      + (ratioTo.map { "      × \($0) (paired, 95% CI)" } ?? "")
+                      + (gemvRatio ? "      tok  per-token throughput ÷ GEMV (paired, 95% CI)" : ""))
+                for (r, (q, gq)) in zip(rows, zip(ratios, gemvRatios)) {
                     print(String(format: "%-16@ %-12@ %10.1f   [%8.1f, %8.1f]  %7.1f  %6.1f   %6@     %d",
                                  r.variant as NSString, r.format as NSString, r.medianSeconds * 1e6, r.ciLowSeconds * 1e6, r.ciHighSeconds * 1e6,
                                  r.gweightsPerSecond, r.gbytesPerSecond, (r.rooflineFraction.map { String(format: "%.0f%%", $0 * 100) } ?? "—") as NSString, r.weightBytes)
-                          + (q.map { String(format: "   %.3f [%.3f, %.3f]", $0.median, $0.low, $0.high) } ?? ""))
+                          + (q.map { String(format: "   %.3f [%.3f, %.3f]", $0.median, $0.low, $0.high) } ?? "")
+                          + (gemvRatio ? String(format: "   %4d", r.tokens) : "")
+                          + (gq.map { String(format: "   %.2f× [%.2f, %.2f]", $0.median, $0.low, $0.high) } ?? ""))
                 }
             }
         }
