@@ -101,6 +101,21 @@ public struct RooflineResult: Codable, Equatable, Sendable {
         return (gbPerSecond / ref.gbPerSecond, level, ref.gbPerSecond)
     }
 
+    /// Achieved over attainable for a kernel doing `macs` int8 multiply-adds over `bytes` of
+    /// packed weights in `seconds`: attainable = min(best int8 peak × threads, bandwidth of the
+    /// level `workingSetBytes` lives in × macs/bytes), the roofline at the kernel's intensity.
+    /// A GEMV (≈ 4 MAC per byte at 2 bpw) is bandwidth-bound, so this equals its bandwidth
+    /// fraction; a 64-token GEMM is compute-bound and is measured against the peak instead.
+    public func attainedFraction(macs: Double, bytes: Int, seconds: Double, workingSetBytes: Int, threads: Int = 1)
+        -> (fraction: Double, bound: String)? {
+        guard bytes > 0, seconds > 0, let bw = fraction(gbPerSecond: 1, workingSetBytes: workingSetBytes, threads: threads) else { return nil }
+        let memoryBound = bw.reference * macs / Double(bytes)          // G MAC/s the level can feed
+        let computeBound = bestInt8Peak.gMACsPerSecond * Double(max(threads, 1))
+        let achieved = macs / seconds / 1e9
+        return memoryBound <= computeBound ? (achieved / memoryBound, "\(bw.level) read \(String(format: "%.1f", bw.reference)) GB/s")
+                                           : (achieved / computeBound, "\(bestInt8Peak.loop) peak × \(max(threads, 1))")
+    }
+
     public func write(to path: String) throws { try AtomicFile.writeJSON(self, to: path) }
 
     public static func load(from path: String) throws -> RooflineResult {

@@ -69,7 +69,8 @@ public struct TuningStage {
                     variant: p.variant, format: p.format, rows: p.rows, cols: p.cols, tokens: p.tokens, threads: p.threads, cold: false,
                     samples: b.samples, medianSeconds: m, ciLowSeconds: b.ciLow ?? m, ciHighSeconds: b.ciHigh ?? m,
                     gweightsPerSecond: Double(p.rows * p.cols * p.tokens) / m / 1e9, gbytesPerSecond: gbps,
-                    rooflineFraction: roofline?.fraction(gbPerSecond: gbps, workingSetBytes: bytes, threads: p.threads)?.fraction,
+                    rooflineFraction: roofline?.attainedFraction(macs: Double(p.rows * p.cols * p.tokens), bytes: bytes, seconds: m,
+                                                                 workingSetBytes: bytes, threads: p.threads)?.fraction,
                     counters: b.counters, simulatedInstructions: nil, weightBytes: bytes))
             }
             progress.advance(detail: "\(p): best \(o.best.flatMap(\.median).map { String(format: "%.1f µs", $0 * 1e6) } ?? "—")")

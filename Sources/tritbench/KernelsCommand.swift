@@ -12,7 +12,7 @@ struct KernelsCommand: ParsableCommand {
         subcommands: [KernelsListCommand.self, KernelsVerifyCommand.self, Bench.self])
 
     struct Bench: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Time variants × formats on one shape (median, 95% CI, G weights/s, GB/s, % of measured bandwidth).")
+        static let configuration = CommandConfiguration(abstract: "Time variants × formats on one shape (median, 95% CI, G weights/s, GB/s, % of the measured roofline: read bandwidth × intensity, or the int8 peak where that is lower, as for GEMM).")
         @Option(help: "rows x K, e.g. 2048x2048.") var shape: String
         @Option(help: "Tokens (1 = GEMV).") var tokens = 1
         @Option(help: "Threads.") var threads = 1
@@ -126,7 +126,8 @@ private func result(_ variant: String, _ format: PackedFormatKind, _ bench: Kern
                     _ roof: RooflineResult, _ dims: [Int]) -> KernelResult {
     let weights = Double(dims[0] * dims[1] * bench.tokens)
     let gbps = Double(bench.weightBytes) / t.median / 1e9
-    let fraction = roof.fraction(gbPerSecond: gbps, workingSetBytes: cold ? Int.max / 4 : bench.weightBytes, threads: bench.threads)?.fraction
+    let fraction = roof.attainedFraction(macs: weights, bytes: bench.weightBytes, seconds: t.median,
+                                         workingSetBytes: cold ? Int.max / 4 : bench.weightBytes, threads: bench.threads)?.fraction
     return KernelResult(variant: variant, format: format.rawValue, rows: dims[0], cols: dims[1], tokens: bench.tokens, threads: bench.threads,
                         cold: cold, samples: t.samples, medianSeconds: t.median, ciLowSeconds: t.ciLow, ciHighSeconds: t.ciHigh,
                         gweightsPerSecond: weights / t.median / 1e9, gbytesPerSecond: gbps, rooflineFraction: fraction,

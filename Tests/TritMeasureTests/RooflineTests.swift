@@ -23,6 +23,17 @@ import TritCore
         // A fraction is taken against the level the working set lives in.
         let f = try #require(r.fraction(gbPerSecond: dram / 2, workingSetBytes: 1 << 30))
         #expect(f.level == "DRAM" && abs(f.fraction - 0.5) < 1e-9)
+        // The vpdpbusd peak is measured exactly where the VNNI loop can run.
+        #expect((r.peakInt8VNNI != nil) == CPUFeatures.current.supportsVNNIKernels)
+        if let v = r.peakInt8VNNI { #expect(v.gMACsPerSecond > 1 && r.bestInt8Peak.gMACsPerSecond >= v.gMACsPerSecond) }
+        // Roofline at a kernel's intensity: 1 MAC per byte is bandwidth-bound, 10⁶ is peak-bound.
+        let bytes = 1 << 30, peak = r.bestInt8Peak.gMACsPerSecond
+        let low = try #require(r.attainedFraction(macs: Double(bytes), bytes: bytes, seconds: Double(bytes) / (dram / 2 * 1e9),
+                                                  workingSetBytes: bytes))
+        #expect(low.bound.hasPrefix("DRAM") && abs(low.fraction - 0.5) < 1e-9)
+        let macs = 1e6 * Double(bytes)
+        let high = try #require(r.attainedFraction(macs: macs, bytes: bytes, seconds: macs / (peak / 4 * 1e9), workingSetBytes: bytes))
+        #expect(high.bound.contains("peak") && abs(high.fraction - 0.25) < 1e-9)
     }
 
     @Test func workingSetsSitInsideTheirLevel() {
