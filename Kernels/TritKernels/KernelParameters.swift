@@ -113,6 +113,7 @@ public enum KernelParameterName {
     public static let threads = "threads"
     public static let lutGroup = "lutGroup"
     public static let tileDecode = "tileDecode"
+    public static let gemvWidth = "gemvWidth"
 }
 
 extension KernelParameter {
@@ -132,6 +133,16 @@ extension KernelParameter {
         return KernelParameter(name: KernelParameterName.tileDecode, allowed: vnni ? [0, 1, 2] : [0, 1],
                                defaultValue: vnni ? 2 : 1,
                                meaning: "GEMM (≥ 4 tokens): 0 decode per register block; 1 decode each 8-row tile once into L1 and sweep every token over it, 8 rows per activation load (128-column scale groups; overrides rowBlock/tokenBlock there); 2 the same tile row-interleaved for AVX-512 VNNI vpdpbusd, 8 tokens per sweep (only where the CPU has AVX512-VNNI + AVX512VL)")
+    }
+    /// Which loop runs a GEMV (1 token). 256: the AVX2 loop over `rowBlock` rows; 512: the
+    /// AVX-512 loop (`VNNIKernels.gemvTiles`), 8 rows as four 2-row zmm registers with
+    /// `vpdpbusd` into int32 lanes, for the 2-bit and base-3 layouts. Offered, and the default,
+    /// only where the CPU has AVX512-VNNI/BW/VL with ZMM state saved, like `tileDecode = 2`.
+    static func gemvWidth(features: CPUFeatures = .current) -> KernelParameter {
+        let vnni = features.supportsVNNIKernels
+        return KernelParameter(name: KernelParameterName.gemvWidth, allowed: vnni ? [256, 512] : [256],
+                               defaultValue: vnni ? 512 : 256,
+                               meaning: "GEMV (1 token) vector width: 256 the AVX2 loop over rowBlock rows; 512 the AVX-512 VNNI loop, 8 rows as four 2-row zmm registers, vpdpbusd into int32 (2-bit and base-3 layouts; only where the CPU has AVX512-VNNI + BW + VL)")
     }
     static func prefetch() -> KernelParameter {
         KernelParameter(name: KernelParameterName.prefetch, allowed: [0, 256, 512, 1024, 2048], defaultValue: 0,

@@ -97,6 +97,7 @@ public enum KernelRegistry {
             KernelParameter(name: KernelParameterName.int16Depth, allowed: [1, 2, 4, 8, 16, 32], defaultValue: 16,
                             meaning: "128-column quads summed in int16 before vpmaddwd widening (K unroll)"),
             .tileDecode(),
+        ] + (id == simd ? [.gemvWidth()] : []) + [
             .prefetch(), .threads(),
         ], constraints: [
             ParameterConstraint(parameters: [KernelParameterName.rowBlock, KernelParameterName.tokenBlock],

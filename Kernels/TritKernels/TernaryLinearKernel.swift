@@ -135,6 +135,15 @@ final class KernelEngine: KernelPoolTask, @unchecked Sendable {
         return useAVX2 && tokens >= 4 && configuration[KernelParameterName.tileDecode] == 2
     }
 
+    /// Whether a call with `tokens` runs the AVX-512 GEMV loop (gemvWidth = 512, which the
+    /// registry offers only where the CPU has it; one token; the 2-bit and base-3 layouts).
+    func usesZMMGEMV(tokens: Int) -> Bool {
+        switch layer {
+        case .twoBit, .base3: return useAVX2 && tokens == 1 && configuration[KernelParameterName.gemvWidth] == 512
+        case .bitmask, .lut: return false
+        }
+    }
+
     /// Rows per unit of work handed to a thread.
     var tileRows: Int { useAVX2 && variant.id == KernelRegistry.lut ? 32 : 8 }
 
@@ -142,8 +151,12 @@ final class KernelEngine: KernelPoolTask, @unchecked Sendable {
         if useAVX2, case let .lut(m) = layer { buildTables(m, tokens: tokens) }
         #if arch(x86_64)
         if useAVX2, case .base3 = layer {
-            // The AVX2 base-3 decoder yields codes in an interleaved column order; match it.
-            for t in 0..<tokens { AVX2Kernels.interleaveBase3Activations(acts.q + t * acts.stride, count: acts.stride) }
+            // The base-3 decoders yield codes in an interleaved column order; match it.
+            if usesZMMGEMV(tokens: tokens) {
+                VNNIKernels.interleaveBase3WordPairs(acts.q, count: acts.stride)
+            } else {
+                for t in 0..<tokens { AVX2Kernels.interleaveBase3Activations(acts.q + t * acts.stride, count: acts.stride) }
+            }
         }
         if usesVNNITile(tokens: tokens) {
             // After the base-3 permutation: the VNNI loop reads whatever column order the decoder has.
@@ -228,6 +241,8 @@ final class KernelEngine: KernelPoolTask, @unchecked Sendable {
         let a = args(rowTiled.0, layout: rowTiled.1, quadsPerGroup: quadsPerGroup, quadsPerRow: quadsPerRow)
         if usesVNNITile(tokens: tokens) {
             VNNIKernels.dotTiles(a, layout: rowTiled.2, tiles: tiles, scratch: scratch, codes: decoded)
+        } else if usesZMMGEMV(tokens: tokens) {
+            VNNIKernels.gemvTiles(a, layout: rowTiled.2, tiles: tiles)
         } else {
             AVX2Kernels.maddTiles(a, layout: rowTiled.2, tiles: tiles, scratch: scratch)
         }

@@ -581,6 +581,21 @@ enum BitmaskDecoder: QuadDecoder {
     @inline(__always) static func bytesBefore(quad q: Int, unit: Int) -> Int { q &* unit }
 }
 
+/// The multipliers of the base-3 decoders (this target's and the AVX-512 one's).
+public enum Base3Multiplier {
+    /// 9^i as a 16-bit multiplier, i = 0…4: stored · 9^i mod 2^16 brings trits 2i, 2i+1 of a
+    /// lane to its top (a constant when i is).
+    @inlinable @inline(__always) public static func power9(_ i: Int) -> Int16 {
+        switch i {
+        case 0: return 1
+        case 1: return 9
+        case 2: return 81
+        case 3: return 729
+        default: return 6561
+        }
+    }
+}
+
 /// Base-3, 10 trits per 16-bit lane in blocks of 160 columns: vector v of a row is pair
 /// i = v % 5 of block v / 5, i.e. trits 2i and 2i+1 of the 16 lanes (`packus(T_2i, T_2i+1)`).
 ///
@@ -603,16 +618,7 @@ enum BitmaskDecoder: QuadDecoder {
 /// 165 µs (per-quad decode, one trit per multiply pair) → 127 (straight-line spans) → 107
 /// (two trits per multiply pair, codes shuffled back) → 96 (activations interleaved instead).
 enum Base3Decoder: QuadDecoder {
-    /// 9^i as a 16-bit multiplier, i = 0…4 (a constant when i is).
-    @inline(__always) static func power9(_ i: Int) -> Int16 {
-        switch i {
-        case 0: return 1
-        case 1: return 9
-        case 2: return 81
-        case 3: return 729
-        default: return 6561
-        }
-    }
+    @inline(__always) static func power9(_ i: Int) -> Int16 { Base3Multiplier.power9(i) }
 
     /// u = 3·t_2i + t_2i+1 of every lane of block `x` (vector i, 0…4, of the block).
     @inline(__always) static func digitPair(_ x: __m256i, _ i: Int) -> __m256i {

@@ -53,23 +53,33 @@ import TritCore
         }
     }
 
-    /// tileDecode = 2 (the VNNI tile) is offered, and the default, exactly where the CPU has
-    /// AVX512-VNNI + AVX512VL; elsewhere a configuration naming it is rejected by name.
-    @Test func vnniTileOfferedOnlyWithVNNI() throws {
-        let here = KernelParameter.tileDecode()
-        #expect(here.allowed.contains(2) == CPUFeatures.current.supportsVNNIKernels)
-        #expect(here.defaultValue == (CPUFeatures.current.supportsVNNIKernels ? 2 : 1))
+    /// The AVX-512 values are offered, and the default, exactly where the CPU has AVX512-VNNI +
+    /// BW + VL: tileDecode = 2 (the VNNI GEMM tile) and gemvWidth = 512 (the zmm GEMV loop).
+    /// Elsewhere (an injected AVX2-only feature set) a configuration naming them is rejected by name.
+    @Test(arguments: [(KernelParameterName.tileDecode, [0, 1], 1, 2), (KernelParameterName.gemvWidth, [256], 256, 512)])
+    func avx512ValuesOfferedOnlyWithVNNI(name: String, avx2Allowed: [Int], avx2Default: Int, avx512Value: Int) throws {
+        let make: (CPUFeatures) -> KernelParameter = name == KernelParameterName.tileDecode
+            ? { KernelParameter.tileDecode(features: $0) } : { KernelParameter.gemvWidth(features: $0) }
+        let here = make(.current)
+        #expect(here.allowed.contains(avx512Value) == CPUFeatures.current.supportsVNNIKernels)
+        #expect(here.defaultValue == (CPUFeatures.current.supportsVNNIKernels ? avx512Value : avx2Default))
         var avx2Only = CPUFeatures()
         avx2Only.avx2 = true; avx2Only.fma = true
-        let without = KernelParameter.tileDecode(features: avx2Only)
-        #expect(without.allowed == [0, 1] && without.defaultValue == 1)
+        let without = make(avx2Only)
+        #expect(without.allowed == avx2Allowed && without.defaultValue == avx2Default)
         var vnni = avx2Only
         vnni.avx512f = true; vnni.avx512bw = true; vnni.avx512vl = true; vnni.avx512vnni = true
-        #expect(KernelParameter.tileDecode(features: vnni).allowed == [0, 1, 2])
+        #expect(make(vnni).allowed == avx2Allowed + [avx512Value])
         let space = ParameterSpace(variant: "simd", parameters: [without], constraints: [])
-        #expect(throws: KernelConfigurationError.valueNotAllowed(variant: "simd", name: KernelParameterName.tileDecode,
-                                                                 value: 2, allowed: [0, 1])) {
-            try space.resolve(KernelConfiguration(parsing: "tileDecode=2"))
+        #expect(throws: KernelConfigurationError.valueNotAllowed(variant: "simd", name: name, value: avx512Value, allowed: avx2Allowed)) {
+            try space.resolve(KernelConfiguration(parsing: "\(name)=\(avx512Value)"))
+        }
+    }
+
+    /// Only the simd variant has the GEMV width (its formats are the ones with a zmm decoder).
+    @Test func onlySIMDHasGEMVWidth() {
+        for v in KernelRegistry.all {
+            #expect(v.space.parameters.contains { $0.name == KernelParameterName.gemvWidth } == (v.id == KernelRegistry.simd), "\(v.id)")
         }
     }
 

@@ -22,7 +22,14 @@ import TritCore
                 || (c[KernelParameterName.tokenBlock] ?? 1) == min(tokens, 4)
             if interesting, picked.count < 6, !picked.contains(c) { picked.append(c) }
         }
-        return picked
+        return picked + gemvWidths(space, tokens: tokens)
+    }
+
+    /// For one token: the default with each other GEMV width this CPU offers (the AVX2 loop
+    /// where the default is the AVX-512 one), so both GEMV loops meet every input.
+    static func gemvWidths(_ space: ParameterSpace, tokens: Int) -> [KernelConfiguration] {
+        guard tokens == 1, let p = space.parameters.first(where: { $0.name == KernelParameterName.gemvWidth }) else { return [] }
+        return p.allowed.filter { $0 != p.defaultValue }.map { v in var c = space.defaultConfiguration; c[p.name] = v; return c }
     }
 
     func run(_ k: TernaryLinearKernel, _ x: [Float], tokens: Int, threads: Int) -> [Float] {
@@ -91,8 +98,8 @@ import TritCore
                                                    scales: Array(repeating: [Float](repeating: 1, count: rows * (cols / group)), count: planes))
                         let expected = Float(planes * cols * Int(weight) * Int(act))
                         for (variant, format) in Self.pairs(planes: planes) {
-                            // 2 tokens: register blocks; 17: the GEMM tiles (16-token VNNI block + a tail).
-                            for tokens in [2, 17] {
+                            // 1 token: the GEMV loops; 2: register blocks; 17: the GEMM tiles (16-token VNNI block + a tail).
+                            for tokens in [1, 2, 17] {
                                 for c in Self.configurations(variant, tokens: tokens) {
                                     let k = try TernaryLinearKernel(weights: w, format: format, variant: variant, configuration: c)
                                     for threads in [1, 2] {
@@ -112,7 +119,8 @@ import TritCore
 
     /// Every one of the 59,049 ten-trit lane values of the base-3 format, through each variant
     /// that reads base-3 (the SIMD decoders take two trits per multiply pair and split them with
-    /// table lookups; a wrong table entry or multiplier shows here), GEMV and tile-decoded GEMM.
+    /// table lookups; a wrong table entry or multiplier shows here), GEMV (both widths the CPU
+    /// offers) and tile-decoded GEMM.
     @Test(arguments: [1, 2])
     func base3EveryLaneValueMatchesReference(planes: Int) throws {
         let rows = 24, blocks = 154, cols = 160 * blocks   // 24 · 154 · 16 = 59,136 lanes
@@ -145,7 +153,7 @@ import TritCore
                 let tileValues = tokens > 1 ? v.space.parameters.first { $0.name == KernelParameterName.tileDecode }?.allowed ?? [] : []
                 let configs = [v.defaultConfiguration(tokens: tokens)] + tileValues.map { t -> KernelConfiguration in
                     var c = v.defaultConfiguration(tokens: tokens); c[KernelParameterName.tileDecode] = t; return c
-                }
+                } + Self.gemvWidths(v.space, tokens: tokens)
                 for c in configs {
                     let k = try TernaryLinearKernel(weights: w, format: format, variant: variant, configuration: c)
                     let y = run(k, x, tokens: tokens, threads: 1)
