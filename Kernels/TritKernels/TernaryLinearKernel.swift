@@ -33,7 +33,8 @@ public struct TernaryLinearKernel: @unchecked Sendable {
 
     /// A sound untuned choice: the 2-bit `vpmaddubsw` kernel (2 × 2-bit for PTQTP's two planes:
     /// the 3.2-bpw base-3 decode is compute-bound and measured slower here), four rows per
-    /// block for one token, four tokens per decode for several; a portable or scalar variant
+    /// block for one token (eight, in the zmm loop, where the CPU has AVX512-VNNI: the space's
+    /// default gemvWidth), four tokens per decode for several; a portable or scalar variant
     /// when the scale groups do not fit the SIMD loops. The tuner (TritTune) replaces this.
     public static func defaultChoice(for weights: TernaryWeights, tokens: Int)
         -> (format: PackedFormatKind, variant: String, configuration: KernelConfiguration) {

@@ -42,6 +42,17 @@ struct KernelsCommand: ParsableCommand {
             if let r = ratioTo, !cases.contains(where: { "\($0.0.id)/\($0.1.rawValue)" == r }) {
                 throw ValidationError("--ratio-to \(r): not among the cases benched (\(cases.map { "\($0.0.id)/\($0.1.rawValue)" }.joined(separator: ", ")))")
             }
+            if cold && (interleave || ratioTo != nil || gemvRatio) {
+                // Interleaved rounds hold every case's cold copies at once (the scalar reference
+                // also keeps an unpacked int8 copy, ~4× a 2-bit one): refuse what cannot fit
+                // instead of being killed for memory with nothing written.
+                let perCase = 2 * max(llc, 256 << 20)
+                let need = cases.reduce(0) { $0 + perCase * ($1.0.id == KernelRegistry.scalar ? 5 : 1) } * (gemvRatio ? 2 : 1)
+                let budget = Int(ProcessInfo.processInfo.physicalMemory / 5 * 2)
+                if need > budget {
+                    throw ValidationError("--cold with interleaved rounds holds every case's copies at once: \(cases.count) cases need about \(need >> 30) GiB, more than 40% of this machine's \(ProcessInfo.processInfo.physicalMemory >> 30) GiB; name fewer cases with --variants / --formats")
+                }
+            }
             logNotice("measuring DRAM read bandwidth for the roofline fraction…")
             let roof = RooflineProbe.measure(RooflineOptions(quick: true, threadCounts: [threads]), progress: false)
             let options = TimingOptions(warmup: 3, minSampleSeconds: 0.005, samples: samples, maxSeconds: 4)
