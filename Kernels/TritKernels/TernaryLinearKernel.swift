@@ -13,6 +13,13 @@ public struct TernaryLinearKernel: @unchecked Sendable {
 
     public init(weights: TernaryWeights, format: PackedFormatKind, variant: String,
                 configuration: KernelConfiguration) throws {
+        try self.init(weights: weights, format: format, variant: variant, configuration: configuration, features: .current)
+    }
+
+    /// `features`: the CPU features the loops are chosen from (tests pass fewer than the CPU has
+    /// to run the fallbacks; never more).
+    init(weights: TernaryWeights, format: PackedFormatKind, variant: String,
+         configuration: KernelConfiguration, features: CPUFeatures) throws {
         let v = try KernelRegistry.variant(variant)
         guard v.supports(format) else {
             throw KernelError.formatNotSupported(variant: variant, format: format, supported: v.formats)
@@ -23,12 +30,12 @@ public struct TernaryLinearKernel: @unchecked Sendable {
         }
         let config = try v.space.resolve(configuration)
         let layer = try PackedTernaryLayer(packing: weights, as: format)
-        engine = KernelEngine(layer: layer, variant: v, configuration: config)
+        engine = KernelEngine(layer: layer, variant: v, configuration: config, features: features)
     }
 
     /// Builds a kernel on an already packed layer (benchmarks' cold copies share no memory).
     init(layer: PackedTernaryLayer, variant: KernelVariant, configuration: KernelConfiguration) {
-        engine = KernelEngine(layer: layer, variant: variant, configuration: configuration)
+        engine = KernelEngine(layer: layer, variant: variant, configuration: configuration, features: .current)
     }
 
     /// A sound untuned choice: the 2-bit `vpmaddubsw` kernel (2 × 2-bit for PTQTP's two planes:
@@ -86,6 +93,8 @@ final class KernelEngine: KernelPoolTask, @unchecked Sendable {
     let layer: PackedTernaryLayer, side: TernarySideData, variant: KernelVariant, configuration: KernelConfiguration
     /// How it runs: the AVX2 loops, else the scalar reference (variant "scalar") or portable SIMD.
     let useAVX2: Bool, reference: ScalarReferenceKernel?, portable: PortableSIMDKernel
+    /// Whether the AVX-512 GEMV loop decodes 2-bit codes with GF2P8AFFINEQB.
+    let useGFNI: Bool
     let acts: QuantizedActivations
     let maxThreads: Int
     /// Per thread: int32 sums (`scratchBytes`), then room for one decoded tile (GEMM).
@@ -96,17 +105,18 @@ final class KernelEngine: KernelPoolTask, @unchecked Sendable {
     private var tokenInterleaved = AlignedBuffer(byteCount: 0)
     private let lock = NSLock()
 
-    init(layer: PackedTernaryLayer, variant: KernelVariant, configuration: KernelConfiguration) {
+    init(layer: PackedTernaryLayer, variant: KernelVariant, configuration: KernelConfiguration, features: CPUFeatures) {
         self.layer = layer
         side = layer.side
         self.variant = variant
         self.configuration = configuration
         #if arch(x86_64)
         useAVX2 = variant.id != KernelRegistry.scalar && variant.id != KernelRegistry.simdPortable
-            && CPUFeatures.current.supportsAVX2Kernels
+            && features.supportsAVX2Kernels
         #else
         useAVX2 = false
         #endif
+        useGFNI = useAVX2 && features.supportsGFNIDecode
         acts = QuantizedActivations(cols: side.cols, groupSize: side.groupSize, permutation: side.permutation)
         reference = variant.id == KernelRegistry.scalar ? ScalarReferenceKernel(weights: layer.unpack(), side: side) : nil
         portable = PortableSIMDKernel(layer: layer, side: side)
@@ -243,7 +253,7 @@ final class KernelEngine: KernelPoolTask, @unchecked Sendable {
         if usesVNNITile(tokens: tokens) {
             VNNIKernels.dotTiles(a, layout: rowTiled.2, tiles: tiles, scratch: scratch, codes: decoded)
         } else if usesZMMGEMV(tokens: tokens) {
-            VNNIKernels.gemvTiles(a, layout: rowTiled.2, tiles: tiles)
+            VNNIKernels.gemvTiles(a, layout: rowTiled.2, tiles: tiles, gfni: useGFNI)
         } else {
             AVX2Kernels.maddTiles(a, layout: rowTiled.2, tiles: tiles, scratch: scratch)
         }

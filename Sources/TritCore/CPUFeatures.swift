@@ -19,11 +19,25 @@ public struct CPUFeatures: Codable, Equatable, Sendable {
     public var avx512vl = false
     public var avx512vnni = false
     public var avxVNNI = false
+    /// Galois-field byte instructions (GF2P8AFFINEQB): a per-byte bit permutation in one op.
+    public var gfni = false
     public var neon = false
     /// CPUID leaf 1 ECX bit 31: set by hypervisors for their guests.
     public var hypervisor = false
 
     public init() {}
+
+    /// Every flag is optional when decoding, so result files written before a flag existed
+    /// (the committed baselines) still load; a flag a file does not list reads as absent.
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        func flag(_ key: CodingKeys) throws -> Bool { try c.decodeIfPresent(Bool.self, forKey: key) ?? false }
+        sse42 = try flag(.sse42); avx = try flag(.avx); avx2 = try flag(.avx2); fma = try flag(.fma)
+        bmi2 = try flag(.bmi2); f16c = try flag(.f16c); popcnt = try flag(.popcnt)
+        avx512f = try flag(.avx512f); avx512bw = try flag(.avx512bw); avx512vl = try flag(.avx512vl)
+        avx512vnni = try flag(.avx512vnni); avxVNNI = try flag(.avxVNNI); gfni = try flag(.gfni)
+        neon = try flag(.neon); hypervisor = try flag(.hypervisor)
+    }
 
     /// The features of the CPU this process runs on.
     public static let current: CPUFeatures = detect()
@@ -43,6 +57,7 @@ public struct CPUFeatures: Codable, Equatable, Sendable {
         if avx512vl { n.append("avx512vl") }
         if avx512vnni { n.append("avx512vnni") }
         if avxVNNI { n.append("avx-vnni") }
+        if gfni { n.append("gfni") }
         if neon { n.append("neon") }
         return n
     }
@@ -53,6 +68,10 @@ public struct CPUFeatures: Codable, Equatable, Sendable {
     /// Whether the AVX-512 VNNI GEMM loop (`vpdpbusd` on ymm registers, which needs AVX512VL
     /// besides VNNI) may run here, on top of the AVX2 family.
     public var supportsVNNIKernels: Bool { supportsAVX2Kernels && avx512f && avx512bw && avx512vl && avx512vnni }
+
+    /// Whether the AVX-512 GEMV loop may decode 2-bit codes with GF2P8AFFINEQB (one op per
+    /// code vector instead of a shift and an AND; Ice Lake and Zen 4 have it, Cascade Lake not).
+    public var supportsGFNIDecode: Bool { supportsVNNIKernels && gfni }
 
     static func detect() -> CPUFeatures {
         var f = CPUFeatures()
@@ -80,6 +99,7 @@ public struct CPUFeatures: Codable, Equatable, Sendable {
         f.avx512bw = ebx7 & (1 << 30) != 0 && zmmSaved
         f.avx512vl = ebx7 & (1 << 31) != 0 && zmmSaved
         f.avx512vnni = ecx7 & (1 << 11) != 0 && zmmSaved
+        f.gfni = ecx7 & (1 << 8) != 0
         _ = tritbench_cpuid(7, 1, &r)
         f.avxVNNI = r[0] & (1 << 4) != 0 && ymmSaved
         #elseif arch(arm64)

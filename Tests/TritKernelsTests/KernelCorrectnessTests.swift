@@ -26,10 +26,18 @@ import TritCore
     }
 
     /// For one token: the default with each other GEMV width this CPU offers (the AVX2 loop
-    /// where the default is the AVX-512 one), so both GEMV loops meet every input.
+    /// where the default is the AVX-512 one), so both GEMV loops meet every input; and every
+    /// width with the longest prefetch distance, whose prefetches run past the last tile.
     static func gemvWidths(_ space: ParameterSpace, tokens: Int) -> [KernelConfiguration] {
         guard tokens == 1, let p = space.parameters.first(where: { $0.name == KernelParameterName.gemvWidth }) else { return [] }
-        return p.allowed.filter { $0 != p.defaultValue }.map { v in var c = space.defaultConfiguration; c[p.name] = v; return c }
+        let farthest = space.parameters.first { $0.name == KernelParameterName.prefetch }?.allowed.max()
+        return p.allowed.flatMap { v -> [KernelConfiguration] in
+            var c = space.defaultConfiguration
+            c[p.name] = v
+            var far = c
+            if let farthest { far[KernelParameterName.prefetch] = farthest }
+            return (v == p.defaultValue ? [] : [c]) + (farthest == nil ? [] : [far])
+        }
     }
 
     func run(_ k: TernaryLinearKernel, _ x: [Float], tokens: Int, threads: Int) -> [Float] {
@@ -112,6 +120,61 @@ import TritCore
                             }
                         }
                     }
+                }
+            }
+        }
+    }
+
+    /// The AVX-512 GEMV loop's two 2-bit decoders, GF2P8AFFINEQB (where the CPU has GFNI, the
+    /// default there) and shift + AND (forced by hiding GFNI), against the scalar reference on
+    /// the same inputs: random shapes with K tails and all-zero rows (every code value in every
+    /// bit position of a byte), with and without far prefetches, and K = 8192 at ±1 weights and
+    /// activations 127 / −128.
+    @Test(.enabled(if: CPUFeatures.current.supportsGFNIDecode,
+                   "needs AVX512-VNNI and GFNI; elsewhere shift + AND is the only 2-bit decoder and the tests above cover it"),
+          arguments: [1, 2])
+    func twoBitGEMVDecodersEqualReference(planes: Int) throws {
+        var withoutGFNI = CPUFeatures.current
+        withoutGFNI.gfni = false
+        let format: PackedFormatKind = planes == 1 ? .twoBit : .twoPlane2Bit
+        let simd = try KernelRegistry.variant(KernelRegistry.simd)
+        var far = simd.defaultConfiguration(tokens: 1)
+        far[KernelParameterName.prefetch] = 2048
+        func kernels(_ w: TernaryWeights) throws -> [(String, TernaryLinearKernel)] {
+            try [(CPUFeatures.current, "gf2p8affine"), (withoutGFNI, "shift+and")].flatMap { features, name in
+                try [simd.defaultConfiguration(tokens: 1), far].map { c in
+                    let k = try TernaryLinearKernel(weights: w, format: format, variant: KernelRegistry.simd,
+                                                    configuration: c, features: features)
+                    #expect(k.engine.usesZMMGEMV(tokens: 1) && k.engine.useGFNI == features.gfni, "\(name): not the loop under test")
+                    return ("\(name) {\(c)}", k)
+                }
+            }
+        }
+        var g = SeededGenerator(seed: UInt64(300 + planes))
+        for (si, s) in Self.shapes.enumerated() {
+            var w = TernaryWeights.random(rows: s.rows, cols: s.cols, groupSize: s.group, planes: planes,
+                                          offsets: si % 2 == 0, permutation: si % 3 != 2, bias: si != 1, using: &g)
+            for p in 0..<planes { for j in 0..<s.cols { w.planes[p][(s.rows - 1) * s.cols + j] = 0 } }
+            let x = (0..<s.cols).map { _ in g.nextGaussian() }
+            let expected = run(try TernaryLinearKernel(weights: w, format: format, variant: KernelRegistry.scalar, configuration: .init()),
+                               x, tokens: 1, threads: 1)
+            for (name, k) in try kernels(w) {
+                for threads in [1, 2] {
+                    let bad = zip(run(k, x, tokens: 1, threads: threads), expected).filter { $0 != $1 }.count
+                    #expect(bad == 0, "\(name) shape \(s) threads \(threads): \(bad) outputs differ")
+                }
+            }
+        }
+        let rows = 16, cols = 8192
+        for weight in [Int8(1), -1] {
+            let w = try TernaryWeights(rows: rows, cols: cols, groupSize: 128,
+                                       planes: Array(repeating: [Int8](repeating: weight, count: rows * cols), count: planes),
+                                       scales: Array(repeating: [Float](repeating: 1, count: rows * (cols / 128)), count: planes))
+            for act in [Int8(127), -128] {
+                let expected = Float(planes * cols * Int(weight) * Int(act))
+                for (name, k) in try kernels(w) {
+                    let y = k.forward(quantized: [Int8](repeating: act, count: cols), scales: [1], tokens: 1, threads: 1)
+                    #expect(y.allSatisfy { $0 == expected }, "\(name) w \(weight) q \(act): got \(y[0]), expected \(expected)")
                 }
             }
         }

@@ -17,5 +17,15 @@ unsigned long tritbench_hwcap(void);
 /// A read prefetch of the cache line holding p into every level (prefetcht0). Static inline so
 /// Swift callers get the single instruction, not a call.
 static inline void tritbench_prefetch(const void *p) { __builtin_prefetch(p, 0, 3); }
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+/// GF2P8AFFINEQB with a zero constant: bit i of each result byte = parity(a.byte[7 − i] AND the
+/// source byte), i.e. a per-byte bit permutation when each row of `a` has one bit set. The
+/// intrinsic is a macro (its constant is an immediate), which Swift cannot import; callers are
+/// compiled for GFNI and check CPUID first.
+static inline __attribute__((target("avx512f,avx512bw,gfni")))
+__m512i tritbench_gf2p8affine(__m512i x, __m512i a) { return _mm512_gf2p8affine_epi64_epi8(x, a, 0); }
+#endif
 #include "CTritRoofline.h"
 #endif
