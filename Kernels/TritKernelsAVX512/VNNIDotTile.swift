@@ -1,8 +1,13 @@
 // TritKernelsAVX512: the AVX-512 VNNI inner loop of the ternary GEMM. Compiled with
 // -mavx512f -mavx512bw -mavx512vl -mavx512vnni (on top of the AVX2 flags); TritKernels calls in
 // here only when CPUID reports AVX512-VNNI and AVX512VL and the OS saves the ZMM state
-// (TritCore.CPUFeatures.supportsVNNIKernels). Only 256-bit vectors are used: `vpdpbusd ymm`
-// with AVX512VL, so the 32 vector registers are available without 512-bit frequency effects.
+// (TritCore.CPUFeatures.supportsVNNIKernels).
+//
+// Why 512-bit `vpdpbusd` here: with a broadcast activation operand, a throughput loop on this
+// VM's Zen 4 ran 1.21–1.70 ymm `vpdpbusd`/cycle ({1to8} dword broadcasts) against 0.96 zmm/cycle
+// = 1.91 ymm-equivalents with a qword broadcast per zmm (`/tmp` C harness, same session). Zen 4
+// splits a zmm instruction into two halves but spends one scheduler slot and one load on it.
+// (On Skylake-X/Cascade Lake, zmm code lowers the clock; those CPUs run this loop too.)
 
 #if arch(x86_64)
 import _Builtin_intrinsics.intel
@@ -11,15 +16,22 @@ import TritKernelsAVX2
 public enum VNNIKernels {
     /// GEMM over row-interleaved tiles: each 8-row tile is decoded once
     /// (`AVX2Kernels.decodeRowInterleavedTile`, 8 rows × K bytes per plane, L1/L2-sized), then
-    /// every block of up to 16 tokens sweeps it. One `vpdpbusd` multiplies a vector of 4 columns ×
-    /// 8 rows of codes by 4 activation bytes broadcast to every lane and adds the 4 products into
-    /// that row's int32 lane, so each accumulator already holds the 8 rows' Σ code·q in the
-    /// epilogue's [group][row % 8] order: no horizontal sums, no int16 stage, any group length
-    /// (|Σ code·q| ≤ 2·128·K stays far inside int32 for any K a model has).
+    /// every block of up to 16 tokens sweeps it. Block k of the decoded tile (8 columns × 8
+    /// rows) is one 64-byte zmm, and a token's 8 activation bytes of those columns are one qword
+    /// broadcast to all eight 64-bit lanes:
     ///
-    /// Per 32 multiply-adds: one `vpdpbusd` with its broadcast folded into the memory operand,
-    /// and a sixteenth of a code load; the AVX2 tile loop needs a `vpmaddubsw`, an add and a
-    /// share of the `vphaddw` tree for the same work.
+    ///     dword lane:   2r                  |  2r + 1
+    ///     codes:        row r, cols 8k…8k+3 |  row r, cols 8k+4…8k+7
+    ///     activations:  bytes 8k…8k+3       |  bytes 8k+4…8k+7
+    ///
+    /// so one `vpdpbusd zmm` adds 4 products into each lane, and at the end of a scale group each
+    /// lane pair summed (`vpsrlq` + `vpaddd` + `vpmovqd`) gives row r's Σ code·q in the epilogue's
+    /// [group][row % 8] order: no int16 stage, any group length (|Σ code·q| ≤ 2·128·K stays far
+    /// inside int32 for any K a model has).
+    ///
+    /// Per 64 multiply-adds: one `vpdpbusd zmm`, one qword broadcast load and a sixteenth of a
+    /// code load; the AVX2 tile loop needs two `vpmaddubsw`, adds and a share of the `vphaddw`
+    /// tree for the same work.
     ///
     /// Needs `a.tokenInterleaved` (see `interleaveTokens`); `scratch`: Int32 room for 16 tokens ×
     /// planes × groups × 8; `codes`: one tile's `AVX2LayerArguments.decodedCount` bytes.
@@ -43,8 +55,8 @@ public enum VNNIKernels {
         }
     }
 
-    /// Tokens per sweep of a decoded tile (the register block: 16 int32 accumulators + a code
-    /// vector fit the 32 ymm registers AVX512VL gives).
+    /// Tokens per sweep of a decoded tile (the register block: 16 int32 zmm accumulators + a
+    /// code vector fit the 32 vector registers of AVX-512).
     public static let tokenBlock = 16
 
     /// The token blocks a call walks, in order: blocks of 16, then at most one each of 8, 4, 2, 1.
@@ -63,11 +75,11 @@ public enum VNNIKernels {
     /// Copies `tokens` activation rows (`stride` bytes apart, `quads` 128-column quads each) into
     /// the layout `dotTiles` reads: per token block (`forEachTokenBlock`) of n tokens from t0,
     ///
-    ///     out[t0 · stride + ((q · 32 + j) · n + i) · 4 + b] = x[(t0 + i) · stride + 128q + 4j + b]
+    ///     out[t0 · stride + ((q · 16 + k) · n + i) · 8 + b] = x[(t0 + i) · stride + 128q + 8k + b]
     ///
-    ///     4-byte groups of one block:  | tok 0 c0–3 | tok 1 c0–3 | … | tok n−1 c0–3 | tok 0 c4–7 | …
+    ///     8-byte groups of one block:  | tok 0 c0–7 | tok 1 c0–7 | … | tok n−1 c0–7 | tok 0 c8–15 | …
     ///
-    /// so the n broadcasts of one step read n consecutive dwords at constant offsets from one
+    /// so the n broadcasts of one step read n consecutive qwords at constant offsets from one
     /// pointer (no per-token address arithmetic in the loop). Once per forward call.
     public static func interleaveTokens(_ x: UnsafePointer<Int8>, stride: Int, tokens: Int, quads: Int,
                                         into out: UnsafeMutablePointer<Int8>) {
@@ -77,9 +89,9 @@ public enum VNNIKernels {
             let base = dst + t0 &* stride
             for i in 0..<n {
                 let row = src + (t0 &+ i) &* stride
-                for k in 0..<(quads &* 32) {
-                    base.storeBytes(of: row.loadUnaligned(fromByteOffset: k &* 4, as: UInt32.self),
-                                    toByteOffset: (k &* n &+ i) &* 4, as: UInt32.self)
+                for k in 0..<(quads &* 16) {
+                    base.storeBytes(of: row.loadUnaligned(fromByteOffset: k &* 8, as: UInt64.self),
+                                    toByteOffset: (k &* n &+ i) &* 8, as: UInt64.self)
                 }
             }
         }
@@ -93,20 +105,20 @@ public enum VNNIKernels {
     enum T2: TokenCount { static var count: Int { 2 } }
     enum T1: TokenCount { static var count: Int { 1 } }
 
-    /// Sixteen int32 accumulators (AVX-512VL gives 32 ymm registers) by constant indices.
+    /// Sixteen int32 zmm accumulators (AVX-512 gives 32 vector registers) by constant indices.
     struct Acc16 {
         var a = Acc8(), b = Acc8()
-        @inline(__always) subscript(i: Int) -> __m256i {
+        @inline(__always) subscript(i: Int) -> __m512i {
             get { i < 8 ? a[i] : b[i &- 8] }
             set { if i < 8 { a[i] = newValue } else { b[i &- 8] = newValue } }
         }
     }
 
-    /// Eight int32 accumulators addressed by constant indices after inlining.
+    /// Eight int32 zmm accumulators addressed by constant indices after inlining.
     struct Acc8 {
-        var v0 = _mm256_setzero_si256(), v1 = _mm256_setzero_si256(), v2 = _mm256_setzero_si256(), v3 = _mm256_setzero_si256()
-        var v4 = _mm256_setzero_si256(), v5 = _mm256_setzero_si256(), v6 = _mm256_setzero_si256(), v7 = _mm256_setzero_si256()
-        @inline(__always) subscript(i: Int) -> __m256i {
+        var v0 = _mm512_setzero_si512(), v1 = _mm512_setzero_si512(), v2 = _mm512_setzero_si512(), v3 = _mm512_setzero_si512()
+        var v4 = _mm512_setzero_si512(), v5 = _mm512_setzero_si512(), v6 = _mm512_setzero_si512(), v7 = _mm512_setzero_si512()
+        @inline(__always) subscript(i: Int) -> __m512i {
             get {
                 switch i { case 0: return v0; case 1: return v1; case 2: return v2; case 3: return v3
                            case 4: return v4; case 5: return v5; case 6: return v6; default: return v7 }
@@ -146,18 +158,20 @@ public enum VNNIKernels {
                 for q in q0..<q1 {
                     let c = UnsafeRawPointer(codes + (p &* quads &+ q) &* 1024)
                     let xq = acts + q &* 128 &* nt
-                    for j in 0..<32 {
-                        let cv = _mm256_loadu_si256(c.advanced(by: j &* 32).assumingMemoryBound(to: __m256i_u.self))
-                        let x = xq + j &* 4 &* nt
+                    for k in 0..<16 {
+                        let cv = _mm512_loadu_si512(c + k &* 64)
+                        let x = xq + k &* 8 &* nt
                         unrolled(nt) { n in
-                            let xv = _mm256_set1_epi32(x.loadUnaligned(fromByteOffset: n &* 4, as: Int32.self))
-                            acc[n] = _mm256_mask_dpbusd_epi32(acc[n], 0xFF, cv, xv)
+                            let xv = _mm512_set1_epi64(x.loadUnaligned(fromByteOffset: n &* 8, as: Int64.self))
+                            acc[n] = _mm512_dpbusd_epi32(acc[n], cv, xv)
                         }
                     }
                 }
+                // Lane 2r + 1 holds row r's other 4 columns of each step.
                 let dst = UnsafeMutableRawPointer(scratch + (p &* groups &+ g) &* 8)
                 unrolled(nt) { n in
-                    _mm256_storeu_si256((dst + n &* perToken &* 4).assumingMemoryBound(to: __m256i_u.self), acc[n])
+                    let rows = _mm512_cvtepi64_epi32(_mm512_add_epi32(acc[n], _mm512_srli_epi64(acc[n], 32)))
+                    _mm256_storeu_si256((dst + n &* perToken &* 4).assumingMemoryBound(to: __m256i_u.self), rows)
                 }
             }
         }
