@@ -132,7 +132,7 @@ extension KernelParameter {
         let vnni = features.supportsVNNIKernels
         return KernelParameter(name: KernelParameterName.tileDecode, allowed: vnni ? [0, 1, 2] : [0, 1],
                                defaultValue: vnni ? 2 : 1,
-                               meaning: "GEMM (≥ 4 tokens): 0 decode per register block; 1 decode each 8-row tile once into L1 and sweep every token over it, 8 rows per activation load (128-column scale groups; overrides rowBlock/tokenBlock there); 2 the same tile row-interleaved for AVX-512 VNNI vpdpbusd, 8 tokens per sweep (only where the CPU has AVX512-VNNI + AVX512VL)")
+                               meaning: "GEMM (≥ 4 tokens): 0 decode per register block; 1 decode each 8-row tile once into L1 and sweep every token over it, 8 rows per activation load (128-column scale groups; overrides rowBlock/tokenBlock there); 2 the same tile row-interleaved by 8-byte column blocks for AVX-512 VNNI vpdpbusd zmm, 16 tokens per sweep (only where the CPU has AVX512-VNNI + AVX512BW/VL)")
     }
     /// Which loop runs a GEMV (1 token). 256: the AVX2 loop over `rowBlock` rows; 512: the
     /// AVX-512 loop (`VNNIKernels.gemvTiles`), 8 rows as four 2-row zmm registers with

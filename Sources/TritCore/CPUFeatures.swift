@@ -65,8 +65,8 @@ public struct CPUFeatures: Codable, Equatable, Sendable {
     /// Whether the AVX2 kernel family may run here.
     public var supportsAVX2Kernels: Bool { avx2 && fma }
 
-    /// Whether the AVX-512 VNNI GEMM loop (`vpdpbusd` on ymm registers, which needs AVX512VL
-    /// besides VNNI) may run here, on top of the AVX2 family.
+    /// Whether the AVX-512 VNNI loops (`vpdpbusd` on zmm registers in the GEMM tile and the GEMV
+    /// loop, with AVX512BW/VL for their byte and 256-bit forms) may run here, on top of the AVX2 family.
     public var supportsVNNIKernels: Bool { supportsAVX2Kernels && avx512f && avx512bw && avx512vl && avx512vnni }
 
     /// Whether the AVX-512 GEMV loop may decode 2-bit codes with GF2P8AFFINEQB (one op per
