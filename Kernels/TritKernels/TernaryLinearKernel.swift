@@ -251,7 +251,7 @@ final class KernelEngine: KernelPoolTask, @unchecked Sendable {
         }
         let a = args(rowTiled.0, layout: rowTiled.1, quadsPerGroup: quadsPerGroup, quadsPerRow: quadsPerRow)
         if usesVNNITile(tokens: tokens) {
-            VNNIKernels.dotTiles(a, layout: rowTiled.2, tiles: tiles, scratch: scratch, codes: decoded)
+            VNNIKernels.dotTiles(a, layout: rowTiled.2, tiles: tiles, codes: decoded)
         } else if usesZMMGEMV(tokens: tokens) {
             VNNIKernels.gemvTiles(a, layout: rowTiled.2, tiles: tiles, gfni: useGFNI)
         } else {
