@@ -108,34 +108,19 @@ public enum VNNIKernels {
 
     /// Sixteen int32 zmm accumulators (AVX-512 gives 32 vector registers) by constant indices.
     struct Acc16 {
-        var a = Acc8(), b = Acc8()
+        var a = Eight(_mm512_setzero_si512()), b = Eight(_mm512_setzero_si512())
         @inline(__always) subscript(i: Int) -> __m512i {
             get { i < 8 ? a[i] : b[i &- 8] }
             set { if i < 8 { a[i] = newValue } else { b[i &- 8] = newValue } }
         }
     }
 
-    /// Eight int32 zmm accumulators addressed by constant indices after inlining.
-    struct Acc8 {
-        var v0 = _mm512_setzero_si512(), v1 = _mm512_setzero_si512(), v2 = _mm512_setzero_si512(), v3 = _mm512_setzero_si512()
-        var v4 = _mm512_setzero_si512(), v5 = _mm512_setzero_si512(), v6 = _mm512_setzero_si512(), v7 = _mm512_setzero_si512()
-        @inline(__always) subscript(i: Int) -> __m512i {
-            get {
-                switch i { case 0: return v0; case 1: return v1; case 2: return v2; case 3: return v3
-                           case 4: return v4; case 5: return v5; case 6: return v6; default: return v7 }
-            }
-            set {
-                switch i { case 0: v0 = newValue; case 1: v1 = newValue; case 2: v2 = newValue; case 3: v3 = newValue
-                           case 4: v4 = newValue; case 5: v5 = newValue; case 6: v6 = newValue; default: v7 = newValue }
-            }
-        }
-    }
-
-    /// Eight zmm float sums, each two tokens' 8 rows, by constant indices.
-    struct Sums8 {
-        var v0 = _mm512_setzero_ps(), v1 = _mm512_setzero_ps(), v2 = _mm512_setzero_ps(), v3 = _mm512_setzero_ps()
-        var v4 = _mm512_setzero_ps(), v5 = _mm512_setzero_ps(), v6 = _mm512_setzero_ps(), v7 = _mm512_setzero_ps()
-        @inline(__always) subscript(i: Int) -> __m512 {
+    /// Eight registers (int32 accumulators, or float sums of two tokens each) addressed by
+    /// constant indices after inlining, so they stay in registers.
+    struct Eight<V> {
+        var v0, v1, v2, v3, v4, v5, v6, v7: V
+        @inline(__always) init(_ v: V) { (v0, v1, v2, v3, v4, v5, v6, v7) = (v, v, v, v, v, v, v, v) }
+        @inline(__always) subscript(i: Int) -> V {
             get {
                 switch i { case 0: return v0; case 1: return v1; case 2: return v2; case 3: return v3
                            case 4: return v4; case 5: return v5; case 6: return v6; default: return v7 }
@@ -196,7 +181,7 @@ public enum VNNIKernels {
             let v = _mm256_cvtph_ps(_mm_loadu_si128(UnsafeRawPointer(p).assumingMemoryBound(to: __m128i_u.self)))
             return __m512(lowHalf: v, highHalf: v)
         }
-        var s = Sums8()
+        var s = Eight(_mm512_setzero_ps())
         for g in 0..<groups {
             let q0 = g &* quadsPerGroup, q1 = min(q0 &+ quadsPerGroup, quads)
             let side = (tile &* groups &+ g) &* 8
