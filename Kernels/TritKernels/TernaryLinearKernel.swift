@@ -77,6 +77,11 @@ public struct TernaryLinearKernel: @unchecked Sendable {
     public var weightBytes: Int { engine.layer.weightBytes }
     public var bitsPerWeight: Double { engine.layer.bitsPerWeight }
 
+    /// Allocates (and first-touches) every buffer a call with `tokens` tokens grows, so that call
+    /// times only the kernel. Benchmarks' cold copies use it: each copy is a kernel of its own,
+    /// and a first call would otherwise add page faults to the timing.
+    public func reserve(tokens: Int) { engine.reserve(tokens: tokens) }
+
     /// Runs on activations already quantized (tests feed adversarial int8 values this way).
     public func forward(quantized q: [Int8], scales: [Float], tokens: Int, threads: Int) -> [Float] {
         var y = [Float](repeating: 0, count: tokens * rows)
@@ -139,6 +144,23 @@ final class KernelEngine: KernelPoolTask, @unchecked Sendable {
         run(tokens: tokens, y: y, threads: threads)
     }
 
+    func reserve(tokens: Int) {
+        lock.lock(); defer { lock.unlock() }
+        grow(tokens: tokens)
+    }
+
+    /// The buffers sized by the token count: activations, the VNNI loop's interleaved copy,
+    /// the LUT tables. Called under `lock`.
+    private func grow(tokens: Int) {
+        acts.reserve(tokens: tokens)
+        if usesVNNITile(tokens: tokens), tokenInterleaved.count < tokens * acts.stride {
+            tokenInterleaved = AlignedBuffer(byteCount: tokens * acts.stride)
+        }
+        if case .lut = layer, useAVX2, tables.count < tokens * tableStride {
+            tables = AlignedBuffer(byteCount: tokens * tableStride)
+        }
+    }
+
     /// Whether a call with `tokens` runs the AVX-512 VNNI tile loop (tileDecode = 2, which the
     /// registry offers only where the CPU has it; GEMM of ≥ 4 tokens; the row-tiled formats).
     func usesVNNITile(tokens: Int) -> Bool {
@@ -171,8 +193,7 @@ final class KernelEngine: KernelPoolTask, @unchecked Sendable {
         }
         if usesVNNITile(tokens: tokens) {
             // After the base-3 permutation: the VNNI loop reads whatever column order the decoder has.
-            let need = tokens * acts.stride
-            if tokenInterleaved.count < need { tokenInterleaved = AlignedBuffer(byteCount: need) }
+            grow(tokens: tokens)
             VNNIKernels.interleaveTokens(acts.q, stride: acts.stride, tokens: tokens, quads: (side.cols + 127) / 128,
                                          into: tokenInterleaved.typed(Int8.self))
         }
@@ -265,8 +286,7 @@ final class KernelEngine: KernelPoolTask, @unchecked Sendable {
     /// Per token and column group m of 4 activations: T[i] = Σ_k bit_k(i)·q[4m+k] split into
     /// a low-byte (unsigned) and a high-byte (signed) 16-entry table.
     private func buildTables(_ m: LUTTernaryMatrix, tokens: Int) {
-        let need = tokens * tableStride
-        if tables.count < need { tables = AlignedBuffer(byteCount: need) }
+        grow(tokens: tokens)
         let bits = (0..<4).map { k in SIMD16<Int16>((0..<16).map { Int16(($0 >> k) & 1) }) }
         let out = tables.bytes
         for t in 0..<tokens {

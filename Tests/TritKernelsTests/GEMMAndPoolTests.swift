@@ -15,6 +15,27 @@ import TritCore
         return y
     }
 
+    /// `reserve(tokens:)` (what benchmarks' cold copies call before timing) sizes every buffer
+    /// a call grows: a kernel that reserved for 64 tokens then runs 29 and 64 equals a fresh
+    /// kernel, for the VNNI tile (its interleaved activations) and the LUT variant (its tables).
+    @Test func reservedBuffersServeLaterCalls() throws {
+        var g = SeededGenerator(seed: 64)
+        let w = TernaryWeights.random(rows: 21, cols: 600, groupSize: 128, planes: 1, using: &g)
+        let cases: [(String, PackedFormatKind, String)] = [(KernelRegistry.lut, .lut, ""), (KernelRegistry.simd, .twoBit, "tileDecode=1")]
+            + (CPUFeatures.current.supportsVNNIKernels ? [(KernelRegistry.simd, .base3, "tileDecode=2")] : [])
+        for (variant, format, config) in cases {
+            let c = try KernelConfiguration(parsing: config)
+            let reserved = try TernaryLinearKernel(weights: w, format: format, variant: variant, configuration: c)
+            reserved.reserve(tokens: 64)
+            for tokens in [29, 64] {
+                let x = (0..<(tokens * 600)).map { _ in g.nextGaussian() }
+                let fresh = try TernaryLinearKernel(weights: w, format: format, variant: variant, configuration: c)
+                #expect(forward(reserved, x, tokens: tokens, threads: 2) == forward(fresh, x, tokens: tokens, threads: 2),
+                        "\(variant)/\(format.rawValue) {\(config)} \(tokens) tokens after reserve(64)")
+            }
+        }
+    }
+
     /// 9 and 29 tokens (every token-block tail), rows not a multiple of 8, K with a short last
     /// quad, both plane counts, every decode layout, every tile decode the CPU offers; then
     /// installed int8 activations all −128 against an all +1 row: code 2 × −128 × 128 columns =
