@@ -20,4 +20,12 @@ static inline int tritbench_papi_enoinit(void) { return PAPI_ENOINIT; }
 static inline int tritbench_papi_esys(void) { return PAPI_ESYS; }
 static inline int tritbench_papi_einval(void) { return PAPI_EINVAL; }
 static inline int tritbench_papi_enosupp(void) { return PAPI_ENOSUPP; }
+
+#include <pthread.h>
+/// The thread id PAPI keys its per-thread state by.
+static unsigned long tritbench_papi_thread_id(void) { return (unsigned long)pthread_self(); }
+/// PAPI_thread_init with pthread ids, so event sets created on different threads get their own
+/// PAPI thread state instead of racing on the single-thread default (a crash seen under the
+/// parallel test runner).
+static inline int tritbench_papi_thread_init(void) { return PAPI_thread_init(tritbench_papi_thread_id); }
 #endif

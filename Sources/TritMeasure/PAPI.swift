@@ -88,6 +88,8 @@ public enum PAPILibrary {
         guard got == want else {
             return .failure(PAPIError(code: got < 0 ? got : -1, context: nil))
         }
+        let threads = tritbench_papi_thread_init()
+        guard threads == tritbench_papi_ok() else { return .failure(PAPIError(code: threads, context: nil)) }
         _ = PAPI_multiplex_init()
         var components: [PAPIComponent] = []
         var perfCounters = 0
@@ -119,6 +121,11 @@ public enum PAPILibrary {
 
     public static var context: PAPIContext? { try? initialization.get() }
 
+    /// Serialises every call into PAPI: its bookkeeping of event sets and threads is process-
+    /// global and not safe against concurrent calls (tests and tuners may measure from several
+    /// threads). Held per call, never across a measured region.
+    static let lock = NSLock()
+
     static func readPerfEventParanoid() -> Int? {
         (try? String(contentsOfFile: "/proc/sys/kernel/perf_event_paranoid", encoding: .utf8))
             .flatMap { Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
@@ -135,40 +142,44 @@ public final class PAPIEventSet {
 
     public init() throws {
         let ctx = try PAPILibrary.initialization.get()
-        let rc = PAPI_create_eventset(&handle)
+        let rc = PAPILibrary.lock.withLock { PAPI_create_eventset(&handle) }
         guard rc == tritbench_papi_ok() else { throw PAPIError(code: rc, context: ctx) }
     }
 
     deinit {
         var scratch = [Int64](repeating: 0, count: max(events.count, 1))
-        _ = PAPI_stop(handle, &scratch)
-        _ = PAPI_cleanup_eventset(handle)
-        _ = PAPI_destroy_eventset(&handle)
+        PAPILibrary.lock.withLock {
+            _ = PAPI_stop(handle, &scratch)
+            _ = PAPI_cleanup_eventset(handle)
+            _ = PAPI_destroy_eventset(&handle)
+        }
     }
 
     /// Adds an event by PAPI preset or native name ("PAPI_TOT_INS", "perf::TASK-CLOCK").
     public func add(_ name: String) throws {
-        let rc = PAPI_add_named_event(handle, name)
+        let rc = PAPILibrary.lock.withLock { PAPI_add_named_event(handle, name) }
         guard rc == tritbench_papi_ok() else { throw PAPIError(code: rc, context: PAPILibrary.context) }
         events.append(name)
     }
 
     /// Switches the set to multiplexing (call before adding more events than counters).
     public func enableMultiplexing() throws {
-        var rc = PAPI_assign_eventset_component(handle, 0)
-        if rc == tritbench_papi_ok() { rc = PAPI_set_multiplex(handle) }
+        let rc = PAPILibrary.lock.withLock {
+            let assigned = PAPI_assign_eventset_component(handle, 0)
+            return assigned == tritbench_papi_ok() ? PAPI_set_multiplex(handle) : assigned
+        }
         guard rc == tritbench_papi_ok() else { throw PAPIError(code: rc, context: PAPILibrary.context) }
         multiplexed = true
     }
 
     public func start() throws {
-        let rc = PAPI_start(handle)
+        let rc = PAPILibrary.lock.withLock { PAPI_start(handle) }
         guard rc == tritbench_papi_ok() else { throw PAPIError(code: rc, context: PAPILibrary.context) }
     }
 
     public func read() throws -> [Int64] {
         var values = [Int64](repeating: 0, count: events.count)
-        let rc = PAPI_read(handle, &values)
+        let rc = PAPILibrary.lock.withLock { PAPI_read(handle, &values) }
         guard rc == tritbench_papi_ok() else { throw PAPIError(code: rc, context: PAPILibrary.context) }
         return values
     }
@@ -176,7 +187,7 @@ public final class PAPIEventSet {
     @discardableResult
     public func stop() throws -> [Int64] {
         var values = [Int64](repeating: 0, count: events.count)
-        let rc = PAPI_stop(handle, &values)
+        let rc = PAPILibrary.lock.withLock { PAPI_stop(handle, &values) }
         guard rc == tritbench_papi_ok() else { throw PAPIError(code: rc, context: PAPILibrary.context) }
         return values
     }
