@@ -21,6 +21,8 @@ struct KernelsCommand: ParsableCommand {
         @Option(help: "Comma-separated formats (default: all a variant supports).") var formats: String?
         @Option(help: "Kernel configuration, e.g. rowBlock=2,tokenBlock=2 (default: the variant's default for this token count).") var config: String?
         @Option(help: "Timing samples.") var samples = 15
+        @Option(help: "Columns per scale group: a multiple of 128, or 'row' for one scale per row (the formats allow both).")
+        var groupSize = "128"
         @Flag(help: "Time every case in rounds (A B C A B C …) instead of one case after another, so drift on a shared machine lands on all of them. Holds every case's cold copies at once.")
         var interleave = false
         @Option(help: "VARIANT/FORMAT (e.g. simd/2bit): also report each case's time relative to that case as the median of per-round ratios with a 95% CI (implies --interleave).")
@@ -32,6 +34,14 @@ struct KernelsCommand: ParsableCommand {
         func run() throws {
             let dims = shape.lowercased().split(separator: "x").compactMap { Int($0) }
             guard dims.count == 2, dims[0] > 0, dims[1] > 0 else { throw ValidationError("--shape must be ROWSxK, e.g. 2048x2048; got '\(shape)'") }
+            let group: Int
+            if groupSize.lowercased() == "row" {
+                group = dims[1]
+            } else if let g = Int(groupSize), g > 0, g % 128 == 0 {
+                group = g
+            } else {
+                throw ValidationError("--group-size must be 'row' or a positive multiple of 128; got '\(groupSize)'")
+            }
             let wanted = variants.map { Set($0.split(separator: ",").map(String.init)) }
             let wantedFormats = formats.map { Set($0.split(separator: ",").map(String.init)) }
             let llc = CPUDescription.current().lastLevelCacheBytes
@@ -64,11 +74,11 @@ struct KernelsCommand: ParsableCommand {
                 do {
                     let configuration = try config.map(KernelConfiguration.init(parsing:)) ?? v.defaultConfiguration(tokens: tokens)
                     benched.append((v.id, f, try KernelBenchCase(rows: dims[0], cols: dims[1], tokens: tokens, variant: v.id, format: f,
-                                                                 configuration: configuration, threads: threads,
+                                                                 configuration: configuration, threads: threads, groupSize: group,
                                                                  coldBytes: cold ? 2 * max(llc, 256 << 20) : nil)))
                     if gemvRatio {
                         benched.append((v.id, f, try KernelBenchCase(rows: dims[0], cols: dims[1], tokens: 1, variant: v.id, format: f,
-                                                                     configuration: v.defaultConfiguration(tokens: 1), threads: threads,
+                                                                     configuration: v.defaultConfiguration(tokens: 1), threads: threads, groupSize: group,
                                                                      coldBytes: cold ? 2 * max(llc, 256 << 20) : nil)))
                         companion[benched.count - 2] = benched.count - 1
                     }
@@ -100,7 +110,7 @@ struct KernelsCommand: ParsableCommand {
             }
             if json {
                 struct Row: Encodable {
-                    var variant, format, shape: String; var tokens, threads: Int; var cold: Bool
+                    var variant, format, shape: String; var tokens, threads, group_size: Int; var cold: Bool
                     var median_us, ci_low_us, ci_high_us, gweights_per_s, gbytes_per_s: Double; var roofline_fraction: Double?
                     var weight_bytes: Int; var samples_us: [Double]
                     var ratio_to: String?; var ratio_median, ratio_ci_low, ratio_ci_high: Double?
@@ -108,7 +118,7 @@ struct KernelsCommand: ParsableCommand {
                 }
                 try printJSON(zip(rows, zip(ratios, gemvRatios)).map { r, qs -> Row in
                     let (q, gq) = qs
-                    return Row(variant: r.variant, format: r.format, shape: r.shape, tokens: r.tokens, threads: r.threads, cold: r.cold,
+                    return Row(variant: r.variant, format: r.format, shape: r.shape, tokens: r.tokens, threads: r.threads, group_size: group, cold: r.cold,
                         median_us: r.medianSeconds * 1e6, ci_low_us: r.ciLowSeconds * 1e6, ci_high_us: r.ciHighSeconds * 1e6,
                         gweights_per_s: r.gweightsPerSecond, gbytes_per_s: r.gbytesPerSecond, roofline_fraction: r.rooflineFraction,
                         weight_bytes: r.weightBytes, samples_us: r.samples.map { $0 * 1e6 },
