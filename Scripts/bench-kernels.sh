@@ -3,8 +3,9 @@
 # SmolLM2-135M layer shapes and the anchor shapes of issue 4, on 1 and 2 threads, plus a
 # 64-token GEMM at 2048x2048 paired with GEMV on 1 and 2 threads, then same-run (interleaved, paired) ratios of the simd formats to
 # simd/2bit at the anchor shapes, then the anchors' own protocol (the simd formats at the anchor
-# shapes, each cell in --runs separate processes, median of the process medians), and writes one
-# Markdown file.
+# shapes, each cell in --runs separate processes, median of the process medians), then the same
+# for simd 2bit and base3 with one scale per row (--group-size row; paired base3/2bit ratio per
+# process), and writes one Markdown file.
 #
 #   Scripts/bench-kernels.sh OUT.md [--samples N] [--variants a,b,...] [--runs N] [--binary PATH]
 #
@@ -79,6 +80,20 @@ for threads in 1 2; do
     done
   done
 done
+# One scale per row (the formats allow per-row or per-(row, 128-group) scales; I2_S keeps one per
+# tensor): 2bit and base3 in interleaved rounds, so each process gives a paired base3/2bit ratio.
+mkdir -p "$work/rowscale"
+k=0
+for threads in 1 2; do
+  for shape in 2048x2048 4096x4096 11008x4096; do
+    for ((run = 1; run <= runs; run++)); do
+      k=$((k + 1))
+      echo "bench-kernels: per-row scales [$k/$((6 * runs))] $shape threads=$threads run $run" >&2
+      "$bin" kernels bench --shape "$shape" --threads "$threads" --cold --json --samples "$samples" \
+        --variants simd --formats 2bit,base3 --group-size row --ratio-to simd/2bit > "$work/rowscale/$k.json"
+    done
+  done
+done
 load_end=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || uptime)
 
 python3 - "$work" "$out" "$load_start" "$load_end" <<'PY'
@@ -95,6 +110,7 @@ rows = load(os.path.join(work, "*.json"))
 ratios = load(os.path.join(work, "ratios", "*.json"))
 gemm = load(os.path.join(work, "gemm", "*.json"))
 process_runs = load(os.path.join(work, "runs", "*.json"))
+row_scale = load(os.path.join(work, "rowscale", "*.json"))
 # Best anchor per (shape, threads): the public runtimes' medians from issue 4 (µs per GEMV, cold).
 anchors = {("2048x2048", 1): 113, ("2048x2048", 2): 75, ("4096x4096", 1): 424, ("4096x4096", 2): 257,
            ("11008x4096", 1): 1063, ("11008x4096", 2): 679}
@@ -155,6 +171,26 @@ for (shape, threads, fmt), values in cells.items():
     vs_f16 = f"{f16[(shape, threads)] / m:.2f}×" if two_plane else ""
     run_lines.append(f"| {shape} | {threads} | {fmt} | {', '.join(f'{v:.1f}' for v in values)} | {m:.1f} | {vs_anchor} | "
                      f"{vs_f16} | {m / one:.2f} |")
+row_cells = {}
+for r in row_scale:
+    row_cells.setdefault((r["shape"], r["threads"]), {}).setdefault(r["format"], []).append(r)
+row_lines = [
+    "| shape | thr | 2bit process medians µs | 2bit median | 2bit vs best anchor | base3 process medians µs | base3 median | base3 vs best anchor | base3 ÷ 2bit per process (paired) | median |",
+    "|---|---|---|---|---|---|---|---|---|---|",
+]
+for (shape, threads), by_format in row_cells.items():
+    two, three = by_format.get("2bit", []), by_format.get("base3", [])
+    if not two or not three:
+        continue
+    m2, m3 = middle([r["median_us"] for r in two]), middle([r["median_us"] for r in three])
+    q = [r["ratio_median"] for r in three if r.get("ratio_median") is not None]
+    times2 = ", ".join(f"{r['median_us']:.1f}" for r in two)
+    times3 = ", ".join(f"{r['median_us']:.1f}" for r in three)
+    paired = ", ".join(f"{v:.3f}" for v in q)
+    paired_median = f"{middle(q):.3f}" if q else ""
+    anchor = anchors[(shape, threads)]
+    row_lines.append(f"| {shape} | {threads} | {times2} | {m2:.1f} | {anchor / m2:.2f}× | {times3} | {m3:.1f} | "
+                     f"{anchor / m3:.2f}× | {paired} | {paired_median} |")
 text = ("# Kernel benchmark (cold: weights cycle through copies larger than the LLC)\n\n"
         f"Load average (1/5/15 min) at start: {load_start}; at end: {load_end}.\n"
         "'vs best anchor': best public-runtime median of issue 4 ÷ this median (≥ 1.5× is the target); for two-plane formats "
@@ -174,13 +210,19 @@ text = ("# Kernel benchmark (cold: weights cycle through copies larger than the 
            "`kernels bench --variants simd --cold`, each cell in separate processes (the anchors of issue 4 are "
            "medians of 3 process runs); the median of the process medians against the anchors' row. "
            "'÷ simd/2bit' divides medians of separate processes, not paired rounds (the section above pairs them).\n\n"
-           + "\n".join(run_lines) + "\n"))
+           + "\n".join(run_lines) + "\n")
+        + ("" if len(row_lines) < 3 else "\n## One scale per row\n\n"
+           "`kernels bench --variants simd --formats 2bit,base3 --group-size row --ratio-to simd/2bit --cold`, each cell in "
+           "separate processes: every table above uses one scale per (row, 128-group); here each row has one scale, as "
+           "bitnet.cpp's I2_S has one per tensor. 'base3 ÷ 2bit' is each process's median of paired per-round ratios "
+           "(target: < 1 on 2 threads).\n\n"
+           + "\n".join(row_lines) + "\n"))
 def write_atomically(path, content):
     fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(path)))
     with os.fdopen(fd, "w") as h:
         h.write(content)
     os.replace(tmp, path)
 write_atomically(out, text)
-write_atomically(out + ".json", json.dumps(rows + gemm + ratios + process_runs, indent=1))
+write_atomically(out + ".json", json.dumps(rows + gemm + ratios + process_runs + row_scale, indent=1))
 print(f"bench-kernels: wrote {out} ({len(rows)} rows)", file=sys.stderr)
 PY
