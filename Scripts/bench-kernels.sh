@@ -66,34 +66,30 @@ for threads in 1 2; do
       --variants simd --ratio-to simd/2bit > "$work/ratios/$m.json"
   done
 done
+# Runs `kernels bench --cold --json` at each anchor cell (2 thread counts × 3 shapes) in --runs
+# separate processes, one JSON file per process under $work/DIR.
+#   anchor_cells_in_processes DIR LABEL [extra kernels-bench arguments...]
+anchor_cells_in_processes() {
+  local dir=$1 label=$2; shift 2
+  mkdir -p "$work/$dir"
+  local k=0 threads shape run
+  for threads in 1 2; do
+    for shape in 2048x2048 4096x4096 11008x4096; do
+      for ((run = 1; run <= runs; run++)); do
+        k=$((k + 1))
+        echo "bench-kernels: $label [$k/$((6 * runs))] $shape threads=$threads run $run" >&2
+        "$bin" kernels bench --shape "$shape" --threads "$threads" --cold --json --samples "$samples" \
+          "$@" > "$work/$dir/$k.json"
+      done
+    done
+  done
+}
 # The anchors are medians of 3 process runs (issue 4); time ours the same way, so a cell is not
 # judged on one process that met a busy neighbour. --runs 0 skips this section.
-mkdir -p "$work/runs"
-k=0
-for threads in 1 2; do
-  for shape in 2048x2048 4096x4096 11008x4096; do
-    for ((run = 1; run <= runs; run++)); do
-      k=$((k + 1))
-      echo "bench-kernels: process runs [$k/$((6 * runs))] $shape threads=$threads run $run" >&2
-      "$bin" kernels bench --shape "$shape" --threads "$threads" --cold --json --samples "$samples" \
-        --variants simd > "$work/runs/$k.json"
-    done
-  done
-done
+anchor_cells_in_processes runs "process runs" --variants simd
 # One scale per row (the formats allow per-row or per-(row, 128-group) scales; I2_S keeps one per
 # tensor): 2bit and base3 in interleaved rounds, so each process gives a paired base3/2bit ratio.
-mkdir -p "$work/rowscale"
-k=0
-for threads in 1 2; do
-  for shape in 2048x2048 4096x4096 11008x4096; do
-    for ((run = 1; run <= runs; run++)); do
-      k=$((k + 1))
-      echo "bench-kernels: per-row scales [$k/$((6 * runs))] $shape threads=$threads run $run" >&2
-      "$bin" kernels bench --shape "$shape" --threads "$threads" --cold --json --samples "$samples" \
-        --variants simd --formats 2bit,base3 --group-size row --ratio-to simd/2bit > "$work/rowscale/$k.json"
-    done
-  done
-done
+anchor_cells_in_processes rowscale "per-row scales" --variants simd --formats 2bit,base3 --group-size row --ratio-to simd/2bit
 load_end=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || uptime)
 
 python3 - "$work" "$out" "$load_start" "$load_end" <<'PY'
