@@ -21,9 +21,16 @@ let vnniKernelFlags: [SwiftSetting] = [
     .unsafeFlags(["-Xcc", "-mavx2", "-Xcc", "-mfma", "-Xcc", "-mbmi2", "-Xcc", "-mf16c",
                   "-Xcc", "-mavx512f", "-Xcc", "-mavx512bw", "-Xcc", "-mavx512vl", "-Xcc", "-mavx512vnni", "-Xcc", "-mgfni"]),
 ]
+// The 243-entry table-lookup loop (`vpermi2b` needs AVX512-VBMI, which Ice Lake and Zen 4 have
+// and Skylake-SP / Cascade Lake lack): a target of its own, so no other loop is compiled with it.
+let vbmiKernelFlags: [SwiftSetting] = [
+    .unsafeFlags(["-Xcc", "-mavx2", "-Xcc", "-mfma", "-Xcc", "-mbmi2", "-Xcc", "-mf16c",
+                  "-Xcc", "-mavx512f", "-Xcc", "-mavx512bw", "-Xcc", "-mavx512vl", "-Xcc", "-mavx512vbmi"]),
+]
 #else
 let simdKernelFlags: [SwiftSetting] = []
 let vnniKernelFlags: [SwiftSetting] = []
+let vbmiKernelFlags: [SwiftSetting] = []
 #endif
 
 let package = Package(
@@ -53,7 +60,9 @@ let package = Package(
                 swiftSettings: simdKernelFlags),
         .target(name: "TritKernelsAVX512", dependencies: ["TritKernelsAVX2", "CTritSupport"], path: "Kernels/TritKernelsAVX512",
                 swiftSettings: vnniKernelFlags),
-        .target(name: "TritKernels", dependencies: ["TritCore", "TritKernelsAVX2", "TritKernelsAVX512"],
+        .target(name: "TritKernelsVBMI", dependencies: ["CTritSupport"], path: "Kernels/TritKernelsVBMI",
+                swiftSettings: vbmiKernelFlags),
+        .target(name: "TritKernels", dependencies: ["TritCore", "TritKernelsAVX2", "TritKernelsAVX512", "TritKernelsVBMI"],
                 path: "Kernels/TritKernels"),
 
         // Measurement: PAPI, cachegrind, clocks, statistics, roofline. Measures closures.

@@ -64,6 +64,7 @@ public enum KernelRegistry {
     public static let simdPortable = "simd-portable"
     public static let bitsliced = "bitsliced"
     public static let lut = "lut"
+    public static let lut243 = "lut243"
 
     public static let all: [KernelVariant] = [
         KernelVariant(id: scalar, summary: "scalar reference: int8 activations × trits from the unpacked planes, exact int32 sums",
@@ -74,13 +75,15 @@ public enum KernelRegistry {
                       formats: [.twoBit, .twoPlane2Bit, .base3, .twoPlane],
                       space: maddSpace(simd), groupMultiple: 128),
         KernelVariant(id: simdPortable, summary: "portable Swift SIMD decode + int32 dot (the fallback of simd/bitsliced/lut, forced)",
-                      formats: [.twoBit, .twoPlane2Bit, .base3, .twoPlane, .bitmask, .lut],
+                      formats: [.twoBit, .twoPlane2Bit, .base3, .twoPlane, .bitmask, .lut, .base3LUT],
                       space: ParameterSpace(variant: simdPortable, parameters: [.threads()], constraints: []),
                       groupMultiple: 32),
         KernelVariant(id: bitsliced, summary: "bit-sliced trit planes: +/− masks expanded with vpshufb/vpcmpeqb, masked add/sub via vpmaddubsw",
                       formats: [.bitmask], space: maddSpace(bitsliced), groupMultiple: 128),
         KernelVariant(id: lut, summary: "T-MAC-style bit-plane tables of 4 activations, 32 rows per vpshufb, exact lo/hi byte tables",
                       formats: [.lut], space: lutSpace(), groupMultiple: 4),
+        KernelVariant(id: lut243, summary: "243-entry tables of 5 activations indexed by the base-3 byte itself, 64 rows per vpermi2b, exact lo/hi byte tables (AVX512-VBMI; portable Swift SIMD elsewhere)",
+                      formats: [.base3LUT], space: lut243Space(), groupMultiple: 32),
     ]
 
     public static func variant(_ id: String) throws -> KernelVariant {
@@ -109,6 +112,20 @@ public enum KernelRegistry {
             ParameterConstraint(parameters: [KernelParameterName.int16Depth],
                                 rule: "int16Depth ≤ 16: a quad adds ≤ 8 products of |code·q| ≤ 2·128 per int16 lane, so 16 quads reach ±32768 and 17 wrap",
                                 holds: { ($0[KernelParameterName.int16Depth] ?? 1) <= 16 }),
+        ])
+    }
+
+    static func lut243Space() -> ParameterSpace {
+        ParameterSpace(variant: lut243, parameters: [
+            KernelParameter(name: KernelParameterName.rowBlock, allowed: [1, 2, 4], defaultValue: 4,
+                            meaning: "64-row tiles looked up against the same tables (register block; two planes use at most 2)"),
+            KernelParameter(name: KernelParameterName.int16Depth, allowed: [8, 16, 26, 32, 51], defaultValue: 26,
+                            meaning: "byte positions (5 columns each) summed in int16 before widening to int32 (a 128-column group has 26)"),
+            .prefetch(), .threads(),
+        ], constraints: [
+            ParameterConstraint(parameters: [KernelParameterName.int16Depth],
+                                rule: "int16Depth ≤ 51: a lookup adds |T| ≤ 5·128 = 640 per int16 lane, so 51 stay within ±32767 and 52 can wrap",
+                                holds: { ($0[KernelParameterName.int16Depth] ?? 1) <= 51 }),
         ])
     }
 

@@ -81,6 +81,7 @@ public enum PackedTernaryLayer: Sendable {
     case base3(Base3TernaryMatrix)
     case bitmask(BitmaskTernaryMatrix)
     case lut(LUTTernaryMatrix)
+    case base3LUT(Base3LUTTernaryMatrix)
 
     /// Packs `weights` as `kind`; the plane count must be what the kind holds.
     public init(packing weights: TernaryWeights, as kind: PackedFormatKind) throws {
@@ -92,6 +93,7 @@ public enum PackedTernaryLayer: Sendable {
         case .base3, .twoPlane: self = .base3(try Base3TernaryMatrix(packing: weights))
         case .bitmask: self = .bitmask(try BitmaskTernaryMatrix(packing: weights))
         case .lut: self = .lut(try LUTTernaryMatrix(packing: weights))
+        case .base3LUT: self = .base3LUT(try Base3LUTTernaryMatrix(packing: weights))
         }
     }
 
@@ -101,6 +103,7 @@ public enum PackedTernaryLayer: Sendable {
         case let .base3(m): return m
         case let .bitmask(m): return m
         case let .lut(m): return m
+        case let .base3LUT(m): return m
         }
     }
     public var kind: PackedFormatKind { format.kind }
@@ -115,6 +118,7 @@ public enum PackedTernaryLayer: Sendable {
         case let .base3(m): return .base3(m.duplicated())
         case let .bitmask(m): return .bitmask(m.duplicated())
         case let .lut(m): return .lut(m.duplicated())
+        case let .base3LUT(m): return .base3LUT(m.duplicated())
         }
     }
 }

@@ -15,13 +15,16 @@ public enum PackedFormatKind: String, Codable, CaseIterable, Sendable {
     case twoPlane = "2plane-base3"
     /// PTQTP two trit-planes as plain 2 × 2-bit codes (4 bpw), for comparison.
     case twoPlane2Bit = "2plane-2bit"
+    /// Base-3 bytes (5 trits, 1.6 bpw) in 64-row interleaved tiles for 243-entry table lookups;
+    /// one or two trit planes (both index the same tables).
+    case base3LUT = "base3-lut"
 
     /// How many trit planes the format holds; `nil` when it holds one or two.
     public var requiredPlanes: Int? {
         switch self {
         case .twoBit, .base3, .lut: return 1
         case .twoPlane, .twoPlane2Bit: return 2
-        case .bitmask: return nil
+        case .bitmask, .base3LUT: return nil
         }
     }
 }

@@ -96,6 +96,10 @@ struct PortableSIMDKernel {
                 let b = base[group * 32], k = UInt8(j % 4)
                 c[i] = ((b >> k) & 1) + 2 * ((b >> (4 + k)) & 1)
             }
+        case let .base3LUT(m):
+            for i in 0..<32 where 32 * v + i < side.cols {
+                c[i] = m.code(plane: p, row: r, column: 32 * v + i)
+            }
         }
         return c
     }

@@ -2,6 +2,7 @@ import Foundation
 import TritCore
 import TritKernelsAVX2
 import TritKernelsAVX512
+import TritKernelsVBMI
 
 /// A packed ternary layer ready to run: y = Ŵ x + bias for `tokens` inputs at a time.
 ///
@@ -100,6 +101,8 @@ final class KernelEngine: KernelPoolTask, @unchecked Sendable {
     let useAVX2: Bool, reference: ScalarReferenceKernel?, portable: PortableSIMDKernel
     /// Whether the AVX-512 GEMV loop decodes 2-bit codes with GF2P8AFFINEQB.
     let useGFNI: Bool
+    /// Whether a `base3-lut` layer runs the `vpermi2b` lookup loop (else the portable one).
+    let useVBMI: Bool
     let acts: QuantizedActivations
     let maxThreads: Int
     /// Per thread: int32 sums (`scratchBytes`), then room for one decoded tile (GEMM).
@@ -122,12 +125,14 @@ final class KernelEngine: KernelPoolTask, @unchecked Sendable {
         useAVX2 = false
         #endif
         useGFNI = useAVX2 && features.supportsGFNIDecode
+        if case .base3LUT = layer { useVBMI = useAVX2 && features.supportsVBMILookup } else { useVBMI = false }
         acts = QuantizedActivations(cols: side.cols, groupSize: side.groupSize, permutation: side.permutation)
         reference = variant.id == KernelRegistry.scalar ? ScalarReferenceKernel(weights: layer.unpack(), side: side) : nil
         portable = PortableSIMDKernel(layer: layer, side: side)
         maxThreads = max(1, ProcessInfo.processInfo.activeProcessorCount, configuration[KernelParameterName.threads] ?? 1)
-        scratchBytes = (AVX2LayerArguments.scratchCount(groups: side.groupsPerRow, planes: side.planeCount,
-                                                        tokenBlock: 4, subTiles: 4) * 4 + 63) & ~63
+        scratchBytes = (max(AVX2LayerArguments.scratchCount(groups: side.groupsPerRow, planes: side.planeCount,
+                                                            tokenBlock: 4, subTiles: 4) * 4,
+                            Base3LookupArguments.scratchBytes) + 63) & ~63
         let decodedBytes = AVX2LayerArguments.decodedCount(planes: side.planeCount, quadsPerRow: (side.cols + 127) / 128)
         scratch = (0..<maxThreads).map { [scratchBytes] _ in AlignedBuffer(byteCount: scratchBytes + decodedBytes) }
     }
@@ -159,12 +164,19 @@ final class KernelEngine: KernelPoolTask, @unchecked Sendable {
         if case .lut = layer, useAVX2, tables.count < tokens * tableStride {
             tables = AlignedBuffer(byteCount: tokens * tableStride)
         }
+        // The lookup loop builds one token's tables at a time.
+        if case let .base3LUT(m) = layer, useVBMI, tables.count < m.positions * VBMILookupKernels.tableBytes {
+            tables = AlignedBuffer(byteCount: m.positions * VBMILookupKernels.tableBytes)
+        }
     }
 
     /// Whether a call with `tokens` runs the AVX-512 VNNI tile loop (tileDecode = 2, which the
     /// registry offers only where the CPU has it; GEMM of ≥ 4 tokens; the row-tiled formats).
     func usesVNNITile(tokens: Int) -> Bool {
-        if case .lut = layer { return false }
+        switch layer {
+        case .lut, .base3LUT: return false
+        case .twoBit, .base3, .bitmask: break
+        }
         return useAVX2 && tokens >= 4 && configuration[KernelParameterName.tileDecode] == 2
     }
 
@@ -173,12 +185,12 @@ final class KernelEngine: KernelPoolTask, @unchecked Sendable {
     func usesZMMGEMV(tokens: Int) -> Bool {
         switch layer {
         case .twoBit, .base3: return useAVX2 && tokens == 1 && configuration[KernelParameterName.gemvWidth] == 512
-        case .bitmask, .lut: return false
+        case .bitmask, .lut, .base3LUT: return false
         }
     }
 
     /// Rows per unit of work handed to a thread.
-    var tileRows: Int { useAVX2 && variant.id == KernelRegistry.lut ? 32 : 8 }
+    var tileRows: Int { useVBMI ? Base3LUTTernaryMatrix.tileRows : useAVX2 && variant.id == KernelRegistry.lut ? 32 : 8 }
 
     /// Weight·token products per chunk of a multi-threaded call (64 KiB of 2-bit weights), so a
     /// small call makes fewer chunks, down to one per thread, rather than always eight per
@@ -189,6 +201,23 @@ final class KernelEngine: KernelPoolTask, @unchecked Sendable {
     static let weightsPerChunk = 262_144
 
     private func run(tokens: Int, y: UnsafeMutablePointer<Float>, threads: Int) {
+        #if arch(x86_64)
+        if useVBMI, case let .base3LUT(m) = layer {
+            // One token at a time: its tables (512 bytes per 5 columns) stay in L2 while every
+            // row tile looks them up.
+            grow(tokens: tokens)
+            for t in 0..<tokens {
+                m.groupStarts.withUnsafeBufferPointer { starts in
+                    VBMILookupKernels.buildTables(acts.q + t * acts.stride, groupStarts: starts.baseAddress!,
+                                                  groups: side.groupsPerRow, groupColumns: m.groupColumns, cols: side.cols,
+                                                  into: tables.bytes)
+                }
+                lookupToken = t
+                runTileChunks(tokens: 1, y: y, threads: threads)
+            }
+            return
+        }
+        #endif
         if useAVX2, case let .lut(m) = layer { buildTables(m, tokens: tokens) }
         #if arch(x86_64)
         if useAVX2, case .base3 = layer {
@@ -206,6 +235,14 @@ final class KernelEngine: KernelPoolTask, @unchecked Sendable {
                                          into: tokenInterleaved.typed(Int8.self))
         }
         #endif
+        runTileChunks(tokens: tokens, y: y, threads: threads)
+    }
+
+    /// The token the lookup loop is running (set under `lock`, before the tiles are handed out).
+    private var lookupToken = 0
+
+    /// Runs every row tile for `tokens` tokens, on up to `threads` threads.
+    private func runTileChunks(tokens: Int, y: UnsafeMutablePointer<Float>, threads: Int) {
         let tiles = (side.rows + tileRows - 1) / tileRows
         let n = max(1, min(threads, maxThreads, tiles))
         if n == 1 {
@@ -234,6 +271,16 @@ final class KernelEngine: KernelPoolTask, @unchecked Sendable {
         let rowRange = (tiles.lowerBound * tileRows)..<min(side.rows, tiles.upperBound * tileRows)
         if let reference {
             reference.run(rows: rowRange, acts: acts, y: y)
+            return
+        }
+        #if arch(x86_64)
+        if useVBMI, case let .base3LUT(m) = layer {
+            runLookup(m, tiles, y: y, scratch: scratch)
+            return
+        }
+        #endif
+        if case .base3LUT = layer {
+            portable.run(rows: rowRange, acts: acts, y: y)
             return
         }
         #if arch(x86_64)
@@ -275,6 +322,8 @@ final class KernelEngine: KernelPoolTask, @unchecked Sendable {
         case let .twoBit(m): rowTiled = (m.codes, m.layout, .twoBit)
         case let .base3(m): rowTiled = (m.codes, m.layout, .base3)
         case let .bitmask(m): rowTiled = (m.masks, m.layout, .bitmask)
+        case .base3LUT:
+            preconditionFailure("base3-lut layers run the lookup loop or the portable one")
         case let .lut(m):
             let perGroup = ng == 1 ? m.columnGroups : side.groupSize / 4
             AVX2Kernels.lutTiles(args(m.indices, layout: nil, tileStride: m.tileStride, quadsPerGroup: perGroup, quadsPerRow: m.columnGroups),
@@ -288,6 +337,25 @@ final class KernelEngine: KernelPoolTask, @unchecked Sendable {
             VNNIKernels.gemvTiles(a, layout: rowTiled.2, tiles: tiles, gfni: useGFNI)
         } else {
             AVX2Kernels.maddTiles(a, layout: rowTiled.2, tiles: tiles, scratch: scratch)
+        }
+    }
+    #endif
+
+    #if arch(x86_64)
+    /// The 64-row tiles `tiles` of the token `lookupToken`, whose tables are built.
+    private func runLookup(_ m: Base3LUTTernaryMatrix, _ tiles: Range<Int>, y: UnsafeMutablePointer<Float>, scratch: AlignedBuffer) {
+        let c = configuration, t = lookupToken
+        func u16(_ b: AlignedBuffer?) -> UnsafePointer<UInt16>? { b.map { UnsafePointer($0.typed(UInt16.self)) } }
+        m.groupStarts.withUnsafeBufferPointer { starts in
+            let a = Base3LookupArguments(
+                weights: UnsafePointer(m.bytes.bytes), planes: side.planeCount, planeStride: m.planeStride,
+                tileStride: m.tileStride, rows: side.rows, groups: side.groupsPerRow, groupStarts: starts.baseAddress!,
+                tables: UnsafePointer(tables.bytes), groupSums: UnsafePointer(acts.sums + t * side.groupsPerRow),
+                actScale: acts.d[t], scales0: u16(side.scales[0])!, scales1: side.planeCount > 1 ? u16(side.scales[1]) : nil,
+                offsets: u16(side.offsets), bias: u16(side.bias), y: y + t * side.rows,
+                rowBlock: c[KernelParameterName.rowBlock] ?? 4, depth: c[KernelParameterName.int16Depth] ?? 26,
+                prefetchBytes: c[KernelParameterName.prefetch] ?? 0)
+            VBMILookupKernels.gemvTiles(a, tiles: tiles, scratch: scratch.pointer)
         }
     }
     #endif

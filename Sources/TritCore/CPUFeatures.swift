@@ -18,6 +18,8 @@ public struct CPUFeatures: Codable, Equatable, Sendable {
     public var avx512bw = false
     public var avx512vl = false
     public var avx512vnni = false
+    /// AVX512-VBMI: byte permutes across a whole zmm (`vpermb`, `vpermi2b`: 128-entry byte tables).
+    public var avx512vbmi = false
     public var avxVNNI = false
     /// Galois-field byte instructions (GF2P8AFFINEQB): a per-byte bit permutation in one op.
     public var gfni = false
@@ -35,7 +37,7 @@ public struct CPUFeatures: Codable, Equatable, Sendable {
         sse42 = try flag(.sse42); avx = try flag(.avx); avx2 = try flag(.avx2); fma = try flag(.fma)
         bmi2 = try flag(.bmi2); f16c = try flag(.f16c); popcnt = try flag(.popcnt)
         avx512f = try flag(.avx512f); avx512bw = try flag(.avx512bw); avx512vl = try flag(.avx512vl)
-        avx512vnni = try flag(.avx512vnni); avxVNNI = try flag(.avxVNNI); gfni = try flag(.gfni)
+        avx512vnni = try flag(.avx512vnni); avx512vbmi = try flag(.avx512vbmi); avxVNNI = try flag(.avxVNNI); gfni = try flag(.gfni)
         neon = try flag(.neon); hypervisor = try flag(.hypervisor)
     }
 
@@ -56,6 +58,7 @@ public struct CPUFeatures: Codable, Equatable, Sendable {
         if avx512bw { n.append("avx512bw") }
         if avx512vl { n.append("avx512vl") }
         if avx512vnni { n.append("avx512vnni") }
+        if avx512vbmi { n.append("avx512vbmi") }
         if avxVNNI { n.append("avx-vnni") }
         if gfni { n.append("gfni") }
         if neon { n.append("neon") }
@@ -72,6 +75,11 @@ public struct CPUFeatures: Codable, Equatable, Sendable {
     /// Whether the AVX-512 GEMV loop may decode 2-bit codes with GF2P8AFFINEQB (one op per
     /// code vector instead of a shift and an AND; Ice Lake and Zen 4 have it, Cascade Lake not).
     public var supportsGFNIDecode: Bool { supportsVNNIKernels && gfni }
+
+    /// Whether the 243-entry table-lookup loop over base-3 bytes may run here: `vpermi2b` (VBMI)
+    /// looks up 64 rows' bytes in a 128-byte table per instruction; AVX512BW for the byte masks
+    /// and int16 adds (Ice Lake and Zen 4 have it; Skylake-SP and Cascade Lake do not).
+    public var supportsVBMILookup: Bool { supportsAVX2Kernels && avx512f && avx512bw && avx512vl && avx512vbmi }
 
     static func detect() -> CPUFeatures {
         var f = CPUFeatures()
@@ -99,6 +107,7 @@ public struct CPUFeatures: Codable, Equatable, Sendable {
         f.avx512bw = ebx7 & (1 << 30) != 0 && zmmSaved
         f.avx512vl = ebx7 & (1 << 31) != 0 && zmmSaved
         f.avx512vnni = ecx7 & (1 << 11) != 0 && zmmSaved
+        f.avx512vbmi = ecx7 & (1 << 1) != 0 && zmmSaved
         f.gfni = ecx7 & (1 << 8) != 0
         _ = tritbench_cpuid(7, 1, &r)
         f.avxVNNI = r[0] & (1 << 4) != 0 && ymmSaved

@@ -1,0 +1,106 @@
+import Testing
+import TritCore
+@testable import TritKernels
+
+/// The base-3 lookup layout and the `lut243` loop: the byte encoding, the lane order, sizes,
+/// and the loop against the scalar reference on shapes with several 64-row tiles (register
+/// blocks of 1, 2 and 4 tiles, tails), every int16 depth, and the int16 bound at its limit.
+@Suite struct Base3LUTTests {
+    @Test func digitsCountEveryByteValueWithoutDivision() {
+        #expect(Base3LUTTernaryMatrix.digits.count == 243)
+        for v in 0..<243 {
+            let d = Base3LUTTernaryMatrix.digits[v]
+            let back = Int(d.0) + 3 * Int(d.1) + 9 * Int(d.2) + 27 * Int(d.3) + 81 * Int(d.4)
+            #expect(back == v, "byte \(v) decodes to \(d)")
+            for k in 0..<5 { #expect(Base3LUTTernaryMatrix.code(UInt8(v), trit: k) == [d.0, d.1, d.2, d.3, d.4][k]) }
+        }
+    }
+
+    @Test func laneOrderIsAPermutationOfTheTile() {
+        let lanes = (0..<64).map { Base3LUTTernaryMatrix.lane(row: $0) }
+        #expect(Set(lanes).count == 64 && lanes.allSatisfy { (0..<64).contains($0) })
+        // Rows 16j…16j+15 come out of widened vector j in order: lane = 16·(d/4) + 8·h + 2·(d%4) + e.
+        #expect(Base3LUTTernaryMatrix.lane(row: 0) == 0)
+        #expect(Base3LUTTernaryMatrix.lane(row: 16) == 1)
+        #expect(Base3LUTTernaryMatrix.lane(row: 32) == 8)
+        #expect(Base3LUTTernaryMatrix.lane(row: 5) == 16 + 2)
+    }
+
+    @Test func bitsPerWeightCountTheGroupPadding() throws {
+        var g = SeededGenerator(seed: 31)
+        let side1 = 16.0 / 128, side2 = 2 * 16.0 / 128
+        let one = TernaryWeights.random(rows: 64, cols: 1280, groupSize: 128, planes: 1, using: &g)
+        let two = TernaryWeights.random(rows: 64, cols: 1280, groupSize: 128, planes: 2, using: &g)
+        let perRow = TernaryWeights.random(rows: 64, cols: 1280, groupSize: 1280, planes: 1, using: &g)
+        func bpw(_ w: TernaryWeights) throws -> Double { try PackedTernaryLayer(packing: w, as: .base3LUT).bitsPerWeight }
+        #expect(abs(try bpw(one) - (26.0 * 8 / 128 + side1)) < 1e-9)   // 26 bytes per 128 columns
+        #expect(abs(try bpw(two) - (2 * 26.0 * 8 / 128 + side2)) < 1e-9)
+        #expect(abs(try bpw(perRow) - (1.6 + 16.0 / 1280)) < 1e-9)       // 256 bytes per row
+        // Each byte's five trits stay inside one group: a 60-column last group takes 12 bytes.
+        #expect(Base3LUTTernaryMatrix.groupBytes(cols: 700, groupSize: 128) == [26, 26, 26, 26, 26, 12])
+        #expect(Base3LUTTernaryMatrix.groupBytes(cols: 1000, groupSize: 1000) == [200])
+    }
+
+    func forward(_ k: TernaryLinearKernel, _ x: [Float], tokens: Int, threads: Int) -> [Float] {
+        var y = [Float](repeating: .nan, count: tokens * k.rows)
+        x.withUnsafeBufferPointer { xb in
+            y.withUnsafeMutableBufferPointer { yb in k.forward(xb, tokens: tokens, into: yb, threads: threads) }
+        }
+        return y
+    }
+
+    /// Several 64-row tiles with a partial last one (331 rows: 5 full + 11), a short last group
+    /// (700 = 5·128 + 60) and one group per row (200 byte positions: depth splits it), every
+    /// rowBlock × int16Depth, prefetch past the end, 1 and 2 planes, 1 and 3 tokens, 1 and 2
+    /// threads; also the portable fallback (no VBMI), which must give the same bits.
+    @Test(arguments: [1, 2])
+    func lookupLoopEqualsScalarReference(planes: Int) throws {
+        var g = SeededGenerator(seed: UInt64(40 + planes))
+        let space = try KernelRegistry.variant(KernelRegistry.lut243).space
+        for (rows, cols, group) in [(331, 700, 128), (200, 1000, 1000), (64, 128, 128)] {
+            let w = TernaryWeights.random(rows: rows, cols: cols, groupSize: group, planes: planes,
+                                          offsets: true, permutation: true, bias: true, using: &g)
+            let ref = try TernaryLinearKernel(weights: w, format: planes == 1 ? .twoBit : .twoPlane2Bit,
+                                              variant: KernelRegistry.scalar, configuration: .init())
+            for tokens in [1, 3] {
+                let x = (0..<(tokens * cols)).map { _ in g.nextGaussian() }
+                let expected = forward(ref, x, tokens: tokens, threads: 1)
+                for c in space.allConfigurations where (c[KernelParameterName.threads] ?? 1) == 1
+                    && [0, 2048].contains(c[KernelParameterName.prefetch] ?? 0) {
+                    let k = try TernaryLinearKernel(weights: w, format: .base3LUT, variant: KernelRegistry.lut243, configuration: c)
+                    for threads in [1, 2] {
+                        let y = forward(k, x, tokens: tokens, threads: threads)
+                        let bad = zip(y, expected).filter { $0 != $1 }.count
+                        #expect(bad == 0, "lut243 {\(c)} \(rows)x\(cols)/g\(group) \(planes) planes, \(tokens) tokens, \(threads) threads: \(bad) outputs differ")
+                    }
+                }
+                let portable = try TernaryLinearKernel(weights: w, format: .base3LUT, variant: KernelRegistry.lut243,
+                                                       configuration: space.defaultConfiguration, features: CPUFeatures())
+                #expect(forward(portable, x, tokens: tokens, threads: 2) == expected, "portable fallback, \(rows)x\(cols)")
+            }
+        }
+    }
+
+    /// The int16 bound at its limit: depth 51 lookups of |T| = 5·128 = 640 (all weights +1 or
+    /// −1, activations all −128) reach ±32640; exact results in Float.
+    @Test func deepestInt16SumsDoNotWrap() throws {
+        let rows = 130, cols = 8192
+        for weight in [Int8(1), -1] {
+            for act in [Int8(-128), 127] {
+                let w = try TernaryWeights(rows: rows, cols: cols, groupSize: cols,
+                                           planes: [[Int8](repeating: weight, count: rows * cols)],
+                                           scales: [[Float](repeating: 1, count: rows)])
+                for rowBlock in [1, 4] {
+                    let c = KernelConfiguration([KernelParameterName.int16Depth: 51, KernelParameterName.rowBlock: rowBlock])
+                    let k = try TernaryLinearKernel(weights: w, format: .base3LUT, variant: KernelRegistry.lut243, configuration: c)
+                    let y = k.forward(quantized: [Int8](repeating: act, count: cols), scales: [1], tokens: 1, threads: 1)
+                    #expect(y.allSatisfy { $0 == Float(cols * Int(weight) * Int(act)) }, "w \(weight) q \(act) rowBlock \(rowBlock): \(y[0])")
+                }
+            }
+        }
+        // 52 would wrap: the space rejects it by name.
+        #expect(throws: KernelConfigurationError.self) {
+            try KernelRegistry.variant(KernelRegistry.lut243).space.resolve(KernelConfiguration([KernelParameterName.int16Depth: 52]))
+        }
+    }
+}
