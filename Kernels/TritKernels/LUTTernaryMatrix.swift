@@ -1,3 +1,4 @@
+import TritKernelsVBMI
 /// LUT-friendly layout: T-MAC-style bit-planes over groups of g = 4 columns, rows interleaved
 /// in tiles of 32 so that one `vpshufb` looks up 32 rows against one activation table.
 ///
@@ -111,6 +112,12 @@ public enum PackedTernaryLayer: Sendable {
     public func unpack() -> TernaryWeights { format.unpack() }
     public var weightBytes: Int { format.weightBytes }
     public var bitsPerWeight: Double { format.bitsPerWeight }
+
+    /// Per-thread scratch the `lut243` loop needs for this layer (0 for other formats).
+    var lookupScratchBytes: Int {
+        if case let .base3LUT(m) = self { return Base3LookupArguments.scratchBytes(tiles: m.rowTiles) }
+        return 0
+    }
 
     public func duplicated() -> PackedTernaryLayer {
         switch self {

@@ -132,7 +132,7 @@ final class KernelEngine: KernelPoolTask, @unchecked Sendable {
         maxThreads = max(1, ProcessInfo.processInfo.activeProcessorCount, configuration[KernelParameterName.threads] ?? 1)
         scratchBytes = (max(AVX2LayerArguments.scratchCount(groups: side.groupsPerRow, planes: side.planeCount,
                                                             tokenBlock: 4, subTiles: 4) * 4,
-                            Base3LookupArguments.scratchBytes) + 63) & ~63
+                            layer.lookupScratchBytes) + 63) & ~63
         let decodedBytes = AVX2LayerArguments.decodedCount(planes: side.planeCount, quadsPerRow: (side.cols + 127) / 128)
         scratch = (0..<maxThreads).map { [scratchBytes] _ in AlignedBuffer(byteCount: scratchBytes + decodedBytes) }
     }
@@ -164,10 +164,7 @@ final class KernelEngine: KernelPoolTask, @unchecked Sendable {
         if case .lut = layer, useAVX2, tables.count < tokens * tableStride {
             tables = AlignedBuffer(byteCount: tokens * tableStride)
         }
-        // The lookup loop builds one token's tables at a time.
-        if case let .base3LUT(m) = layer, useVBMI, tables.count < m.positions * VBMILookupKernels.tableBytes {
-            tables = AlignedBuffer(byteCount: m.positions * VBMILookupKernels.tableBytes)
-        }
+
     }
 
     /// Whether a call with `tokens` runs the AVX-512 VNNI tile loop (tileDecode = 2, which the
@@ -190,7 +187,7 @@ final class KernelEngine: KernelPoolTask, @unchecked Sendable {
     }
 
     /// Rows per unit of work handed to a thread.
-    var tileRows: Int { useVBMI ? Base3LUTTernaryMatrix.tileRows : useAVX2 && variant.id == KernelRegistry.lut ? 32 : 8 }
+    var tileRows: Int { useVBMI ? Base3LUTTernaryMatrix.tileRows * Base3LUTTernaryMatrix.groupTiles : useAVX2 && variant.id == KernelRegistry.lut ? 32 : 8 }
 
     /// Weight·token products per chunk of a multi-threaded call (64 KiB of 2-bit weights), so a
     /// small call makes fewer chunks, down to one per thread, rather than always eight per
@@ -202,16 +199,9 @@ final class KernelEngine: KernelPoolTask, @unchecked Sendable {
 
     private func run(tokens: Int, y: UnsafeMutablePointer<Float>, threads: Int) {
         #if arch(x86_64)
-        if useVBMI, case let .base3LUT(m) = layer {
-            // One token at a time: its tables (512 bytes per 5 columns) stay in L2 while every
-            // row tile looks them up.
-            grow(tokens: tokens)
+        if useVBMI, case .base3LUT = layer {
+            // One token at a time; each thread builds the tables of the blocks it sweeps.
             for t in 0..<tokens {
-                m.groupStarts.withUnsafeBufferPointer { starts in
-                    VBMILookupKernels.buildTables(acts.q + t * acts.stride, groupStarts: starts.baseAddress!,
-                                                  groups: side.groupsPerRow, groupColumns: m.groupColumns, cols: side.cols,
-                                                  into: tables.bytes)
-                }
                 lookupToken = t
                 runTileChunks(tokens: 1, y: y, threads: threads)
             }
@@ -253,7 +243,8 @@ final class KernelEngine: KernelPoolTask, @unchecked Sendable {
             // thread's stream sequential; 8 per thread let the caller absorb a late worker.
             // Small calls get fewer chunks (`weightsPerChunk`), always a multiple of the threads
             // so that no thread is left with one chunk more than the other.
-            let perThread = min(8, max(1, tiles * tileRows * side.cols * tokens / (Self.weightsPerChunk * n)))
+            // The lookup loop builds every block's tables per chunk: one chunk per thread.
+            let perThread = useVBMI ? 1 : min(8, max(1, tiles * tileRows * side.cols * tokens / (Self.weightsPerChunk * n)))
             let chunks = min(tiles, perThread * n)
             KernelWorkerPool.shared.run(self, chunks: chunks, threads: n)
         }
@@ -342,20 +333,28 @@ final class KernelEngine: KernelPoolTask, @unchecked Sendable {
     #endif
 
     #if arch(x86_64)
-    /// The 64-row tiles `tiles` of the token `lookupToken`, whose tables are built.
+    /// The 64-row tiles `tiles` of the token `lookupToken`.
     private func runLookup(_ m: Base3LUTTernaryMatrix, _ tiles: Range<Int>, y: UnsafeMutablePointer<Float>, scratch: AlignedBuffer) {
         let c = configuration, t = lookupToken
         func u16(_ b: AlignedBuffer?) -> UnsafePointer<UInt16>? { b.map { UnsafePointer($0.typed(UInt16.self)) } }
-        m.groupStarts.withUnsafeBufferPointer { starts in
-            let a = Base3LookupArguments(
-                weights: UnsafePointer(m.bytes.bytes), planes: side.planeCount, planeStride: m.planeStride,
-                tileStride: m.tileStride, rows: side.rows, groups: side.groupsPerRow, groupStarts: starts.baseAddress!,
-                tables: UnsafePointer(tables.bytes), groupSums: UnsafePointer(acts.sums + t * side.groupsPerRow),
-                actScale: acts.d[t], scales0: u16(side.scales[0])!, scales1: side.planeCount > 1 ? u16(side.scales[1]) : nil,
-                offsets: u16(side.offsets), bias: u16(side.bias), y: y + t * side.rows,
-                rowBlock: c[KernelParameterName.rowBlock] ?? 4, depth: c[KernelParameterName.int16Depth] ?? 26,
-                prefetchBytes: c[KernelParameterName.prefetch] ?? 0)
-            VBMILookupKernels.gemvTiles(a, tiles: tiles, scratch: scratch.pointer)
+        m.blockStarts.withUnsafeBufferPointer { starts in
+          m.groupStarts.withUnsafeBufferPointer { groupStarts in
+            m.blockGroups.withUnsafeBufferPointer { groups in
+                let a = Base3LookupArguments(
+                    weights: UnsafePointer(m.bytes.bytes), planes: side.planeCount, tiles: m.rowTiles, rows: side.rows,
+                    groups: side.groupsPerRow, blocks: groups.count, blockStarts: starts.baseAddress!,
+                    blockGroups: groups.baseAddress!, acts: UnsafePointer(acts.q + t * acts.stride),
+                    groupStarts: groupStarts.baseAddress!, groupColumns: m.groupColumns, cols: side.cols,
+                    groupSums: UnsafePointer(acts.sums + t * side.groupsPerRow), actScale: acts.d[t],
+                    scales0: u16(side.scales[0])!, scales1: side.planeCount > 1 ? u16(side.scales[1]) : nil,
+                    offsets: u16(side.offsets), bias: u16(side.bias), y: y + t * side.rows,
+                    prefetchBytes: c[KernelParameterName.prefetch] ?? 0)
+                // The engine's tiles here are groups of 4 64-row tiles (the layout's tile groups).
+                let g = Base3LUTTernaryMatrix.groupTiles
+                let rowTiles = (tiles.lowerBound * g)..<min(m.rowTiles, tiles.upperBound * g)
+                VBMILookupKernels.gemvTiles(a, tiles: rowTiles, scratch: scratch.pointer)
+            }
+          }
         }
     }
     #endif

@@ -9,7 +9,13 @@
 // below and above 128) cover 64 rows × 5 columns = 320 weights. A C prototype of this loop ran
 // 0.54–0.66 TSC cycles per 32 weights (2048² … 11008×4096, 128-column groups, hot).
 //
-// Exact: |T| ≤ 5·128 = 640, so int16 sums of up to 51 lookups cannot wrap (`depth`), and each
+// Loop order: block (≤ 32 positions of one group) outermost, row tiles inside. A block's tables
+// are 16 KiB at most, so they are read from L1 by every tile, and the weights are one
+// sequential stream per thread. (Tiles outermost with all P positions inside read 512 table
+// bytes from L2 per 4 tiles and position, and 4 weight streams: 4096², 1 thread, hot 161 µs,
+// cold 316 µs, 2 threads hot 130 µs.)
+//
+// Exact: |T| ≤ 5·128 = 640, so int16 sums of a block's ≤ 32 lookups cannot wrap, and each
 // (row, group) sum equals Σ w·q of the scalar reference; the float epilogue follows the
 // reference's order (s += α₀·Σ₀, s += α₁·Σ₁, s += μ·Σq per group; y = s·d (+ bias)).
 
@@ -19,18 +25,24 @@ import CTritSupport
 
 /// Pointers and sizes of one token's call over a `Base3LUTTernaryMatrix`.
 public struct Base3LookupArguments {
-    /// Plane 0's bytes ([tile][position][64 lanes]); plane 1 follows at `planeStride`.
+    /// The packed bytes: [block][tile][plane][position in block][64 lanes].
     public var weights: UnsafePointer<UInt8>
     public var planes: Int
-    public var planeStride: Int
-    /// Bytes per 64-row tile: positions · 64.
-    public var tileStride: Int
+    /// 64-row tiles in the layer.
+    public var tiles: Int
     public var rows: Int
     public var groups: Int
-    /// First byte position of each scale group, `groups + 1` entries (the last is P).
+    public var blocks: Int
+    /// First byte position of each block, `blocks + 1` entries (the last is P).
+    public var blockStarts: UnsafePointer<Int>
+    /// The scale group of each block.
+    public var blockGroups: UnsafePointer<Int>
+    /// The token's int8 activations (packed column order) and what the tables are built from.
+    public var acts: UnsafePointer<Int8>
+    /// First byte position of each scale group, `groups + 1` entries.
     public var groupStarts: UnsafePointer<Int>
-    /// The token's tables: [position][low bytes of T[0…255] | high bytes] (512 bytes each).
-    public var tables: UnsafePointer<UInt8>
+    public var groupColumns: Int
+    public var cols: Int
     /// The token's Σq per scale group (PT²-LLM's μ term).
     public var groupSums: UnsafePointer<Int32>
     public var actScale: Float
@@ -41,48 +53,48 @@ public struct Base3LookupArguments {
     public var bias: UnsafePointer<UInt16>?
     /// The token's outputs (`rows` floats).
     public var y: UnsafeMutablePointer<Float>
-    /// 64-row tiles looked up together (register block); two planes use at most 2.
-    public var rowBlock: Int
-    /// Byte positions summed in int16 before widening to int32 (≤ 51).
-    public var depth: Int
     public var prefetchBytes: Int
 
-    public init(weights: UnsafePointer<UInt8>, planes: Int, planeStride: Int, tileStride: Int, rows: Int, groups: Int,
-                groupStarts: UnsafePointer<Int>, tables: UnsafePointer<UInt8>, groupSums: UnsafePointer<Int32>, actScale: Float,
+    public init(weights: UnsafePointer<UInt8>, planes: Int, tiles: Int, rows: Int, groups: Int, blocks: Int,
+                blockStarts: UnsafePointer<Int>, blockGroups: UnsafePointer<Int>, acts: UnsafePointer<Int8>,
+                groupStarts: UnsafePointer<Int>, groupColumns: Int, cols: Int,
+                groupSums: UnsafePointer<Int32>, actScale: Float,
                 scales0: UnsafePointer<UInt16>, scales1: UnsafePointer<UInt16>?, offsets: UnsafePointer<UInt16>?,
-                bias: UnsafePointer<UInt16>?, y: UnsafeMutablePointer<Float>, rowBlock: Int, depth: Int, prefetchBytes: Int) {
-        self.weights = weights; self.planes = planes; self.planeStride = planeStride; self.tileStride = tileStride
-        self.rows = rows; self.groups = groups; self.groupStarts = groupStarts; self.tables = tables
+                bias: UnsafePointer<UInt16>?, y: UnsafeMutablePointer<Float>, prefetchBytes: Int) {
+        self.weights = weights; self.planes = planes; self.tiles = tiles; self.rows = rows; self.groups = groups
+        self.blocks = blocks; self.blockStarts = blockStarts; self.blockGroups = blockGroups; self.acts = acts
+        self.groupStarts = groupStarts; self.groupColumns = groupColumns; self.cols = cols
         self.groupSums = groupSums; self.actScale = actScale; self.scales0 = scales0; self.scales1 = scales1
-        self.offsets = offsets; self.bias = bias; self.y = y; self.rowBlock = rowBlock; self.depth = depth
-        self.prefetchBytes = prefetchBytes
+        self.offsets = offsets; self.bias = bias; self.y = y; self.prefetchBytes = prefetchBytes
     }
 
-    /// Scratch the loop needs per thread: int32 sums of each plane and float sums, 64 · 4 rows each.
-    public static let scratchBytes = (2 + 1) * 4 * 64 * 4
+    /// Scratch the loop needs per thread for a chunk of `tiles` tiles: one block's tables, then
+    /// int32 sums of two planes and float sums, one per row.
+    public static func scratchBytes(tiles: Int) -> Int { tableArea + 3 * tiles * 64 * 4 }
+    static let tableArea = 32 * 512
 }
 
 public enum VBMILookupKernels {
     /// Bytes of tables per byte position.
     public static let tableBytes = 512
 
-    /// Builds the tables of one token: for byte position p of group g (B bytes), the 5
-    /// activations x_k = q[g·groupColumns + p + k·B] (0 past the group's last column) and
+    /// Builds the tables of positions p0 ..< p1 of scale group g (one block) for one token, table
+    /// p − p0 at `out`: for byte position p of group g (B bytes), the 5 activations
+    /// x_k = q[g·groupColumns + p + k·B] (0 past the group's last column) and
     ///
     ///     T[v] = Σ_k (c_k(v) − 1)·x_k   for v < 243  (c_k = base-3 digit k; v ≥ 243: unused)
     ///
     /// stored as 256 low bytes, then 256 high bytes. Computed as Σ c_k·x_k − Σ x_k with three
     /// `vpmaddubsw` over constant digit pairs per 32 entries, then split by `vpermt2b`.
-    public static func buildTables(_ q: UnsafePointer<Int8>, groupStarts: UnsafePointer<Int>, groups: Int,
+    public static func buildTables(_ q: UnsafePointer<Int8>, group g: Int, positions: Range<Int>, groupBytes b: Int,
                                    groupColumns: Int, cols: Int, into out: UnsafeMutablePointer<UInt8>) {
         digitPairs.withUnsafeBufferPointer { d in splitIndices.withUnsafeBufferPointer { split in
             let digits = UnsafeRawPointer(d.baseAddress!)
             let even = _mm512_loadu_si512(UnsafeRawPointer(split.baseAddress!))
             let odd = _mm512_add_epi8(even, _mm512_set1_epi8(1))
-            for g in 0..<groups {
+            do {
                 let first = g &* groupColumns, n = min(groupColumns, cols &- first)
-                let b = groupStarts[g &+ 1] &- groupStarts[g]
-                for p in 0..<b {
+                for p in positions {
                     @inline(__always) func x(_ k: Int) -> Int8 { p &+ k &* b < n ? q[first &+ p &+ k &* b] : 0 }
                     let x0 = x(0), x1 = x(1), x2 = x(2), x3 = x(3), x4 = x(4)
                     let sum = Int16(x0) &+ Int16(x1) &+ Int16(x2) &+ Int16(x3) &+ Int16(x4)
@@ -96,7 +108,7 @@ public enum VBMILookupKernels {
                                                  _mm512_maddubs_epi16(_mm512_loadu_si512(base + 64), x23))
                         return _mm512_sub_epi16(_mm512_add_epi16(t, _mm512_maddubs_epi16(_mm512_loadu_si512(base + 128), x44)), s)
                     }
-                    let dst = UnsafeMutableRawPointer(out + (groupStarts[g] &+ p) &* tableBytes)
+                    let dst = UnsafeMutableRawPointer(out + (p &- positions.lowerBound) &* tableBytes)
                     for c in 0..<4 {
                         let v0 = entries(2 &* c), v1 = entries(2 &* c &+ 1)
                         _mm512_storeu_si512(dst + c &* 64, _mm512_permutex2var_epi8(v0, even, v1))
@@ -126,107 +138,129 @@ public enum VBMILookupKernels {
     /// 0, 2, 4, …, 126: the low bytes of two int16 vectors (add 1 for the high bytes).
     static let splitIndices: [UInt8] = (0..<64).map { UInt8(2 * $0) }
 
-    /// One token's GEMV over the 64-row tiles `tiles`. `scratch`: `Base3LookupArguments.scratchBytes`.
+    /// One token's GEMV over the 64-row tiles `tiles`, block by block: the thread builds each
+    /// block's tables (≤ 16 KiB) itself, and they stay in L1 while the chunk's tiles stream
+    /// past, `rowBlock` tiles at a time. (Building all tables once per call before the tiles
+    /// cost a serial 18 µs at K = 4096 on 2 threads, and their 426 KiB went through DRAM when
+    /// the weights did: cold 4096², 1 thread, 536–570 µs against 248 µs for 2-bit.)
+    /// `scratch`: `Base3LookupArguments.scratchBytes(tiles: tiles.count)`.
     public static func gemvTiles(_ a: Base3LookupArguments, tiles: Range<Int>, scratch: UnsafeMutableRawPointer) {
-        let block = a.planes == 2 ? min(a.rowBlock, 2) : min(a.rowBlock, 4)
-        var t = tiles.lowerBound
-        while t < tiles.upperBound {
-            let left = tiles.upperBound &- t
-            let n = left >= block ? block : (left >= 2 && block >= 2 ? 2 : 1)
-            switch (n, a.planes) {
-            case (4, _): tileBlock(a, t, 4, 1, scratch)
-            case (2, 1): tileBlock(a, t, 2, 1, scratch)
-            case (2, _): tileBlock(a, t, 2, 2, scratch)
-            case (_, 1): tileBlock(a, t, 1, 1, scratch)
-            default: tileBlock(a, t, 1, 2, scratch)
+        let chunkRows = tiles.count &* 64
+        let tableArea = scratch.assumingMemoryBound(to: UInt8.self)
+        let sums = (scratch + Base3LookupArguments.tableArea).assumingMemoryBound(to: Int32.self)          // [plane][chunkRows]
+        let fsum = (scratch + (Base3LookupArguments.tableArea &+ 2 &* chunkRows &* 4)).assumingMemoryBound(to: Float.self)
+        sums.update(repeating: 0, count: a.planes &* chunkRows)
+        fsum.update(repeating: 0, count: chunkRows)
+        for b in 0..<a.blocks {
+            let start = a.blockStarts[b], n = a.blockStarts[b &+ 1] &- start
+            let region = a.weights + start &* a.tiles &* a.planes &* 64
+            let g = a.blockGroups[b]
+            let inGroup = start &- a.groupStarts[g]
+            buildTables(a.acts, group: g, positions: inGroup..<(inGroup &+ n), groupBytes: a.groupStarts[g &+ 1] &- a.groupStarts[g],
+                        groupColumns: a.groupColumns, cols: a.cols, into: tableArea)
+            let tables = UnsafePointer(tableArea)
+            // Tile groups of 4 (the chunk starts at a group; only the layer's last may be shorter).
+            var t = tiles.lowerBound
+            while t < tiles.upperBound {
+                let k = min(4, tiles.upperBound &- t)
+                let out = sums + (t &- tiles.lowerBound) &* 64
+                let first = region + t &* a.planes &* n &* 64
+                switch (k, a.planes) {
+                case (4, 1): lookups(a, first, tables, n, 4, 1, out, chunkRows)
+                case (4, _): lookups(a, first, tables, n, 4, 2, out, chunkRows)
+                case (3, 1): lookups(a, first, tables, n, 3, 1, out, chunkRows)
+                case (3, _): lookups(a, first, tables, n, 3, 2, out, chunkRows)
+                case (2, 1): lookups(a, first, tables, n, 2, 1, out, chunkRows)
+                case (2, _): lookups(a, first, tables, n, 2, 2, out, chunkRows)
+                case (_, 1): lookups(a, first, tables, n, 1, 1, out, chunkRows)
+                default: lookups(a, first, tables, n, 1, 2, out, chunkRows)
+                }
+                t &+= k
             }
-            t &+= n
-        }
-    }
-
-    /// `n` tiles from `tile0`, `planes` planes (both constants after inlining).
-    @inline(__always)
-    static func tileBlock(_ a: Base3LookupArguments, _ tile0: Int, _ n: Int, _ planes: Int, _ scratch: UnsafeMutableRawPointer) {
-        let sums = scratch.assumingMemoryBound(to: Int32.self)          // [plane][n·64 rows]
-        let fsum = (scratch + 2 &* 4 &* 64 &* 4).assumingMemoryBound(to: Float.self)  // [n·64 rows]
-        let rowsInBlock = n &* 64
-        fsum.update(repeating: 0, count: rowsInBlock)
-        let pf = a.prefetchBytes
-        for g in 0..<a.groups {
-            sums.update(repeating: 0, count: planes &* rowsInBlock)
-            var p = a.groupStarts[g]
-            let end = a.groupStarts[g &+ 1]
-            while p < end {
-                let stop = min(end, p &+ a.depth)
-                var acc = ZAcc8()
-                while p < stop {
-                    let t = UnsafeRawPointer(a.tables + p &* tableBytes)
-                    let l0 = _mm512_loadu_si512(t), l1 = _mm512_loadu_si512(t + 64)
-                    let l2 = _mm512_loadu_si512(t + 128), l3 = _mm512_loadu_si512(t + 192)
-                    let h0 = _mm512_loadu_si512(t + 256), h1 = _mm512_loadu_si512(t + 320)
-                    let h2 = _mm512_loadu_si512(t + 384), h3 = _mm512_loadu_si512(t + 448)
-                    for pl in 0..<planes {
-                        for r in 0..<n {
-                            let offset: Int = pl &* a.planeStride &+ (tile0 &+ r) &* a.tileStride &+ p &* 64
-                            let w = a.weights + offset
-                            if pf > 0 { tritbench_prefetch(w + pf) }
-                            let idx = _mm512_loadu_si512(UnsafeRawPointer(w))
-                            let high = _mm512_movepi8_mask(idx)
-                            let lo = _mm512_mask_blend_epi8(high, _mm512_permutex2var_epi8(l0, idx, l1),
-                                                            _mm512_permutex2var_epi8(l2, idx, l3))
-                            let hi = _mm512_mask_blend_epi8(high, _mm512_permutex2var_epi8(h0, idx, h1),
-                                                            _mm512_permutex2var_epi8(h2, idx, h3))
-                            let i = (pl &* n &+ r) &* 2
-                            acc[i] = _mm512_add_epi16(acc[i], _mm512_unpacklo_epi8(lo, hi))
-                            acc[i &+ 1] = _mm512_add_epi16(acc[i &+ 1], _mm512_unpackhi_epi8(lo, hi))
-                        }
-                    }
-                    p &+= 1
-                }
-                // Widen: word 2d (even) and 2d+1 (odd) of each dword; vector j = 2h + e holds
-                // rows 16j…16j+15 (the packing's lane order).
-                for pl in 0..<planes {
-                    for r in 0..<n {
-                        let base = sums + (pl &* rowsInBlock &+ r &* 64)
-                        for h in 0..<2 {
-                            let v = acc[(pl &* n &+ r) &* 2 &+ h]
-                            addInt32(base + (2 &* h) &* 16, _mm512_srai_epi32(_mm512_slli_epi32(v, 16), 16))
-                            addInt32(base + (2 &* h &+ 1) &* 16, _mm512_srai_epi32(v, 16))
-                        }
-                    }
-                }
-            }
-            // The group enters each row's float sum in the reference's order.
-            let qs = _mm512_set1_ps(Float(a.groupSums[g]))
-            for r in 0..<n {
-                for j in 0..<4 {
-                    let row = (tile0 &+ r) &* 64 &+ j &* 16
-                    guard row < a.rows else { break }
-                    let at = r &* 64 &+ j &* 16
-                    var s = _mm512_loadu_ps(fsum + at)
-                    let side = sideOffsets(a, row: row, group: g)
-                    s = _mm512_add_ps(s, _mm512_mul_ps(halves16(a.scales0, side), int32Floats(sums + at)))
-                    if planes == 2, let s1 = a.scales1 {
-                        s = _mm512_add_ps(s, _mm512_mul_ps(halves16(s1, side), int32Floats(sums + (rowsInBlock &+ at))))
-                    }
-                    if let mu = a.offsets { s = _mm512_add_ps(s, _mm512_mul_ps(halves16(mu, side), qs)) }
-                    _mm512_storeu_ps(fsum + at, s)
-                }
+            if b &+ 1 == a.blocks || a.blockGroups[b &+ 1] != g {
+                groupEpilogue(a, g, tiles, sums, fsum, chunkRows)
             }
         }
         let d = _mm512_set1_ps(a.actScale)
-        for r in 0..<n {
-            for j in 0..<4 {
-                let row = (tile0 &+ r) &* 64 &+ j &* 16
-                guard row < a.rows else { break }
-                var y = _mm512_mul_ps(_mm512_loadu_ps(fsum + (r &* 64 &+ j &* 16)), d)
-                if let b = a.bias {
-                    let second = row &+ 8 < a.rows ? row &+ 8 : row
-                    y = _mm512_add_ps(y, halves16(b, (row, second)))
-                }
-                let valid = min(16, a.rows &- row)
-                _mm512_mask_storeu_ps(a.y + row, __mmask16(truncatingIfNeeded: (1 << valid) &- 1), y)
+        var at = 0
+        while at < chunkRows {
+            let row = tiles.lowerBound &* 64 &+ at
+            guard row < a.rows else { break }
+            var y = _mm512_mul_ps(_mm512_loadu_ps(fsum + at), d)
+            if let b = a.bias {
+                let second = row &+ 8 < a.rows ? row &+ 8 : row
+                y = _mm512_add_ps(y, halves16(b, (row, second)))
             }
+            let valid = min(16, a.rows &- row)
+            _mm512_mask_storeu_ps(a.y + row, __mmask16(truncatingIfNeeded: (1 << valid) &- 1), y)
+            at &+= 16
+        }
+    }
+
+    /// The `n` positions of one block for a group of `k` tiles at `first` and `planes` planes
+    /// (constants after inlining): int16 lookups, then widened into the int32 row sums at `out`.
+    @inline(__always)
+    static func lookups(_ a: Base3LookupArguments, _ first: UnsafePointer<UInt8>, _ tables: UnsafePointer<UInt8>, _ n: Int,
+                        _ k: Int, _ planes: Int, _ out: UnsafeMutablePointer<Int32>, _ chunkRows: Int) {
+        let pf = a.prefetchBytes
+        var acc = ZAcc16()
+        for p in 0..<n {
+            let t = UnsafeRawPointer(tables + p &* tableBytes)
+            let l0 = _mm512_loadu_si512(t), l1 = _mm512_loadu_si512(t + 64)
+            let l2 = _mm512_loadu_si512(t + 128), l3 = _mm512_loadu_si512(t + 192)
+            let h0 = _mm512_loadu_si512(t + 256), h1 = _mm512_loadu_si512(t + 320)
+            let h2 = _mm512_loadu_si512(t + 384), h3 = _mm512_loadu_si512(t + 448)
+            for r in 0..<k {
+                for pl in 0..<planes {
+                    let w = first + ((p &* k &+ r) &* planes &+ pl) &* 64
+                    if pf > 0 { tritbench_prefetch(w + pf) }
+                    let idx = _mm512_loadu_si512(UnsafeRawPointer(w))
+                    let high = _mm512_movepi8_mask(idx)
+                    let lo = _mm512_mask_blend_epi8(high, _mm512_permutex2var_epi8(l0, idx, l1),
+                                                    _mm512_permutex2var_epi8(l2, idx, l3))
+                    let hi = _mm512_mask_blend_epi8(high, _mm512_permutex2var_epi8(h0, idx, h1),
+                                                    _mm512_permutex2var_epi8(h2, idx, h3))
+                    let i = (pl &* k &+ r) &* 2
+                    acc[i] = _mm512_add_epi16(acc[i], _mm512_unpacklo_epi8(lo, hi))
+                    acc[i &+ 1] = _mm512_add_epi16(acc[i &+ 1], _mm512_unpackhi_epi8(lo, hi))
+                }
+            }
+        }
+        // Widen: word 2d (even) and 2d+1 (odd) of each dword; vector j = 2h + e holds rows
+        // 16j…16j+15 of the tile (the packing's lane order).
+        for pl in 0..<planes {
+            for r in 0..<k {
+                let base = out + (pl &* chunkRows &+ r &* 64)
+                for h in 0..<2 {
+                    let v = acc[(pl &* k &+ r) &* 2 &+ h]
+                    addInt32(base + (2 &* h) &* 16, _mm512_srai_epi32(_mm512_slli_epi32(v, 16), 16))
+                    addInt32(base + (2 &* h &+ 1) &* 16, _mm512_srai_epi32(v, 16))
+                }
+            }
+        }
+    }
+
+    /// Group g enters each row's float sum in the reference's order; its int32 sums are reset.
+    @inline(__always)
+    static func groupEpilogue(_ a: Base3LookupArguments, _ g: Int, _ tiles: Range<Int>, _ sums: UnsafeMutablePointer<Int32>,
+                              _ fsum: UnsafeMutablePointer<Float>, _ chunkRows: Int) {
+        let qs = _mm512_set1_ps(Float(a.groupSums[g]))
+        let zero = _mm512_setzero_si512()
+        var at = 0
+        while at < chunkRows {
+            let row = tiles.lowerBound &* 64 &+ at
+            guard row < a.rows else { break }
+            var s = _mm512_loadu_ps(fsum + at)
+            let side = sideOffsets(a, row: row, group: g)
+            s = _mm512_add_ps(s, _mm512_mul_ps(halves16(a.scales0, side), int32Floats(sums + at)))
+            _mm512_storeu_si512(UnsafeMutableRawPointer(sums + at), zero)
+            if a.planes == 2, let s1 = a.scales1 {
+                s = _mm512_add_ps(s, _mm512_mul_ps(halves16(s1, side), int32Floats(sums + (chunkRows &+ at))))
+                _mm512_storeu_si512(UnsafeMutableRawPointer(sums + (chunkRows &+ at)), zero)
+            }
+            if let mu = a.offsets { s = _mm512_add_ps(s, _mm512_mul_ps(halves16(mu, side), qs)) }
+            _mm512_storeu_ps(fsum + at, s)
+            at &+= 16
         }
     }
 
@@ -255,21 +289,29 @@ public enum VBMILookupKernels {
     }
 }
 
-/// Eight zmm int16 accumulators addressed by constant indices after inlining.
-struct ZAcc8 {
-    var v0 = _mm512_setzero_si512(), v1 = _mm512_setzero_si512(), v2 = _mm512_setzero_si512(), v3 = _mm512_setzero_si512()
-    var v4 = _mm512_setzero_si512(), v5 = _mm512_setzero_si512(), v6 = _mm512_setzero_si512(), v7 = _mm512_setzero_si512()
+/// Sixteen zmm int16 accumulators addressed by constant indices after inlining.
+struct ZAcc16 {
+    var v: (__m512i, __m512i, __m512i, __m512i, __m512i, __m512i, __m512i, __m512i,
+            __m512i, __m512i, __m512i, __m512i, __m512i, __m512i, __m512i, __m512i)
+    init() {
+        let z = _mm512_setzero_si512()
+        v = (z, z, z, z, z, z, z, z, z, z, z, z, z, z, z, z)
+    }
     @inline(__always) subscript(i: Int) -> __m512i {
         get {
             switch i {
-            case 0: return v0; case 1: return v1; case 2: return v2; case 3: return v3
-            case 4: return v4; case 5: return v5; case 6: return v6; default: return v7
+            case 0: return v.0; case 1: return v.1; case 2: return v.2; case 3: return v.3
+            case 4: return v.4; case 5: return v.5; case 6: return v.6; case 7: return v.7
+            case 8: return v.8; case 9: return v.9; case 10: return v.10; case 11: return v.11
+            case 12: return v.12; case 13: return v.13; case 14: return v.14; default: return v.15
             }
         }
         set {
             switch i {
-            case 0: v0 = newValue; case 1: v1 = newValue; case 2: v2 = newValue; case 3: v3 = newValue
-            case 4: v4 = newValue; case 5: v5 = newValue; case 6: v6 = newValue; default: v7 = newValue
+            case 0: v.0 = newValue; case 1: v.1 = newValue; case 2: v.2 = newValue; case 3: v.3 = newValue
+            case 4: v.4 = newValue; case 5: v.5 = newValue; case 6: v.6 = newValue; case 7: v.7 = newValue
+            case 8: v.8 = newValue; case 9: v.9 = newValue; case 10: v.10 = newValue; case 11: v.11 = newValue
+            case 12: v.12 = newValue; case 13: v.13 = newValue; case 14: v.14 = newValue; default: v.15 = newValue
             }
         }
     }

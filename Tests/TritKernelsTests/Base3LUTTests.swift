@@ -3,8 +3,8 @@ import TritCore
 @testable import TritKernels
 
 /// The base-3 lookup layout and the `lut243` loop: the byte encoding, the lane order, sizes,
-/// and the loop against the scalar reference on shapes with several 64-row tiles (register
-/// blocks of 1, 2 and 4 tiles, tails), every int16 depth, and the int16 bound at its limit.
+/// and the loop against the scalar reference on shapes with several 64-row tiles (full and
+/// short 4-tile groups, a partial last tile), blocks split inside a group, and the int16 bound.
 @Suite struct Base3LUTTests {
     @Test func digitsCountEveryByteValueWithoutDivision() {
         #expect(Base3LUTTernaryMatrix.digits.count == 243)
@@ -39,6 +39,11 @@ import TritCore
         // Each byte's five trits stay inside one group: a 60-column last group takes 12 bytes.
         #expect(Base3LUTTernaryMatrix.groupBytes(cols: 700, groupSize: 128) == [26, 26, 26, 26, 26, 12])
         #expect(Base3LUTTernaryMatrix.groupBytes(cols: 1000, groupSize: 1000) == [200])
+        // Blocks never cross a group and hold at most 32 positions.
+        let m = try Base3LUTTernaryMatrix(packing: TernaryWeights.random(rows: 3, cols: 700, groupSize: 128, planes: 1, using: &g))
+        #expect(m.blockStarts == [0, 26, 52, 78, 104, 130, 142] && m.blockGroups == [0, 1, 2, 3, 4, 5])
+        let r = try Base3LUTTernaryMatrix(packing: TernaryWeights.random(rows: 3, cols: 1000, groupSize: 1000, planes: 1, using: &g))
+        #expect(r.blockStarts == [0, 32, 64, 96, 128, 160, 192, 200] && r.blockGroups == Array(repeating: 0, count: 7))
     }
 
     func forward(_ k: TernaryLinearKernel, _ x: [Float], tokens: Int, threads: Int) -> [Float] {
@@ -50,8 +55,8 @@ import TritCore
     }
 
     /// Several 64-row tiles with a partial last one (331 rows: 5 full + 11), a short last group
-    /// (700 = 5·128 + 60) and one group per row (200 byte positions: depth splits it), every
-    /// rowBlock × int16Depth, prefetch past the end, 1 and 2 planes, 1 and 3 tokens, 1 and 2
+    /// (700 = 5·128 + 60) and one group per row (200 byte positions: 7 blocks, the last of 8),
+    /// prefetch past the end, 1 and 2 planes, 1 and 3 tokens, 1 and 2
     /// threads; also the portable fallback (no VBMI), which must give the same bits.
     @Test(arguments: [1, 2])
     func lookupLoopEqualsScalarReference(planes: Int) throws {
@@ -66,7 +71,7 @@ import TritCore
                 let x = (0..<(tokens * cols)).map { _ in g.nextGaussian() }
                 let expected = forward(ref, x, tokens: tokens, threads: 1)
                 for c in space.allConfigurations where (c[KernelParameterName.threads] ?? 1) == 1
-                    && [0, 2048].contains(c[KernelParameterName.prefetch] ?? 0) {
+                    && [0, 8192].contains(c[KernelParameterName.prefetch] ?? 0) {
                     let k = try TernaryLinearKernel(weights: w, format: .base3LUT, variant: KernelRegistry.lut243, configuration: c)
                     for threads in [1, 2] {
                         let y = forward(k, x, tokens: tokens, threads: threads)
@@ -81,8 +86,9 @@ import TritCore
         }
     }
 
-    /// The int16 bound at its limit: depth 51 lookups of |T| = 5·128 = 640 (all weights +1 or
-    /// −1, activations all −128) reach ±32640; exact results in Float.
+    /// The int16 bound: a block's 32 lookups of |T| = 5·128 = 640 (all weights +1 or −1,
+    /// activations all −128) reach ±20480, and 1639 positions per row (K = 8192, one group) cross
+    /// 52 blocks whose int32 sums must add up exactly; exact results in Float.
     @Test func deepestInt16SumsDoNotWrap() throws {
         let rows = 130, cols = 8192
         for weight in [Int8(1), -1] {
@@ -90,17 +96,14 @@ import TritCore
                 let w = try TernaryWeights(rows: rows, cols: cols, groupSize: cols,
                                            planes: [[Int8](repeating: weight, count: rows * cols)],
                                            scales: [[Float](repeating: 1, count: rows)])
-                for rowBlock in [1, 4] {
-                    let c = KernelConfiguration([KernelParameterName.int16Depth: 51, KernelParameterName.rowBlock: rowBlock])
+                for prefetch in [0, 8192] {
+                    let c = KernelConfiguration([KernelParameterName.prefetch: prefetch])
                     let k = try TernaryLinearKernel(weights: w, format: .base3LUT, variant: KernelRegistry.lut243, configuration: c)
                     let y = k.forward(quantized: [Int8](repeating: act, count: cols), scales: [1], tokens: 1, threads: 1)
-                    #expect(y.allSatisfy { $0 == Float(cols * Int(weight) * Int(act)) }, "w \(weight) q \(act) rowBlock \(rowBlock): \(y[0])")
+                    #expect(y.allSatisfy { $0 == Float(cols * Int(weight) * Int(act)) }, "w \(weight) q \(act) prefetch \(prefetch): \(y[0])")
                 }
             }
         }
-        // 52 would wrap: the space rejects it by name.
-        #expect(throws: KernelConfigurationError.self) {
-            try KernelRegistry.variant(KernelRegistry.lut243).space.resolve(KernelConfiguration([KernelParameterName.int16Depth: 52]))
-        }
+        #expect(Base3LUTTernaryMatrix.maxBlockPositions * 5 * 128 <= Int(Int16.max))
     }
 }
