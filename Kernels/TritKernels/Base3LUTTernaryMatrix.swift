@@ -37,11 +37,12 @@
 ///
 /// Decoding for the portable kernel and `unpack` uses `digits` (a table built by counting, no
 /// division).
-public struct Base3LUTTernaryMatrix: PackedTernaryFormat {
+public struct Base3LUTTernaryMatrix: PackedTernaryFormat, PackedStorage {
     public var kind: PackedFormatKind { .base3LUT }
     public static let tileRows = 64
-    public private(set) var side: TernarySideData
-    public private(set) var bytes: AlignedBuffer
+    public internal(set) var side: TernarySideData
+    /// The packed bytes (layout above).
+    public internal(set) var buffer: AlignedBuffer
     /// Byte positions per row of each scale group (B_g).
     public let groupBytes: [Int]
     /// First byte position of each scale group, and P (the total) at the end.
@@ -129,8 +130,8 @@ public struct Base3LUTTernaryMatrix: PackedTernaryFormat {
         blockStarts = bStarts
         blockGroups = bGroups
         let tiles = (w.rows + 63) / 64, positions = starts[starts.count - 1]
-        bytes = AlignedBuffer(byteCount: w.planes.count * tiles * positions * 64)
-        let out = bytes.bytes, cols = w.cols, full = groupBytes.count == 1 ? w.cols : w.groupSize
+        buffer = AlignedBuffer(byteCount: w.planes.count * tiles * positions * 64)
+        let out = buffer.bytes, cols = w.cols, full = groupBytes.count == 1 ? w.cols : w.groupSize
         for (p, plane) in w.planes.enumerated() {
             for r in 0..<(tiles * 64) {
                 let lane = Self.lane(row: r)
@@ -155,7 +156,7 @@ public struct Base3LUTTernaryMatrix: PackedTernaryFormat {
     @inlinable public func code(plane p: Int, row r: Int, column j: Int) -> UInt8 {
         let full = groupColumns, g = j / full, b = groupBytes[g], within = j - g * full
         let pos = within % b, k = within / b
-        let byte = bytes.bytes[offset(plane: p, tile: r / 64, position: groupStarts[g] + pos) + Self.lane(row: r)]
+        let byte = buffer.bytes[offset(plane: p, tile: r / 64, position: groupStarts[g] + pos) + Self.lane(row: r)]
         return Self.code(byte, trit: k)
     }
 
@@ -170,12 +171,7 @@ public struct Base3LUTTernaryMatrix: PackedTernaryFormat {
         return side.weights(planes: planes)
     }
 
-    public var weightBytes: Int { bytes.count + side.byteCount }
+    public var weightBytes: Int { storedBytes }
 
-    public func duplicated() -> Self {
-        var c = self
-        c.bytes = bytes.copy()
-        c.side = side.duplicated()
-        return c
-    }
+    public func duplicated() -> Self { duplicatedStorage() }
 }

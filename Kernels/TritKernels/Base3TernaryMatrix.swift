@@ -74,12 +74,12 @@ public struct Base3TernaryMatrix: PackedTernaryFormat {
         }
     }
 
-    public var weightBytes: Int { storage.byteCount }
+    public var weightBytes: Int { storage.storedBytes }
 
     /// The same layer in freshly allocated memory (benchmarks' cold copies).
     public func duplicated() -> Self {
         var c = self
-        c.storage = storage.duplicated()
+        c.storage = storage.duplicatedStorage()
         return c
     }
 }

@@ -18,12 +18,13 @@ import TritKernelsVBMI
 /// unsigned low-byte table and a signed high-byte table whose lookups `vpmaddubsw` combines as
 /// lo0 + 2·lo1 and hi0 + 2·hi1, so the LUT kernel equals the int8 reference bit for bit. The
 /// 0.33 bpw TL2 would save is paid back in sign handling and table quantization error.
-public struct LUTTernaryMatrix: PackedTernaryFormat {
+public struct LUTTernaryMatrix: PackedTernaryFormat, PackedStorage {
     public var kind: PackedFormatKind { .lut }
     public static let groupColumns = 4
     public static let tileRows = 32
-    public private(set) var side: TernarySideData
-    public private(set) var indices: AlignedBuffer
+    public internal(set) var side: TernarySideData
+    /// The index bytes ([tile][column group][32 rows]).
+    public internal(set) var buffer: AlignedBuffer
     public let columnGroups: Int
     public var rowTiles: Int { (side.rows + 31) / 32 }
     public var tileStride: Int { columnGroups * 32 }
@@ -36,8 +37,8 @@ public struct LUTTernaryMatrix: PackedTernaryFormat {
         side = TernarySideData(w)
         columnGroups = (w.cols + 3) / 4
         let tiles = (w.rows + 31) / 32
-        indices = AlignedBuffer(byteCount: tiles * columnGroups * 32)
-        let out = indices.bytes, plane = w.planes[0]
+        buffer = AlignedBuffer(byteCount: tiles * columnGroups * 32)
+        let out = buffer.bytes, plane = w.planes[0]
         for r in 0..<(tiles * 32) {
             for m in 0..<columnGroups {
                 var i0: UInt8 = 0, i1: UInt8 = 0
@@ -56,7 +57,7 @@ public struct LUTTernaryMatrix: PackedTernaryFormat {
         var plane = [Int8](repeating: 0, count: side.rows * side.cols)
         for r in 0..<side.rows {
             for j in 0..<side.cols {
-                let byte = indices.bytes[((r / 32) * columnGroups + j / 4) * 32 + r % 32]
+                let byte = buffer.bytes[((r / 32) * columnGroups + j / 4) * 32 + r % 32]
                 let k = UInt8(j % 4)
                 let c = Int((byte >> k) & 1) + 2 * Int((byte >> (4 + k)) & 1)
                 plane[r * side.cols + j] = Int8(c - 1)
@@ -65,15 +66,10 @@ public struct LUTTernaryMatrix: PackedTernaryFormat {
         return side.weights(planes: [plane])
     }
 
-    public var weightBytes: Int { indices.count + side.byteCount }
+    public var weightBytes: Int { storedBytes }
 
     /// The same layer in freshly allocated memory (benchmarks' cold copies).
-    public func duplicated() -> Self {
-        var c = self
-        c.indices = indices.copy()
-        c.side = side.duplicated()
-        return c
-    }
+    public func duplicated() -> Self { duplicatedStorage() }
 }
 
 /// A packed layer in any of the formats: what kernels are built on.

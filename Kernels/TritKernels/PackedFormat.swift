@@ -65,6 +65,26 @@ extension PackedTernaryFormat {
     public var bitsPerWeight: Double { Double(weightBytes * 8) / Double(side.rows * side.cols) }
 }
 
+/// One buffer of packed trits beside its side data: how every format stores a layer. Sizing and
+/// copying in fresh memory are the same for all of them, so they live here once.
+protocol PackedStorage {
+    var buffer: AlignedBuffer { get set }
+    var side: TernarySideData { get set }
+}
+
+extension PackedStorage {
+    /// Bytes of packed trits plus side data.
+    var storedBytes: Int { buffer.count + side.byteCount }
+
+    /// The same storage in freshly allocated memory (benchmarks' cold copies).
+    func duplicatedStorage() -> Self {
+        var c = self
+        c.buffer = buffer.copy()
+        c.side = side.duplicated()
+        return c
+    }
+}
+
 /// 64-byte aligned, zero-initialised raw storage with slack after the end, so SIMD loops may
 /// read (never use) a full vector past the last packed byte. A class so that a packed layer and
 /// the kernels built on it share one copy; immutable after packing, hence Sendable.

@@ -89,7 +89,7 @@ struct PortableSIMDKernel {
                 c[i] = UInt8(1 + Int((pos >> UInt32(i)) & 1) - Int((neg >> UInt32(i)) & 1))
             }
         case let .lut(m):
-            let base = m.indices.bytes + (r / 32) * m.tileStride + r % 32
+            let base = m.buffer.bytes + (r / 32) * m.tileStride + r % 32
             for i in 0..<32 {
                 let j = 32 * v + i, group = j / 4
                 guard group < m.columnGroups else { break }

@@ -3,9 +3,9 @@
 /// one row of one plane. The formats differ only in how a unit's bytes encode its trits, so
 /// each gives `pack` / `unpack` a closure for one unit and this type does the checking,
 /// allocation, loops over planes, padded rows and units, sizing and copying.
-struct RowTiledStorage: Sendable {
-    private(set) var side: TernarySideData
-    private(set) var buffer: AlignedBuffer
+struct RowTiledStorage: PackedStorage, Sendable {
+    var side: TernarySideData
+    var buffer: AlignedBuffer
     let layout: RowTiledLayout
     let columnsPerUnit: Int
 
@@ -52,16 +52,5 @@ struct RowTiledStorage: Sendable {
             return plane
         }
         return side.weights(planes: planes)
-    }
-
-    /// Bytes of packed trits plus side data.
-    var byteCount: Int { buffer.count + side.byteCount }
-
-    /// The same storage in freshly allocated memory.
-    func duplicated() -> RowTiledStorage {
-        var c = self
-        c.buffer = buffer.copy()
-        c.side = side.duplicated()
-        return c
     }
 }

@@ -317,7 +317,7 @@ final class KernelEngine: KernelPoolTask, @unchecked Sendable {
             preconditionFailure("base3-lut layers run the lookup loop or the portable one")
         case let .lut(m):
             let perGroup = ng == 1 ? m.columnGroups : side.groupSize / 4
-            AVX2Kernels.lutTiles(args(m.indices, layout: nil, tileStride: m.tileStride, quadsPerGroup: perGroup, quadsPerRow: m.columnGroups),
+            AVX2Kernels.lutTiles(args(m.buffer, layout: nil, tileStride: m.tileStride, quadsPerGroup: perGroup, quadsPerRow: m.columnGroups),
                                  tiles: tiles, scratch: scratch)
             return
         }
@@ -341,7 +341,7 @@ final class KernelEngine: KernelPoolTask, @unchecked Sendable {
           m.groupStarts.withUnsafeBufferPointer { groupStarts in
             m.blockGroups.withUnsafeBufferPointer { groups in
                 let a = Base3LookupArguments(
-                    weights: UnsafePointer(m.bytes.bytes), planes: side.planeCount, tiles: m.rowTiles, rows: side.rows,
+                    weights: UnsafePointer(m.buffer.bytes), planes: side.planeCount, tiles: m.rowTiles, rows: side.rows,
                     groups: side.groupsPerRow, blocks: groups.count, blockStarts: starts.baseAddress!,
                     blockGroups: groups.baseAddress!, acts: UnsafePointer(acts.q + t * acts.stride),
                     groupStarts: groupStarts.baseAddress!, groupColumns: m.groupColumns, cols: side.cols,

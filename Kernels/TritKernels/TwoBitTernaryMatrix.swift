@@ -31,12 +31,12 @@ public struct TwoBitTernaryMatrix: PackedTernaryFormat {
         storage.unpack { unit, j in Int8((unit.load(fromByteOffset: j % 32, as: UInt8.self) >> (2 * (j / 32))) & 3) - 1 }
     }
 
-    public var weightBytes: Int { storage.byteCount }
+    public var weightBytes: Int { storage.storedBytes }
 
     /// The same layer in freshly allocated memory (benchmarks' cold copies).
     public func duplicated() -> Self {
         var c = self
-        c.storage = storage.duplicated()
+        c.storage = storage.duplicatedStorage()
         return c
     }
 }
