@@ -202,6 +202,7 @@ public enum VBMILookupKernels {
     @inline(__always)
     static func lookups(_ a: Base3LookupArguments, _ first: UnsafePointer<UInt8>, _ tables: UnsafePointer<UInt8>, _ n: Int,
                         _ k: Int, _ planes: Int, _ out: UnsafeMutablePointer<Int32>, _ chunkRows: Int) {
+        // Far-ahead prefetch into L2 (see the `prefetchBytes` parameter's meaning in the registry).
         let pf = a.prefetchBytes
         var acc = ZAcc16()
         for p in 0..<n {
@@ -213,7 +214,7 @@ public enum VBMILookupKernels {
             for r in 0..<k {
                 for pl in 0..<planes {
                     let w = first + ((p &* k &+ r) &* planes &+ pl) &* 64
-                    if pf > 0 { tritbench_prefetch(w + pf) }
+                    if pf > 0 { tritbench_prefetch_l2(w + pf) }
                     let idx = _mm512_loadu_si512(UnsafeRawPointer(w))
                     let high = _mm512_movepi8_mask(idx)
                     let lo = _mm512_mask_blend_epi8(high, _mm512_permutex2var_epi8(l0, idx, l1),

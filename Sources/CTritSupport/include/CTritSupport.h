@@ -17,6 +17,8 @@ unsigned long tritbench_hwcap(void);
 /// A read prefetch of the cache line holding p into every level (prefetcht0). Static inline so
 /// Swift callers get the single instruction, not a call.
 static inline void tritbench_prefetch(const void *p) { __builtin_prefetch(p, 0, 3); }
+/// prefetcht1: into L2 (and L3), not L1: far-ahead stream prefetches that would otherwise hold L1 fill buffers.
+static inline void tritbench_prefetch_l2(const void *p) { __builtin_prefetch(p, 0, 2); }
 
 #if defined(__x86_64__)
 #include <immintrin.h>
