@@ -199,46 +199,58 @@ public enum VBMILookupKernels {
 
     /// The `n` positions of one block for a group of `k` tiles at `first` and `planes` planes
     /// (constants after inlining): int16 lookups, then widened into the int32 row sums at `out`.
+    /// The accumulators are named variables and every tile is written out under `if k > r`, so
+    /// with k and planes constant each lookup adds into a fixed register. (A `for r in 0..<k`
+    /// loop over an accumulator struct was left rolled by LLVM, and the struct's subscript
+    /// became an indirect jump per lookup.)
     @inline(__always)
     static func lookups(_ a: Base3LookupArguments, _ first: UnsafePointer<UInt8>, _ tables: UnsafePointer<UInt8>, _ n: Int,
                         _ k: Int, _ planes: Int, _ out: UnsafeMutablePointer<Int32>, _ chunkRows: Int) {
         // Far-ahead prefetch into L2 (see the `prefetchBytes` parameter's meaning in the registry).
         let pf = a.prefetchBytes
-        var acc = ZAcc16()
+        let z = _mm512_setzero_si512()
+        // Tile r, plane pl: words of the low-unpack in e[r][pl], the high-unpack in o[r][pl].
+        var e00 = z, o00 = z, e10 = z, o10 = z, e20 = z, o20 = z, e30 = z, o30 = z
+        var e01 = z, o01 = z, e11 = z, o11 = z, e21 = z, o21 = z, e31 = z, o31 = z
         for p in 0..<n {
             let t = UnsafeRawPointer(tables + p &* tableBytes)
             let l0 = _mm512_loadu_si512(t), l1 = _mm512_loadu_si512(t + 64)
             let l2 = _mm512_loadu_si512(t + 128), l3 = _mm512_loadu_si512(t + 192)
             let h0 = _mm512_loadu_si512(t + 256), h1 = _mm512_loadu_si512(t + 320)
             let h2 = _mm512_loadu_si512(t + 384), h3 = _mm512_loadu_si512(t + 448)
-            for r in 0..<k {
-                for pl in 0..<planes {
-                    let w = first + ((p &* k &+ r) &* planes &+ pl) &* 64
-                    if pf > 0 { tritbench_prefetch_l2(w + pf) }
-                    let idx = _mm512_loadu_si512(UnsafeRawPointer(w))
-                    let high = _mm512_movepi8_mask(idx)
-                    let lo = _mm512_mask_blend_epi8(high, _mm512_permutex2var_epi8(l0, idx, l1),
-                                                    _mm512_permutex2var_epi8(l2, idx, l3))
-                    let hi = _mm512_mask_blend_epi8(high, _mm512_permutex2var_epi8(h0, idx, h1),
-                                                    _mm512_permutex2var_epi8(h2, idx, h3))
-                    let i = (pl &* k &+ r) &* 2
-                    acc[i] = _mm512_add_epi16(acc[i], _mm512_unpacklo_epi8(lo, hi))
-                    acc[i &+ 1] = _mm512_add_epi16(acc[i &+ 1], _mm512_unpackhi_epi8(lo, hi))
-                }
+            /// Adds the lookups of (tile r, plane pl) into (ev, od).
+            @inline(__always) func add(_ r: Int, _ pl: Int, _ ev: inout __m512i, _ od: inout __m512i) {
+                let w = first + ((p &* k &+ r) &* planes &+ pl) &* 64
+                if pf > 0 { tritbench_prefetch_l2(w + pf) }
+                let idx = _mm512_loadu_si512(UnsafeRawPointer(w))
+                let high = _mm512_movepi8_mask(idx)
+                let lo = _mm512_mask_blend_epi8(high, _mm512_permutex2var_epi8(l0, idx, l1),
+                                                _mm512_permutex2var_epi8(l2, idx, l3))
+                let hi = _mm512_mask_blend_epi8(high, _mm512_permutex2var_epi8(h0, idx, h1),
+                                                _mm512_permutex2var_epi8(h2, idx, h3))
+                ev = _mm512_add_epi16(ev, _mm512_unpacklo_epi8(lo, hi))
+                od = _mm512_add_epi16(od, _mm512_unpackhi_epi8(lo, hi))
             }
+            add(0, 0, &e00, &o00)
+            if planes == 2 { add(0, 1, &e01, &o01) }
+            if k > 1 { add(1, 0, &e10, &o10); if planes == 2 { add(1, 1, &e11, &o11) } }
+            if k > 2 { add(2, 0, &e20, &o20); if planes == 2 { add(2, 1, &e21, &o21) } }
+            if k > 3 { add(3, 0, &e30, &o30); if planes == 2 { add(3, 1, &e31, &o31) } }
         }
         // Widen: word 2d (even) and 2d+1 (odd) of each dword; vector j = 2h + e holds rows
         // 16j…16j+15 of the tile (the packing's lane order).
-        for pl in 0..<planes {
-            for r in 0..<k {
-                let base = out + (pl &* chunkRows &+ r &* 64)
-                for h in 0..<2 {
-                    let v = acc[(pl &* k &+ r) &* 2 &+ h]
-                    addInt32(base + (2 &* h) &* 16, _mm512_srai_epi32(_mm512_slli_epi32(v, 16), 16))
-                    addInt32(base + (2 &* h &+ 1) &* 16, _mm512_srai_epi32(v, 16))
-                }
-            }
+        @inline(__always) func widen(_ r: Int, _ pl: Int, _ ev: __m512i, _ od: __m512i) {
+            let base = out + (pl &* chunkRows &+ r &* 64)
+            addInt32(base, _mm512_srai_epi32(_mm512_slli_epi32(ev, 16), 16))
+            addInt32(base + 16, _mm512_srai_epi32(ev, 16))
+            addInt32(base + 32, _mm512_srai_epi32(_mm512_slli_epi32(od, 16), 16))
+            addInt32(base + 48, _mm512_srai_epi32(od, 16))
         }
+        widen(0, 0, e00, o00)
+        if planes == 2 { widen(0, 1, e01, o01) }
+        if k > 1 { widen(1, 0, e10, o10); if planes == 2 { widen(1, 1, e11, o11) } }
+        if k > 2 { widen(2, 0, e20, o20); if planes == 2 { widen(2, 1, e21, o21) } }
+        if k > 3 { widen(3, 0, e30, o30); if planes == 2 { widen(3, 1, e31, o31) } }
     }
 
     /// Group g enters each row's float sum in the reference's order; its int32 sums are reset.
@@ -290,31 +302,4 @@ public enum VBMILookupKernels {
     }
 }
 
-/// Sixteen zmm int16 accumulators addressed by constant indices after inlining.
-struct ZAcc16 {
-    var v: (__m512i, __m512i, __m512i, __m512i, __m512i, __m512i, __m512i, __m512i,
-            __m512i, __m512i, __m512i, __m512i, __m512i, __m512i, __m512i, __m512i)
-    init() {
-        let z = _mm512_setzero_si512()
-        v = (z, z, z, z, z, z, z, z, z, z, z, z, z, z, z, z)
-    }
-    @inline(__always) subscript(i: Int) -> __m512i {
-        get {
-            switch i {
-            case 0: return v.0; case 1: return v.1; case 2: return v.2; case 3: return v.3
-            case 4: return v.4; case 5: return v.5; case 6: return v.6; case 7: return v.7
-            case 8: return v.8; case 9: return v.9; case 10: return v.10; case 11: return v.11
-            case 12: return v.12; case 13: return v.13; case 14: return v.14; default: return v.15
-            }
-        }
-        set {
-            switch i {
-            case 0: v.0 = newValue; case 1: v.1 = newValue; case 2: v.2 = newValue; case 3: v.3 = newValue
-            case 4: v.4 = newValue; case 5: v.5 = newValue; case 6: v.6 = newValue; case 7: v.7 = newValue
-            case 8: v.8 = newValue; case 9: v.9 = newValue; case 10: v.10 = newValue; case 11: v.11 = newValue
-            case 12: v.12 = newValue; case 13: v.13 = newValue; case 14: v.14 = newValue; default: v.15 = newValue
-            }
-        }
-    }
-}
 #endif

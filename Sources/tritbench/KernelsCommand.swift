@@ -18,11 +18,13 @@ struct KernelsCommand: ParsableCommand {
         @Option(help: "Threads.") var threads = 1
         @Flag(help: "Cold: rotate over copies larger than the last-level cache (weights stream from DRAM).") var cold = false
         @Option(help: "Comma-separated variants (default: all).") var variants: String?
-        @Option(help: "Comma-separated formats (default: all a variant supports).") var formats: String?
+        @Option(help: "Comma-separated formats (default: all a variant supports); FORMAT:2 benches a format that holds one or two planes (bitmask, base3-lut) with two, e.g. base3-lut:2.") var formats: String?
         @Option(help: "Kernel configuration, e.g. rowBlock=2,tokenBlock=2 (default: the variant's default for this token count).") var config: String?
         @Option(help: "Timing samples.") var samples = 15
         @Option(help: "Columns per scale group: a multiple of 128, or 'row' for one scale per row (the formats allow both).")
         var groupSize = "128"
+        @Option(help: "Trit planes for the formats that hold one or two (bitmask, base3-lut) when --formats does not say (default 1); 2 also leaves out the one-plane formats.")
+        var planes: Int?
         @Flag(help: "Time every case in rounds (A B C A B C …) instead of one case after another, so drift on a shared machine lands on all of them. Holds every case's cold copies at once.")
         var interleave = false
         @Option(help: "VARIANT/FORMAT (e.g. simd/2bit): also report each case's time relative to that case as the median of per-round ratios with a 95% CI (implies --interleave).")
@@ -42,22 +44,37 @@ struct KernelsCommand: ParsableCommand {
             } else {
                 throw ValidationError("--group-size must be 'row' or a positive multiple of 128; got '\(groupSize)'")
             }
+            if let p = planes, p != 1 && p != 2 { throw ValidationError("--planes must be 1 or 2; got \(p)") }
             let wanted = variants.map { Set($0.split(separator: ",").map(String.init)) }
-            let wantedFormats = formats.map { Set($0.split(separator: ",").map(String.init)) }
+            let specs = try formats.map { list in try list.split(separator: ",").map { item -> (name: String, planes: Int?) in
+                let parts = item.split(separator: ":", maxSplits: 1).map(String.init)
+                guard parts.count == 1 || (parts.count == 2 && (parts[1] == "1" || parts[1] == "2")) else {
+                    throw ValidationError("--formats: '\(item)' is not FORMAT or FORMAT:1 / FORMAT:2")
+                }
+                return (parts[0], parts.count == 2 ? Int(parts[1]) : nil)
+            } }
             let llc = CPUDescription.current().lastLevelCacheBytes
             var rows: [KernelResult] = []
-            let cases = KernelRegistry.all.filter { wanted?.contains($0.id) ?? ($0.id != KernelRegistry.simdPortable || !CPUFeatures.current.supportsAVX2Kernels) }
-                .flatMap { v in v.formats.filter { wantedFormats?.contains($0.rawValue) ?? true }.map { (v, $0) } }
+            /// Each row's format label (FORMAT, or FORMAT:2 for a two-plane run of a one-or-two-plane format).
+            var labels: [String] = []
+            let cases: [BenchSpec] = KernelRegistry.all.filter { wanted?.contains($0.id) ?? ($0.id != KernelRegistry.simdPortable || !CPUFeatures.current.supportsAVX2Kernels) }
+                .flatMap { v in v.formats.flatMap { f -> [BenchSpec] in
+                    let asked: [Int?] = specs.map { $0.filter { $0.name == f.rawValue }.map(\.planes) } ?? [nil]
+                    return asked.compactMap { p in
+                        let n = p ?? planes ?? f.requiredPlanes ?? 1
+                        return (f.requiredPlanes ?? n) == n ? BenchSpec(variant: v, format: f, planes: n) : nil
+                    }
+                } }
             if gemvRatio && tokens < 2 { throw ValidationError("--gemv-ratio compares GEMM with GEMV: give --tokens 2 or more (got \(tokens))") }
-            if let r = ratioTo, !cases.contains(where: { "\($0.0.id)/\($0.1.rawValue)" == r }) {
-                throw ValidationError("--ratio-to \(r): not among the cases benched (\(cases.map { "\($0.0.id)/\($0.1.rawValue)" }.joined(separator: ", ")))")
+            if let r = ratioTo, !cases.contains(where: { $0.id == r }) {
+                throw ValidationError("--ratio-to \(r): not among the cases benched (\(cases.map(\.id).joined(separator: ", ")))")
             }
             if cold && (interleave || ratioTo != nil || gemvRatio) {
                 // Interleaved rounds hold every case's cold copies at once (the scalar reference
                 // also keeps an unpacked int8 copy, ~4× a 2-bit one): refuse what cannot fit
                 // instead of being killed for memory with nothing written.
                 let perCase = 2 * max(llc, 256 << 20)
-                let need = cases.reduce(0) { $0 + perCase * ($1.0.id == KernelRegistry.scalar ? 5 : 1) } * (gemvRatio ? 2 : 1)
+                let need = cases.reduce(0) { $0 + perCase * ($1.variant.id == KernelRegistry.scalar ? 5 : 1) } * (gemvRatio ? 2 : 1)
                 let budget = Int(ProcessInfo.processInfo.physicalMemory / 5 * 2)
                 if need > budget {
                     throw ValidationError("--cold with interleaved rounds holds every case's copies at once: \(cases.count) cases need about \(need >> 30) GiB, more than 40% of this machine's \(ProcessInfo.processInfo.physicalMemory >> 30) GiB; name fewer cases with --variants / --formats")
@@ -67,27 +84,29 @@ struct KernelsCommand: ParsableCommand {
             let roof = RooflineProbe.measure(RooflineOptions(quick: true, threadCounts: [threads]), progress: false)
             let options = TimingOptions(warmup: 3, minSampleSeconds: 0.005, samples: samples, maxSeconds: 4)
             var progress = ProgressReporter("bench \(shape) tokens=\(tokens) threads=\(threads)\(cold ? " cold" : "")", total: cases.count)
-            var benched: [(id: String, format: PackedFormatKind, bench: KernelBenchCase)] = []
+            var benched: [(id: String, format: PackedFormatKind, label: String, bench: KernelBenchCase)] = []
             /// Per GEMM case (by index in `benched`), the index of its GEMV companion (--gemv-ratio).
             var companion: [Int: Int] = [:]
-            for (v, f) in cases {
+            for c in cases {
+                let v = c.variant, f = c.format
                 do {
                     let configuration = try config.map(KernelConfiguration.init(parsing:)) ?? v.defaultConfiguration(tokens: tokens)
-                    benched.append((v.id, f, try KernelBenchCase(rows: dims[0], cols: dims[1], tokens: tokens, variant: v.id, format: f,
-                                                                 configuration: configuration, threads: threads, groupSize: group,
+                    benched.append((v.id, f, c.label, try KernelBenchCase(rows: dims[0], cols: dims[1], tokens: tokens, variant: v.id, format: f,
+                                                                 configuration: configuration, threads: threads, planes: c.planes, groupSize: group,
                                                                  coldBytes: cold ? 2 * max(llc, 256 << 20) : nil)))
                     if gemvRatio {
-                        benched.append((v.id, f, try KernelBenchCase(rows: dims[0], cols: dims[1], tokens: 1, variant: v.id, format: f,
-                                                                     configuration: v.defaultConfiguration(tokens: 1), threads: threads, groupSize: group,
+                        benched.append((v.id, f, c.label, try KernelBenchCase(rows: dims[0], cols: dims[1], tokens: 1, variant: v.id, format: f,
+                                                                     configuration: v.defaultConfiguration(tokens: 1), threads: threads, planes: c.planes, groupSize: group,
                                                                      coldBytes: cold ? 2 * max(llc, 256 << 20) : nil)))
                         companion[benched.count - 2] = benched.count - 1
                     }
-                } catch { progress.advance(detail: "\(v.id)/\(f.rawValue) skipped: \(error)"); continue }
+                } catch { progress.advance(detail: "\(c.id) skipped: \(error)"); continue }
                 if !(interleave || ratioTo != nil || gemvRatio) {
                     // One case at a time: its cold copies are freed before the next is built.
                     let b = benched.removeLast()
                     rows.append(result(b.id, b.format, b.bench, RobustTiming.measure(options) { b.bench.runOnce() }, cold, roof, dims))
-                    progress.advance(detail: "\(b.id)/\(b.format.rawValue) \(String(format: "%.1f", rows.last!.medianSeconds * 1e6)) µs")
+                    labels.append(b.label)
+                    progress.advance(detail: "\(b.id)/\(b.label) \(String(format: "%.1f", rows.last!.medianSeconds * 1e6)) µs")
                 }
             }
             if !benched.isEmpty {
@@ -95,11 +114,12 @@ struct KernelsCommand: ParsableCommand {
                 let timings = RobustTiming.interleaved(TimingOptions(warmup: 3, minSampleSeconds: 0.005, samples: samples, maxSeconds: 4 * Double(benched.count)), benched.map { b in { b.bench.runOnce() } })
                 for (b, t) in zip(benched, timings) {
                     rows.append(result(b.id, b.format, b.bench, t, cold, roof, dims))
-                    progress.advance(detail: "\(b.id)/\(b.format.rawValue) \(String(format: "%.1f", t.median * 1e6)) µs")
+                    labels.append(b.label)
+                    progress.advance(detail: "\(b.id)/\(b.label) \(String(format: "%.1f", t.median * 1e6)) µs")
                 }
             }
             // Per-round ratios to the --ratio-to case (same rounds, so shared drift cancels).
-            let reference = rows.first { "\($0.variant)/\($0.format)" == ratioTo && $0.tokens == tokens }
+            let reference = zip(rows, labels).first { "\($0.0.variant)/\($0.1)" == ratioTo && $0.0.tokens == tokens }?.0
             let ratios = rows.map { r in reference.map { Statistics.pairedRatio(r.samples, $0.samples) } }
             // GEMM per-token throughput over GEMV: N · t(GEMV) / t(GEMM), per round.
             let gemvRatios: [(median: Double, low: Double, high: Double)?] = rows.indices.map { i in
@@ -110,15 +130,16 @@ struct KernelsCommand: ParsableCommand {
             }
             if json {
                 struct Row: Encodable {
-                    var variant, format, shape: String; var tokens, threads, group_size: Int; var cold: Bool
+                    var variant, format, shape: String; var tokens, threads, group_size, planes: Int; var cold: Bool
                     var median_us, ci_low_us, ci_high_us, gweights_per_s, gbytes_per_s: Double; var roofline_fraction: Double?
                     var weight_bytes: Int; var samples_us: [Double]
                     var ratio_to: String?; var ratio_median, ratio_ci_low, ratio_ci_high: Double?
                     var gemv_throughput_ratio, gemv_throughput_ratio_ci_low, gemv_throughput_ratio_ci_high: Double?
                 }
-                try printJSON(zip(rows, zip(ratios, gemvRatios)).map { r, qs -> Row in
-                    let (q, gq) = qs
-                    return Row(variant: r.variant, format: r.format, shape: r.shape, tokens: r.tokens, threads: r.threads, group_size: group, cold: r.cold,
+                try printJSON(zip(zip(rows, labels), zip(ratios, gemvRatios)).map { rl, qs -> Row in
+                    let (r, label) = rl, (q, gq) = qs
+                    return Row(variant: r.variant, format: r.format, shape: r.shape, tokens: r.tokens, threads: r.threads, group_size: group,
+                        planes: label.hasSuffix(":2") || r.format.hasPrefix("2plane") ? 2 : 1, cold: r.cold,
                         median_us: r.medianSeconds * 1e6, ci_low_us: r.ciLowSeconds * 1e6, ci_high_us: r.ciHighSeconds * 1e6,
                         gweights_per_s: r.gweightsPerSecond, gbytes_per_s: r.gbytesPerSecond, roofline_fraction: r.rooflineFraction,
                         weight_bytes: r.weightBytes, samples_us: r.samples.map { $0 * 1e6 },
@@ -129,9 +150,9 @@ struct KernelsCommand: ParsableCommand {
                 print("variant          format        median µs   95% CI µs           G w/s    GB/s   % roofline  bytes"
                       + (ratioTo.map { "      × \($0) (paired, 95% CI)" } ?? "")
                       + (gemvRatio ? "      tok  per-token throughput ÷ GEMV (paired, 95% CI)" : ""))
-                for (r, (q, gq)) in zip(rows, zip(ratios, gemvRatios)) {
+                for ((r, label), (q, gq)) in zip(zip(rows, labels), zip(ratios, gemvRatios)) {
                     print(String(format: "%-16@ %-12@ %10.1f   [%8.1f, %8.1f]  %7.1f  %6.1f   %6@     %d",
-                                 r.variant as NSString, r.format as NSString, r.medianSeconds * 1e6, r.ciLowSeconds * 1e6, r.ciHighSeconds * 1e6,
+                                 r.variant as NSString, label as NSString, r.medianSeconds * 1e6, r.ciLowSeconds * 1e6, r.ciHighSeconds * 1e6,
                                  r.gweightsPerSecond, r.gbytesPerSecond, (r.rooflineFraction.map { String(format: "%.0f%%", $0 * 100) } ?? "—") as NSString, r.weightBytes)
                           + (q.map { String(format: "   %.3f [%.3f, %.3f]", $0.median, $0.low, $0.high) } ?? "")
                           + (gemvRatio ? String(format: "   %4d", r.tokens) : "")
@@ -140,6 +161,16 @@ struct KernelsCommand: ParsableCommand {
             }
         }
     }
+}
+
+/// One case `kernels bench` runs: a variant on a format, with the weights' plane count.
+private struct BenchSpec {
+    let variant: KernelVariant
+    let format: PackedFormatKind
+    let planes: Int
+    /// FORMAT, or FORMAT:2 where the format holds one or two planes and runs with two.
+    var label: String { format.requiredPlanes == nil && planes == 2 ? "\(format.rawValue):2" : format.rawValue }
+    var id: String { "\(variant.id)/\(label)" }
 }
 
 /// One bench row from a case's timing.
