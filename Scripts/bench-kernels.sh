@@ -55,7 +55,8 @@ for threads in 1 2; do
     --gemv-ratio --variants "${variants:-simd,bitsliced,lut}" > "$work/gemm/$threads.json"
 done
 # Same-run ratios for the targets stated as ratios (1.6-bpw and two-plane vs one-plane 2-bit):
-# the simd formats timed in interleaved rounds, each as its median per-round ratio to simd/2bit.
+# the simd formats and lut243's base3-lut (one and two planes) timed in interleaved rounds, each
+# as its median per-round ratio to simd/2bit.
 mkdir -p "$work/ratios"
 m=0
 for threads in 1 2; do
@@ -63,7 +64,8 @@ for threads in 1 2; do
     m=$((m + 1))
     echo "bench-kernels: ratios [$m/6] $shape threads=$threads" >&2
     "$bin" kernels bench --shape "$shape" --threads "$threads" --cold --json --samples "$samples" \
-      --variants simd --ratio-to simd/2bit > "$work/ratios/$m.json"
+      --variants simd,lut243 --formats 2bit,base3,2plane-2bit,2plane-base3,base3-lut,base3-lut:2 \
+      --ratio-to simd/2bit > "$work/ratios/$m.json"
   done
 done
 # Runs `kernels bench --cold --json` at each anchor cell (2 thread counts × 3 shapes) in --runs
@@ -86,7 +88,8 @@ anchor_cells_in_processes() {
 }
 # The anchors are medians of 3 process runs (issue 4); time ours the same way, so a cell is not
 # judged on one process that met a busy neighbour. --runs 0 skips this section.
-anchor_cells_in_processes runs "process runs" --variants simd
+anchor_cells_in_processes runs "process runs" --variants simd,lut243 \
+  --formats 2bit,base3,2plane-2bit,2plane-base3,base3-lut,base3-lut:2
 # One scale per row (the formats allow per-row or per-(row, 128-group) scales; I2_S keeps one per
 # tensor): 2bit and base3 in interleaved rounds, so each process gives a paired base3/2bit ratio.
 anchor_cells_in_processes rowscale "per-row scales" --variants simd --formats 2bit,base3 --group-size row --ratio-to simd/2bit
@@ -103,6 +106,12 @@ def load(pattern):
             out += json.load(h)
     return out
 rows = load(os.path.join(work, "*.json"))
+def label(r):
+    # base3-lut (and bitmask) hold one or two planes: a two-plane row is FORMAT:2.
+    two = r.get("planes", 1) == 2 and not r["format"].startswith("2plane")
+    return r["format"] + (":2" if two else "")
+def is_two_plane(r):
+    return r.get("planes", 2 if r["format"].startswith("2plane") else 1) == 2
 ratios = load(os.path.join(work, "ratios", "*.json"))
 gemm = load(os.path.join(work, "gemm", "*.json"))
 process_runs = load(os.path.join(work, "runs", "*.json"))
@@ -122,10 +131,10 @@ def pct(r):
     return "" if frac is None else f"{100 * frac:.0f}%"
 for r in rows:
     # Two-plane layers are judged against llama.cpp F16 (target ≥ 4×), one-plane against the best ternary anchor.
-    two_plane = r["format"].startswith("2plane")
+    two_plane = is_two_plane(r)
     anchor = (f16 if two_plane else anchors).get((r["shape"], r["threads"]))
     vs = f"{anchor / r['median_us']:.2f}×{' F16' if two_plane else ''}" if anchor else ""
-    lines.append(f"| {r['shape']} | {r['threads']} | {r['variant']} | {r['format']} | {r['median_us']:.1f} | "
+    lines.append(f"| {r['shape']} | {r['threads']} | {r['variant']} | {label(r)} | {r['median_us']:.1f} | "
                  f"[{r['ci_low_us']:.1f}, {r['ci_high_us']:.1f}] | {r['gweights_per_s']:.1f} | {r['gbytes_per_s']:.2f} | "
                  f"{pct(r)} | {vs} |")
 gemm_lines = [
@@ -141,28 +150,28 @@ for i, r in enumerate(gemm):
     gemm_lines.append(f"| {r['threads']} | {r['variant']} | {r['format']} | {r['median_us']:.1f} | {gemv_us} | {pct(r)} | "
                       f"{r['gemv_throughput_ratio']:.2f}× | [{r['gemv_throughput_ratio_ci_low']:.2f}, {r['gemv_throughput_ratio_ci_high']:.2f}] |")
 ratio_lines = [
-    "| shape | thr | format | median µs | × simd/2bit (paired) | 95% CI |",
+    "| shape | thr | variant/format | median µs | × simd/2bit (paired) | 95% CI |",
     "|---|---|---|---|---|---|",
 ]
 for r in ratios:
     if r.get("ratio_median") is None:
         continue
-    ratio_lines.append(f"| {r['shape']} | {r['threads']} | {r['format']} | {r['median_us']:.1f} | "
+    ratio_lines.append(f"| {r['shape']} | {r['threads']} | {r['variant']}/{label(r)} | {r['median_us']:.1f} | "
                        f"{r['ratio_median']:.3f} | [{r['ratio_ci_low']:.3f}, {r['ratio_ci_high']:.3f}] |")
 cells = {}
 for r in process_runs:
-    cells.setdefault((r["shape"], r["threads"], r["format"]), []).append(r["median_us"])
+    cells.setdefault((r["shape"], r["threads"], r["variant"] + "/" + label(r)), []).append(r["median_us"])
 def middle(values):
     v = sorted(values)
     return v[len(v) // 2] if len(v) % 2 else (v[len(v) // 2 - 1] + v[len(v) // 2]) / 2
 run_lines = [
-    "| shape | thr | format | process medians µs | median µs | vs best anchor (≥ 1.5×) | two-plane vs llama.cpp F16 (≥ 4×) | ÷ simd/2bit |",
+    "| shape | thr | variant/format | process medians µs | median µs | vs best anchor (≥ 1.5×) | two-plane vs llama.cpp F16 (≥ 4×) | ÷ simd/2bit |",
     "|---|---|---|---|---|---|---|---|",
 ]
 for (shape, threads, fmt), values in cells.items():
     m = middle(values)
-    one = middle(cells.get((shape, threads, "2bit"), [m]))
-    two_plane = fmt.startswith("2plane")
+    one = middle(cells.get((shape, threads, "simd/2bit"), [m]))
+    two_plane = fmt.split("/")[1].startswith("2plane") or fmt.endswith(":2")
     vs_anchor = "" if two_plane else f"{anchors[(shape, threads)] / m:.2f}×"
     vs_f16 = f"{f16[(shape, threads)] / m:.2f}×" if two_plane else ""
     run_lines.append(f"| {shape} | {threads} | {fmt} | {', '.join(f'{v:.1f}' for v in values)} | {m:.1f} | {vs_anchor} | "
@@ -198,12 +207,13 @@ text = ("# Kernel benchmark (cold: weights cycle through copies larger than the 
         "its own GEMV; the ratio is 64 · t(GEMV) / t(GEMM) per round, median with a 95% CI (target ≥ 5×).\n\n"
         + "\n".join(gemm_lines) + "\n\n"
         + "## Same-run ratios to simd/2bit\n\n"
-        "`kernels bench --variants simd --ratio-to simd/2bit --cold`: the four simd formats timed in "
+        "`kernels bench --variants simd,lut243 --formats 2bit,base3,2plane-2bit,2plane-base3,base3-lut,base3-lut:2 "
+        "--ratio-to simd/2bit --cold`: the four simd formats and lut243 on base3-lut (one plane, and two as base3-lut:2) timed in "
         "interleaved rounds; each ratio is the median of per-round time ratios, so drift shared "
         "within a round cancels (targets: two-plane ≤ 1.8×, 1.6-bpw base3 < 1× on 2 threads).\n\n"
         + "\n".join(ratio_lines) + "\n"
         + ("" if not cells else "\n## The anchors' protocol: median of separate process runs\n\n"
-           "`kernels bench --variants simd --cold`, each cell in separate processes (the anchors of issue 4 are "
+           "`kernels bench --variants simd,lut243 --cold` (the simd formats, base3-lut and base3-lut:2), each cell in separate processes (the anchors of issue 4 are "
            "medians of 3 process runs); the median of the process medians against the anchors' row. "
            "'÷ simd/2bit' divides medians of separate processes, not paired rounds (the section above pairs them).\n\n"
            + "\n".join(run_lines) + "\n")
