@@ -55,7 +55,7 @@ for threads in 1 2; do
     --gemv-ratio --variants "${variants:-simd,bitsliced,lut}" > "$work/gemm/$threads.json"
 done
 # Same-run ratios for the targets stated as ratios (1.6-bpw and two-plane vs one-plane 2-bit):
-# the simd formats and lut243's base3-lut (one and two planes) timed in interleaved rounds, each
+# the simd formats and lut243's base3-lut and 2plane-base3-lut timed in interleaved rounds, each
 # as its median per-round ratio to simd/2bit.
 mkdir -p "$work/ratios"
 m=0
@@ -64,7 +64,7 @@ for threads in 1 2; do
     m=$((m + 1))
     echo "bench-kernels: ratios [$m/6] $shape threads=$threads" >&2
     "$bin" kernels bench --shape "$shape" --threads "$threads" --cold --json --samples "$samples" \
-      --variants simd,lut243 --formats 2bit,base3,2plane-2bit,2plane-base3,base3-lut,base3-lut:2 \
+      --variants simd,lut243 --formats 2bit,base3,2plane-2bit,2plane-base3,base3-lut,2plane-base3-lut \
       --ratio-to simd/2bit > "$work/ratios/$m.json"
   done
 done
@@ -89,7 +89,7 @@ anchor_cells_in_processes() {
 # The anchors are medians of 3 process runs (issue 4); time ours the same way, so a cell is not
 # judged on one process that met a busy neighbour. --runs 0 skips this section.
 anchor_cells_in_processes runs "process runs" --variants simd,lut243 \
-  --formats 2bit,base3,2plane-2bit,2plane-base3,base3-lut,base3-lut:2
+  --formats 2bit,base3,2plane-2bit,2plane-base3,base3-lut,2plane-base3-lut
 # One scale per row (the formats allow per-row or per-(row, 128-group) scales; I2_S keeps one per
 # tensor): 2bit and base3 in interleaved rounds, so each process gives a paired base3/2bit ratio.
 anchor_cells_in_processes rowscale "per-row scales" --variants simd --formats 2bit,base3 --group-size row --ratio-to simd/2bit
@@ -107,7 +107,7 @@ def load(pattern):
     return out
 rows = load(os.path.join(work, "*.json"))
 def label(r):
-    # base3-lut (and bitmask) hold one or two planes: a two-plane row is FORMAT:2.
+    # bitmask holds one or two planes: a two-plane row is FORMAT:2.
     two = r.get("planes", 1) == 2 and not r["format"].startswith("2plane")
     return r["format"] + (":2" if two else "")
 def is_two_plane(r):
@@ -207,13 +207,13 @@ text = ("# Kernel benchmark (cold: weights cycle through copies larger than the 
         "its own GEMV; the ratio is 64 · t(GEMV) / t(GEMM) per round, median with a 95% CI (target ≥ 5×).\n\n"
         + "\n".join(gemm_lines) + "\n\n"
         + "## Same-run ratios to simd/2bit\n\n"
-        "`kernels bench --variants simd,lut243 --formats 2bit,base3,2plane-2bit,2plane-base3,base3-lut,base3-lut:2 "
-        "--ratio-to simd/2bit --cold`: the four simd formats and lut243 on base3-lut (one plane, and two as base3-lut:2) timed in "
+        "`kernels bench --variants simd,lut243 --formats 2bit,base3,2plane-2bit,2plane-base3,base3-lut,2plane-base3-lut "
+        "--ratio-to simd/2bit --cold`: the four simd formats and lut243 on base3-lut and 2plane-base3-lut timed in "
         "interleaved rounds; each ratio is the median of per-round time ratios, so drift shared "
         "within a round cancels (targets: two-plane ≤ 1.8×, 1.6-bpw base3 < 1× on 2 threads).\n\n"
         + "\n".join(ratio_lines) + "\n"
         + ("" if not cells else "\n## The anchors' protocol: median of separate process runs\n\n"
-           "`kernels bench --variants simd,lut243 --cold` (the simd formats, base3-lut and base3-lut:2), each cell in separate processes (the anchors of issue 4 are "
+           "`kernels bench --variants simd,lut243 --cold` (the simd formats, base3-lut and 2plane-base3-lut), each cell in separate processes (the anchors of issue 4 are "
            "medians of 3 process runs); the median of the process medians against the anchors' row. "
            "'÷ simd/2bit' divides medians of separate processes, not paired rounds (the section above pairs them).\n\n"
            + "\n".join(run_lines) + "\n")

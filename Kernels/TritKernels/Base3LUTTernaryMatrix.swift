@@ -2,8 +2,8 @@
 /// groups), 64 rows interleaved so that one 64-byte load holds the same byte position of 64
 /// rows. The kernel (`lut243`) never decodes a trit: the byte itself indexes a 243-entry table
 /// of the activations' partial sums, the same table for all 64 rows, so `vpermi2b` looks up 64
-/// rows at once (see `VBMILookupKernels`). One plane (`.base3LUT` with one plane) or PTQTP's
-/// two (3.25 bpw); both planes index the same tables.
+/// rows at once (see `VBMILookupKernels`). One plane (`.base3LUT`) or PTQTP's two
+/// (`.twoPlaneBase3LUT`, 3.25 bpw at 128-column groups); both planes index the same tables.
 ///
 /// The byte is a plain base-3 number of the codes c_k = w_k + 1 ∈ {0, 1, 2}:
 ///
@@ -38,7 +38,7 @@
 /// Decoding for the portable kernel and `unpack` uses `digits` (a table built by counting, no
 /// division).
 public struct Base3LUTTernaryMatrix: PackedTernaryFormat, PackedStorage {
-    public var kind: PackedFormatKind { .base3LUT }
+    public var kind: PackedFormatKind { side.planeCount == 1 ? .base3LUT : .twoPlaneBase3LUT }
     public static let tileRows = 64
     public internal(set) var side: TernarySideData
     /// The packed bytes (layout above).

@@ -75,7 +75,7 @@ public enum KernelRegistry {
                       formats: [.twoBit, .twoPlane2Bit, .base3, .twoPlane],
                       space: maddSpace(simd), groupMultiple: 128),
         KernelVariant(id: simdPortable, summary: "portable Swift SIMD decode + int32 dot (the fallback of simd/bitsliced/lut, forced)",
-                      formats: [.twoBit, .twoPlane2Bit, .base3, .twoPlane, .bitmask, .lut, .base3LUT],
+                      formats: [.twoBit, .twoPlane2Bit, .base3, .twoPlane, .bitmask, .lut, .base3LUT, .twoPlaneBase3LUT],
                       space: ParameterSpace(variant: simdPortable, parameters: [.threads()], constraints: []),
                       groupMultiple: 32),
         KernelVariant(id: bitsliced, summary: "bit-sliced trit planes: +/− masks expanded with vpshufb/vpcmpeqb, masked add/sub via vpmaddubsw",
@@ -83,7 +83,7 @@ public enum KernelRegistry {
         KernelVariant(id: lut, summary: "T-MAC-style bit-plane tables of 4 activations, 32 rows per vpshufb, exact lo/hi byte tables",
                       formats: [.lut], space: lutSpace(), groupMultiple: 4),
         KernelVariant(id: lut243, summary: "243-entry tables of 5 activations indexed by the base-3 byte itself, 64 rows per vpermi2b, exact lo/hi byte tables (AVX512-VBMI; portable Swift SIMD elsewhere)",
-                      formats: [.base3LUT], space: lut243Space(), groupMultiple: 32),
+                      formats: [.base3LUT, .twoPlaneBase3LUT], space: lut243Space(), groupMultiple: 32),
     ]
 
     public static func variant(_ id: String) throws -> KernelVariant {

@@ -90,7 +90,7 @@ public enum PackedTernaryLayer: Sendable {
         case .base3, .twoPlane: self = .base3(try Base3TernaryMatrix(packing: weights))
         case .bitmask: self = .bitmask(try BitmaskTernaryMatrix(packing: weights))
         case .lut: self = .lut(try LUTTernaryMatrix(packing: weights))
-        case .base3LUT: self = .base3LUT(try Base3LUTTernaryMatrix(packing: weights))
+        case .base3LUT, .twoPlaneBase3LUT: self = .base3LUT(try Base3LUTTernaryMatrix(packing: weights))
         }
     }
 

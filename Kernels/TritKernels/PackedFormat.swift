@@ -15,16 +15,18 @@ public enum PackedFormatKind: String, Codable, CaseIterable, Sendable {
     case twoPlane = "2plane-base3"
     /// PTQTP two trit-planes as plain 2 × 2-bit codes (4 bpw), for comparison.
     case twoPlane2Bit = "2plane-2bit"
-    /// Base-3 bytes (5 trits, 1.6 bpw) in 64-row interleaved tiles for 243-entry table lookups;
-    /// one or two trit planes (both index the same tables).
+    /// Base-3 bytes (5 trits, 1.6 bpw) in 64-row interleaved tiles for 243-entry table lookups
+    /// (one plane).
     case base3LUT = "base3-lut"
+    /// PTQTP two trit-planes in the base-3 lookup layout (3.2 bpw; both planes index the same tables).
+    case twoPlaneBase3LUT = "2plane-base3-lut"
 
     /// How many trit planes the format holds; `nil` when it holds one or two.
     public var requiredPlanes: Int? {
         switch self {
-        case .twoBit, .base3, .lut: return 1
-        case .twoPlane, .twoPlane2Bit: return 2
-        case .bitmask, .base3LUT: return nil
+        case .twoBit, .base3, .lut, .base3LUT: return 1
+        case .twoPlane, .twoPlane2Bit, .twoPlaneBase3LUT: return 2
+        case .bitmask: return nil
         }
     }
 }

@@ -23,7 +23,7 @@ public struct TuningStage {
     public init(shapes: [(rows: Int, cols: Int)] = smolLM2Shapes, tokens: [Int], threads: [Int],
                 targets: [(variant: String, formats: [PackedFormatKind])] = [
                     ("simd", [.twoBit, .base3, .twoPlane2Bit, .twoPlane]), ("lut", [.lut]), ("bitsliced", [.bitmask]),
-                    ("lut243", [.base3LUT])],
+                    ("lut243", [.base3LUT, .twoPlaneBase3LUT])],
                 strategy: TuningStrategy = SuccessiveHalvingStrategy(), budget: TuningBudget, cachePath: String) {
         self.shapes = shapes; self.tokens = tokens; self.threads = threads; self.targets = targets
         self.strategy = strategy; self.budget = budget; self.cachePath = cachePath

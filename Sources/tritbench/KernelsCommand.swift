@@ -18,12 +18,12 @@ struct KernelsCommand: ParsableCommand {
         @Option(help: "Threads.") var threads = 1
         @Flag(help: "Cold: rotate over copies larger than the last-level cache (weights stream from DRAM).") var cold = false
         @Option(help: "Comma-separated variants (default: all).") var variants: String?
-        @Option(help: "Comma-separated formats (default: all a variant supports); FORMAT:2 benches a format that holds one or two planes (bitmask, base3-lut) with two, e.g. base3-lut:2.") var formats: String?
+        @Option(help: "Comma-separated formats (default: all a variant supports); FORMAT:2 benches the format that holds one or two planes (bitmask) with two, e.g. bitmask:2.") var formats: String?
         @Option(help: "Kernel configuration, e.g. rowBlock=2,tokenBlock=2 (default: the variant's default for this token count).") var config: String?
         @Option(help: "Timing samples.") var samples = 15
         @Option(help: "Columns per scale group: a multiple of 128, or 'row' for one scale per row (the formats allow both).")
         var groupSize = "128"
-        @Option(help: "Trit planes for the formats that hold one or two (bitmask, base3-lut) when --formats does not say (default 1); 2 also leaves out the one-plane formats.")
+        @Option(help: "Trit planes for the format that holds one or two (bitmask) when --formats does not say (default 1); 2 also leaves out the one-plane formats.")
         var planes: Int?
         @Flag(help: "Time every case in rounds (A B C A B C …) instead of one case after another, so drift on a shared machine lands on all of them. Holds every case's cold copies at once.")
         var interleave = false

@@ -32,11 +32,18 @@ import TritCore
         let one = TernaryWeights.random(rows: 64, cols: 1280, groupSize: 128, planes: 1, using: &g)
         let two = TernaryWeights.random(rows: 64, cols: 1280, groupSize: 128, planes: 2, using: &g)
         let perRow = TernaryWeights.random(rows: 64, cols: 1280, groupSize: 1280, planes: 1, using: &g)
-        func bpw(_ w: TernaryWeights) throws -> Double { try PackedTernaryLayer(packing: w, as: .base3LUT).bitsPerWeight }
+        func bpw(_ w: TernaryWeights) throws -> Double {
+            try PackedTernaryLayer(packing: w, as: w.planes.count == 1 ? .base3LUT : .twoPlaneBase3LUT).bitsPerWeight
+        }
         #expect(abs(try bpw(one) - (26.0 * 8 / 128 + side1)) < 1e-9)   // 26 bytes per 128 columns
         #expect(abs(try bpw(two) - (2 * 26.0 * 8 / 128 + side2)) < 1e-9)
         #expect(abs(try bpw(perRow) - (1.6 + 16.0 / 1280)) < 1e-9)       // 256 bytes per row
         // Each byte's five trits stay inside one group: a 60-column last group takes 12 bytes.
+        // The plane count names the format: two planes are 2plane-base3-lut.
+        #expect(throws: PackedFormatError.planeCount(format: .base3LUT, expected: "1", got: 2)) {
+            try PackedTernaryLayer(packing: two, as: .base3LUT)
+        }
+        #expect(try PackedTernaryLayer(packing: two, as: .twoPlaneBase3LUT).kind == .twoPlaneBase3LUT)
         #expect(Base3LUTTernaryMatrix.groupBytes(cols: 700, groupSize: 128) == [26, 26, 26, 26, 26, 12])
         #expect(Base3LUTTernaryMatrix.groupBytes(cols: 1000, groupSize: 1000) == [200])
         // Blocks never cross a group and hold at most 32 positions.
@@ -72,14 +79,14 @@ import TritCore
                 let expected = forward(ref, x, tokens: tokens, threads: 1)
                 for c in space.allConfigurations where (c[KernelParameterName.threads] ?? 1) == 1
                     && [0, 8192].contains(c[KernelParameterName.prefetch] ?? 0) {
-                    let k = try TernaryLinearKernel(weights: w, format: .base3LUT, variant: KernelRegistry.lut243, configuration: c)
+                    let k = try TernaryLinearKernel(weights: w, format: planes == 1 ? .base3LUT : .twoPlaneBase3LUT, variant: KernelRegistry.lut243, configuration: c)
                     for threads in [1, 2] {
                         let y = forward(k, x, tokens: tokens, threads: threads)
                         let bad = zip(y, expected).filter { $0 != $1 }.count
                         #expect(bad == 0, "lut243 {\(c)} \(rows)x\(cols)/g\(group) \(planes) planes, \(tokens) tokens, \(threads) threads: \(bad) outputs differ")
                     }
                 }
-                let portable = try TernaryLinearKernel(weights: w, format: .base3LUT, variant: KernelRegistry.lut243,
+                let portable = try TernaryLinearKernel(weights: w, format: planes == 1 ? .base3LUT : .twoPlaneBase3LUT, variant: KernelRegistry.lut243,
                                                        configuration: space.defaultConfiguration, features: CPUFeatures())
                 #expect(forward(portable, x, tokens: tokens, threads: 2) == expected, "portable fallback, \(rows)x\(cols)")
             }
