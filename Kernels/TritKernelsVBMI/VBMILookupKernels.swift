@@ -142,7 +142,12 @@ public enum VBMILookupKernels {
     /// block's tables (≤ 16 KiB) itself, and they stay in L1 while the chunk's tiles stream
     /// past, `rowBlock` tiles at a time. (Building all tables once per call before the tiles
     /// cost a serial 18 µs at K = 4096 on 2 threads, and their 426 KiB went through DRAM when
-    /// the weights did: cold 4096², 1 thread, 536–570 µs against 248 µs for 2-bit.)
+    /// the weights did: cold 4096², 1 thread, 536–570 µs against 248 µs for 2-bit. Building
+    /// them in parallel, each thread a share of the blocks into one buffer, then sweeping, was
+    /// slower: 4096² hot, 2 threads, 115–117 µs against 79–94 µs; cold on a 16-core Xeon at
+    /// 4, 8 and 16 threads, slower in 11 of 12 alternating process pairs (up to 2.7×). A thread reads all
+    /// P · 512 table bytes either way, as many as its weights at 256 rows, and from L2/L3
+    /// instead of L1.)
     /// `scratch`: `Base3LookupArguments.scratchBytes(tiles: tiles.count)`.
     public static func gemvTiles(_ a: Base3LookupArguments, tiles: Range<Int>, scratch: UnsafeMutableRawPointer) {
         let chunkRows = tiles.count &* 64

@@ -65,6 +65,16 @@ struct KernelsCommand: ParsableCommand {
                         return (f.requiredPlanes ?? n) == n ? BenchSpec(variant: v, format: f, planes: n) : nil
                     }
                 } }
+            // A requested format that names no case is an error, not a silently shorter table.
+            for spec in specs ?? [] where !cases.contains(where: { $0.format.rawValue == spec.name && (spec.planes ?? $0.planes) == $0.planes }) {
+                guard let kind = PackedFormatKind(rawValue: spec.name) else {
+                    throw ValidationError("--formats: unknown format '\(spec.name)'; known: \(PackedFormatKind.allCases.map(\.rawValue).joined(separator: ", "))")
+                }
+                if let required = kind.requiredPlanes, let p = spec.planes, p != required {
+                    throw ValidationError("--formats: \(spec.name) holds exactly \(required) plane\(required == 1 ? "" : "s"), not \(p)\(required == 1 ? "; its two-plane form is a format of its own (see `tritbench kernels list`)" : "")")
+                }
+                throw ValidationError("--formats: no variant\(wanted == nil ? "" : " among --variants") supports \(spec.name)")
+            }
             if gemvRatio && tokens < 2 { throw ValidationError("--gemv-ratio compares GEMM with GEMV: give --tokens 2 or more (got \(tokens))") }
             if let r = ratioTo, !cases.contains(where: { $0.id == r }) {
                 throw ValidationError("--ratio-to \(r): not among the cases benched (\(cases.map(\.id).joined(separator: ", ")))")

@@ -95,19 +95,21 @@ import TritCore
 
     /// The int16 bound: a block's 32 lookups of |T| = 5·128 = 640 (all weights +1 or −1,
     /// activations all −128) reach ±20480, and 1639 positions per row (K = 8192, one group) cross
-    /// 52 blocks whose int32 sums must add up exactly; exact results in Float.
+    /// 52 blocks whose int32 sums must add up exactly; exact results in Float. 300 rows are two
+    /// 256-row thread chunks, so 2 threads split the rows (each builds all 52 blocks' tables).
     @Test func deepestInt16SumsDoNotWrap() throws {
-        let rows = 130, cols = 8192
+        let rows = 300, cols = 8192
         for weight in [Int8(1), -1] {
             for act in [Int8(-128), 127] {
                 let w = try TernaryWeights(rows: rows, cols: cols, groupSize: cols,
                                            planes: [[Int8](repeating: weight, count: rows * cols)],
                                            scales: [[Float](repeating: 1, count: rows)])
-                for prefetch in [0, 8192] {
+                for (prefetch, threads) in [(0, 1), (8192, 1), (8192, 2)] {
                     let c = KernelConfiguration([KernelParameterName.prefetch: prefetch])
                     let k = try TernaryLinearKernel(weights: w, format: .base3LUT, variant: KernelRegistry.lut243, configuration: c)
-                    let y = k.forward(quantized: [Int8](repeating: act, count: cols), scales: [1], tokens: 1, threads: 1)
-                    #expect(y.allSatisfy { $0 == Float(cols * Int(weight) * Int(act)) }, "w \(weight) q \(act) prefetch \(prefetch): \(y[0])")
+                    let y = k.forward(quantized: [Int8](repeating: act, count: cols), scales: [1], tokens: 1, threads: threads)
+                    #expect(y.allSatisfy { $0 == Float(cols * Int(weight) * Int(act)) },
+                            "w \(weight) q \(act) prefetch \(prefetch) threads \(threads): \(y[0])")
                 }
             }
         }
