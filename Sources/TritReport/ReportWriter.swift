@@ -87,11 +87,11 @@ public struct ReportWriter {
 
     func tuningTable() -> String {
         guard let ts = result.tuning, !ts.isEmpty else { return "" }
-        var s = "## Tuning\n\n| shape | tokens | threads | variant/format | best configuration | best µs | default µs | speedup | evaluations | seconds |\n|---|---|---|---|---|---|---|---|---|---|\n"
+        var s = "## Tuning\n\n| shape | tokens | threads | timed | variant/format | best configuration | best µs | default µs | speedup | evaluations | seconds |\n|---|---|---|---|---|---|---|---|---|---|---|\n"
         for t in ts {
             let cfg = t.best.map { $0.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ") } ?? "—"
             let sp = zip(t.defaultMedianSeconds, t.bestMedianSeconds).map { $0 / $1 }
-            s += "| \(t.shape) | \(t.tokens) | \(t.threads) | \(t.variant)/\(t.format) | \(cfg) | \(opt(t.bestMedianSeconds.map { $0 * 1e6 }, "%.1f")) | \(opt(t.defaultMedianSeconds.map { $0 * 1e6 }, "%.1f")) | \(opt(sp, "%.2f×")) | \(t.evaluations) | \(f1(t.seconds)) |\n"
+            s += "| \(t.shape) | \(t.tokens) | \(t.threads) | \(t.cold == true ? "cold" : "warm") | \(t.variant)/\(t.format) | \(cfg) | \(opt(t.bestMedianSeconds.map { $0 * 1e6 }, "%.1f")) | \(opt(t.defaultMedianSeconds.map { $0 * 1e6 }, "%.1f")) | \(opt(sp, "%.2f×")) | \(t.evaluations) | \(f1(t.seconds)) |\n"
         }
         return s + "\n"
     }

@@ -109,14 +109,16 @@ public struct TuningLandscape: Codable, Equatable, Sendable {
     public var defaultMedianSeconds: Double?
     public var evaluations: Int
     public var seconds: Double
+    /// Timed with the weights streaming from DRAM (nil in results written before it was recorded: hot).
+    public var cold: Bool?
     public var shape: String { "\(rows)x\(cols)" }
 
     public init(variant: String, format: String, rows: Int, cols: Int, tokens: Int, threads: Int, strategy: String,
                 points: [Point], best: [String: Int]?, bestMedianSeconds: Double?, defaultMedianSeconds: Double?,
-                evaluations: Int, seconds: Double) {
+                evaluations: Int, seconds: Double, cold: Bool = false) {
         self.variant = variant; self.format = format; self.rows = rows; self.cols = cols; self.tokens = tokens
         self.threads = threads; self.strategy = strategy; self.points = points; self.best = best
         self.bestMedianSeconds = bestMedianSeconds; self.defaultMedianSeconds = defaultMedianSeconds
-        self.evaluations = evaluations; self.seconds = seconds
+        self.evaluations = evaluations; self.seconds = seconds; self.cold = cold
     }
 }

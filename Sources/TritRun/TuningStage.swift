@@ -11,10 +11,10 @@ public struct TuningStage {
     public var shapes: [(rows: Int, cols: Int)]
     public var tokens: [Int]
     public var threads: [Int]
-    /// (variant, formats) pairs to tune. Not lut243 by default: tuning times each kernel hot, and
-    /// with it the runtime sent PTQTP's layers to 2plane-base3-lut (hot 15.4 against 19.8 µs at
-    /// 1536×576) while PTQTP decode in the same kind of run fell from 171.9 to 128.7 tok/s. Until
-    /// that is measured apart from the machine's drift, `tritbench tune` tunes it on request.
+    /// (variant, formats) pairs to tune. Decode problems (1 token) are timed cold, as a model
+    /// pass reads them: hot tuning once sent PTQTP's layers to 2plane-base3-lut (hot 15.4 against
+    /// 19.8 µs at 1536×576) while PTQTP decode in the same kind of run fell from 171.9 to 128.7
+    /// tok/s. Prefill problems are timed hot (64 tokens reuse each weight 64 times).
     public var targets: [(variant: String, formats: [PackedFormatKind])]
     public var strategy: TuningStrategy
     public var budget: TuningBudget
@@ -25,7 +25,8 @@ public struct TuningStage {
 
     public init(shapes: [(rows: Int, cols: Int)] = smolLM2Shapes, tokens: [Int], threads: [Int],
                 targets: [(variant: String, formats: [PackedFormatKind])] = [
-                    ("simd", [.twoBit, .base3, .twoPlane2Bit, .twoPlane]), ("lut", [.lut]), ("bitsliced", [.bitmask])],
+                    ("simd", [.twoBit, .base3, .twoPlane2Bit, .twoPlane]), ("lut", [.lut]), ("bitsliced", [.bitmask]),
+                    ("lut243", [.base3LUT, .twoPlaneBase3LUT])],
                 strategy: TuningStrategy = SuccessiveHalvingStrategy(), budget: TuningBudget, cachePath: String) {
         self.shapes = shapes; self.tokens = tokens; self.threads = threads; self.targets = targets
         self.strategy = strategy; self.budget = budget; self.cachePath = cachePath
@@ -47,11 +48,11 @@ public struct TuningStage {
         var landscapes: [TuningLandscape] = []
         var kernels: [KernelResult] = []
         let problems = shapes.flatMap { s in tokens.flatMap { t in threads.flatMap { th in targets.flatMap { tg in tg.formats.map { f in
-            TuningProblem(variant: tg.variant, format: f.rawValue, rows: s.rows, cols: s.cols, tokens: t, threads: th)
+            TuningProblem(variant: tg.variant, format: f.rawValue, rows: s.rows, cols: s.cols, tokens: t, threads: th, cold: t == 1)
         } } } } }
         var progress = ProgressReporter("[run] tune", total: problems.count)
         for p in problems {
-            let ev = try KernelTuning.evaluator(for: p, cold: false, coldBytes: 2 * llc,
+            let ev = try KernelTuning.evaluator(for: p, coldBytes: 2 * llc,
                                                 timing: TimingOptions(warmup: 2, minSampleSeconds: 0.002, samples: 5, maxSeconds: 2),
                                                 counters: counters)
             let o = try tuner.tune(problem: p, space: try KernelTuning.searchSpace(variant: p.variant, threads: p.threads),
@@ -63,13 +64,13 @@ public struct TuningStage {
                 strategy: o.strategy,
                 points: records.map { .init(configuration: $0.configuration.values, medianSeconds: $0.median, failed: $0.isFailure) },
                 best: o.best?.configuration.values, bestMedianSeconds: o.best?.median, defaultMedianSeconds: o.defaultRecord?.median,
-                evaluations: o.evaluations.count, seconds: o.seconds))
+                evaluations: o.evaluations.count, seconds: o.seconds, cold: p.cold))
             if let b = o.best, let m = b.median, let format = PackedFormatKind(rawValue: p.format) {
                 let bytes = (try? KernelBenchCase(rows: p.rows, cols: p.cols, tokens: 1, variant: p.variant, format: format,
                                                   configuration: KernelConfiguration(b.configuration.values)).weightBytes) ?? 0
                 let gbps = Double(bytes) / m / 1e9
                 kernels.append(KernelResult(
-                    variant: p.variant, format: p.format, rows: p.rows, cols: p.cols, tokens: p.tokens, threads: p.threads, cold: false,
+                    variant: p.variant, format: p.format, rows: p.rows, cols: p.cols, tokens: p.tokens, threads: p.threads, cold: p.cold,
                     samples: b.samples, medianSeconds: m, ciLowSeconds: b.ciLow ?? m, ciHighSeconds: b.ciHigh ?? m,
                     gweightsPerSecond: Double(p.rows * p.cols * p.tokens) / m / 1e9, gbytesPerSecond: gbps,
                     rooflineFraction: roofline?.attainedFraction(macs: Double(p.rows * p.cols * p.tokens), bytes: bytes, seconds: m,

@@ -27,7 +27,9 @@ public enum KernelTuning {
 
     /// Verification runs at the problem's K (so K tails are exercised) on at most 256 rows and
     /// 5 tokens, which keeps the scalar reference cheap for 49152-row and 64-token problems.
-    public static func evaluator(for p: TuningProblem, cold: Bool, coldBytes: Int, timing: TimingOptions,
+    /// A cold problem (`p.cold`) is timed rotating over copies of the weights that fill
+    /// `coldBytes`.
+    public static func evaluator(for p: TuningProblem, coldBytes: Int, timing: TimingOptions,
                                  counters: CounterSet?) throws -> TuningEvaluator {
         guard let format = PackedFormatKind(rawValue: p.format) else {
             throw KernelError.shape("unknown format '\(p.format)'; known: \(PackedFormatKind.allCases.map(\.rawValue).joined(separator: ", "))")
@@ -40,7 +42,7 @@ public enum KernelTuning {
             measure: { c, n in
                 let bench = try KernelBenchCase(rows: p.rows, cols: p.cols, tokens: p.tokens, variant: p.variant, format: format,
                                                 configuration: KernelConfiguration(c.values), threads: p.threads,
-                                                coldBytes: cold ? coldBytes : nil)
+                                                coldBytes: p.cold ? coldBytes : nil)
                 var o = timing
                 o.samples = max(n, 1)
                 let t = RobustTiming.measure(o) { bench.runOnce() }

@@ -19,7 +19,7 @@ struct TuneCommand: ParsableCommand {
     @Option(help: "Wall-time budget per problem, seconds.") var time: Double?
     @Option(help: "Tuning cache file (default: $TRITBENCH_CACHE/tuning/<cpu>.json).") var cache: String?
     @Flag(help: "Replay the strategy against the cache without measuring.") var replay = false
-    @Flag(help: "Time with weights streaming from DRAM.") var cold = false
+    @Flag(help: "Time with weights streaming from DRAM (cold problems: their own records, which decode dispatch prefers).") var cold = false
     @Flag(help: "JSON output.") var json = false
 
     func run() throws {
@@ -48,8 +48,8 @@ struct TuneCommand: ParsableCommand {
                 for v in variants.split(separator: ",").map(String.init) {
                     let variant = try KernelRegistry.variant(v)
                     for f in variant.formats where f.requiredPlanes ?? 1 == 1 || variant.formats.count == 1 {
-                        let p = TuningProblem(variant: v, format: f.rawValue, rows: r, cols: k, tokens: t, threads: th)
-                        let ev = replay ? nil : try KernelTuning.evaluator(for: p, cold: cold, coldBytes: 2 * max(cpu.lastLevelCacheBytes, 256 << 20),
+                        let p = TuningProblem(variant: v, format: f.rawValue, rows: r, cols: k, tokens: t, threads: th, cold: cold)
+                        let ev = replay ? nil : try KernelTuning.evaluator(for: p, coldBytes: 2 * max(cpu.lastLevelCacheBytes, 256 << 20),
                                                                           timing: TimingOptions(warmup: 2, minSampleSeconds: 0.002, samples: 5, maxSeconds: 2),
                                                                           counters: counters)
                         outcomes.append(try tuner.tune(problem: p, space: try KernelTuning.searchSpace(variant: v, threads: th),

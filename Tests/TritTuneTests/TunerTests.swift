@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 import TritCore
-import TritTune
+@testable import TritTune
 
 /// A synthetic objective with a known optimum: cost = |rb − 4| + |kb − 256|/64 + 1 (µs), with
 /// deterministic "noise" so strategies see realistic data. `rb = 3` fails verification.
@@ -169,5 +169,61 @@ func tempPath(_ name: String) -> String {
         #expect(faster.select(formats: nil, rows: 64, cols: 512, tokens: 1, threads: 1)?.threads == 1)
         let slower = try tuned(twoThreadFactor: 1.4)
         #expect(slower.select(formats: nil, rows: 64, cols: 512, tokens: 1, threads: 2)?.threads == 1)
+    }
+
+    /// A cold problem is a problem of its own: the tuner measures it even where the hot one is
+    /// in the cache, and cache files written before `cold` existed read as hot.
+    @Test func coldAndHotProblemsKeepSeparateRecords() throws {
+        var tuner = Tuner(context: context, cache: TuningCache())
+        let counter = MeasureCounter()
+        _ = try tuner.tune(problem: problem, space: SyntheticKernel.space, defaultConfiguration: defaults,
+                           strategy: ExhaustiveStrategy(samples: 3), budget: TuningBudget(), evaluator: evaluator(counter), progress: false)
+        let hotMeasurements = counter.total
+        var cold = problem; cold.cold = true
+        _ = try tuner.tune(problem: cold, space: SyntheticKernel.space, defaultConfiguration: defaults,
+                           strategy: ExhaustiveStrategy(samples: 3), budget: TuningBudget(), evaluator: evaluator(counter), progress: false)
+        #expect(counter.total == 2 * hotMeasurements)
+        #expect(tuner.cache.records.filter { $0.problem.cold }.count == tuner.cache.records.count / 2)
+        #expect(cold.description.hasSuffix(" cold") && !problem.description.contains("cold"))
+
+        let old = #"{"variant":"simd","format":"2bit","rows":576,"cols":576,"tokens":1,"threads":2}"#
+        let decoded = try JSONDecoder().decode(TuningProblem.self, from: Data(old.utf8))
+        #expect(decoded == TuningProblem(variant: "simd", format: "2bit", rows: 576, cols: 576, tokens: 1, threads: 2))
+        let roundTrip = try JSONDecoder().decode(TuningProblem.self, from: JSONEncoder().encode(cold))
+        #expect(roundTrip == cold)
+    }
+
+    /// Decode dispatch ranks cold records (a model pass streams each layer's weights), prefill
+    /// ranks warm ones, each falling back to the other regime only where its own has none.
+    @Test func dispatchRanksDecodeByColdAndPrefillByWarmTimings() throws {
+        func record(_ variant: String, tokens: Int, cold: Bool, micros: Double) -> TuningRecord {
+            TuningRecord(context: context, problem: TuningProblem(variant: variant, format: "f", rows: 64, cols: 512,
+                                                                  tokens: tokens, threads: 1, cold: cold),
+                         configuration: TuningConfiguration(["rb": 1]), status: "ok", failure: nil, samples: [micros * 1e-6],
+                         median: micros * 1e-6, ciLow: nil, ciHigh: nil, counters: [:], date: Date())
+        }
+        var cache = TuningCache()
+        // Warm, "lookup" wins decode; cold, "stream" does.
+        for r in [record("lookup", tokens: 1, cold: false, micros: 5), record("stream", tokens: 1, cold: false, micros: 8),
+                  record("lookup", tokens: 1, cold: true, micros: 12), record("stream", tokens: 1, cold: true, micros: 10),
+                  record("lookup", tokens: 64, cold: false, micros: 90), record("stream", tokens: 64, cold: false, micros: 100),
+                  record("stream", tokens: 64, cold: true, micros: 50)] {
+            cache.insert(r)
+        }
+        let d = Dispatch(cache: cache, context: context)
+        let decode = try #require(d.select(formats: nil, rows: 64, cols: 512, tokens: 1, threads: 1))
+        #expect(decode.variant == "stream" && decode.cold == true)
+        let prefill = try #require(d.select(formats: nil, rows: 64, cols: 512, tokens: 64, threads: 1))
+        #expect(prefill.variant == "lookup" && prefill.cold == false)
+        // Only warm decode records: they serve.
+        var warmOnly = TuningCache()
+        for r in [record("lookup", tokens: 1, cold: false, micros: 5), record("stream", tokens: 1, cold: false, micros: 8)] {
+            warmOnly.insert(r)
+        }
+        #expect(Dispatch(cache: warmOnly, context: context).select(formats: nil, rows: 64, cols: 512, tokens: 1, threads: 1)?.variant == "lookup")
+        // GEMM records never serve decode, nor GEMV records prefill.
+        var gemmOnly = TuningCache()
+        gemmOnly.insert(record("stream", tokens: 64, cold: false, micros: 50))
+        #expect(Dispatch(cache: gemmOnly, context: context).select(formats: nil, rows: 64, cols: 512, tokens: 1, threads: 1) == nil)
     }
 }
