@@ -1,12 +1,21 @@
 import Foundation
 import TritCore
 
-/// One tunable parameter of a kernel variant: its allowed values and default.
+/// One tunable parameter of a kernel variant: its allowed values and default, and the token
+/// counts whose loops read it (`tokenBlock` means nothing to a GEMV, `gemvWidth` nothing to a
+/// GEMM), so the tuner does not spend measurements on values that run the same code.
 public struct KernelParameter: Codable, Hashable, Sendable {
     public let name: String
     public let allowed: [Int]
     public let defaultValue: Int
     public let meaning: String
+    /// Fewest tokens per call whose loop reads the parameter.
+    public var minTokens = 1
+    /// Most tokens per call whose loop reads it (nil: no limit).
+    public var maxTokens: Int? = nil
+
+    /// Whether a call with `tokens` tokens runs code that depends on this parameter.
+    public func applies(toTokens tokens: Int) -> Bool { tokens >= minTokens && tokens <= (maxTokens ?? Int.max) }
 }
 
 /// A rule across parameters, e.g. "rowBlock × tokenBlock ≤ 4". `holds` sees the complete
@@ -94,6 +103,18 @@ public struct ParameterSpace: Sendable {
         return full
     }
 
+    /// Every configuration that satisfies all constraints and differs in a parameter a call
+    /// with `tokens` tokens reads; the others stay at their defaults.
+    public func configurations(tokens: Int) -> [KernelConfiguration] {
+        var seen = Set<KernelConfiguration>()
+        return allConfigurations.compactMap { c in
+            var pinned = c
+            for p in parameters where !p.applies(toTokens: tokens) { pinned[p.name] = p.defaultValue }
+            guard constraints.allSatisfy({ $0.holds(pinned) }), seen.insert(pinned).inserted else { return nil }
+            return pinned
+        }
+    }
+
     /// Every configuration of allowed values that satisfies all constraints.
     public var allConfigurations: [KernelConfiguration] {
         var out = [KernelConfiguration()]
@@ -132,7 +153,8 @@ extension KernelParameter {
         let vnni = features.supportsVNNIKernels
         return KernelParameter(name: KernelParameterName.tileDecode, allowed: vnni ? [0, 1, 2] : [0, 1],
                                defaultValue: vnni ? 2 : 1,
-                               meaning: "GEMM (≥ 4 tokens): 0 decode per register block; 1 decode each 8-row tile once into L1 and sweep every token over it, 8 rows per activation load (128-column scale groups; overrides rowBlock/tokenBlock there); 2 the same tile row-interleaved by 8-byte column blocks for AVX-512 VNNI vpdpbusd zmm, 16 tokens per sweep (only where the CPU has AVX512-VNNI + AVX512BW/VL)")
+                               meaning: "GEMM (≥ 4 tokens): 0 decode per register block; 1 decode each 8-row tile once into L1 and sweep every token over it, 8 rows per activation load (128-column scale groups; overrides rowBlock/tokenBlock there); 2 the same tile row-interleaved by 8-byte column blocks for AVX-512 VNNI vpdpbusd zmm, 16 tokens per sweep (only where the CPU has AVX512-VNNI + AVX512BW/VL)",
+                               minTokens: 4)
     }
     /// Which loop runs a GEMV (1 token). 256: the AVX2 loop over `rowBlock` rows; 512: the
     /// AVX-512 loop (`VNNIKernels.gemvTiles`), 8 rows as four 2-row zmm registers with
@@ -142,7 +164,8 @@ extension KernelParameter {
         let vnni = features.supportsVNNIKernels
         return KernelParameter(name: KernelParameterName.gemvWidth, allowed: vnni ? [256, 512] : [256],
                                defaultValue: vnni ? 512 : 256,
-                               meaning: "GEMV (1 token) vector width: 256 the AVX2 loop over rowBlock rows; 512 the AVX-512 VNNI loop, 8 rows as four 2-row zmm registers, vpdpbusd into int32 (2-bit and base-3 layouts; only where the CPU has AVX512-VNNI + BW + VL)")
+                               meaning: "GEMV (1 token) vector width: 256 the AVX2 loop over rowBlock rows; 512 the AVX-512 VNNI loop, 8 rows as four 2-row zmm registers, vpdpbusd into int32 (2-bit and base-3 layouts; only where the CPU has AVX512-VNNI + BW + VL)",
+                               maxTokens: 1)
     }
     static func prefetch() -> KernelParameter {
         KernelParameter(name: KernelParameterName.prefetch, allowed: [0, 256, 512, 1024, 2048], defaultValue: 0,

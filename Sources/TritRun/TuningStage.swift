@@ -55,7 +55,7 @@ public struct TuningStage {
             let ev = try KernelTuning.evaluator(for: p, coldBytes: 2 * llc,
                                                 timing: TimingOptions(warmup: 2, minSampleSeconds: 0.002, samples: 5, maxSeconds: 2),
                                                 counters: counters)
-            let o = try tuner.tune(problem: p, space: try KernelTuning.searchSpace(variant: p.variant, threads: p.threads),
+            let o = try tuner.tune(problem: p, space: try KernelTuning.searchSpace(variant: p.variant, threads: p.threads, tokens: p.tokens),
                                    defaultConfiguration: try KernelTuning.defaultConfiguration(variant: p.variant, threads: p.threads),
                                    strategy: strategy, budget: budget, evaluator: ev, progress: false)
             let records = tuner.cache.records(for: p, in: context)

@@ -7,11 +7,12 @@ import TritMeasure
 /// comes from a variant's declared `ParameterSpace`, candidates are verified against the scalar
 /// reference, and timed with `RobustTiming` on packed random weights of the problem's shape.
 public enum KernelTuning {
-    /// All valid configurations of `variant` with its thread parameter pinned to `threads`.
-    public static func searchSpace(variant: String, threads: Int) throws -> [TuningConfiguration] {
+    /// All valid configurations of `variant` with its thread parameter pinned to `threads`, and
+    /// the parameters that a call of `tokens` tokens does not read pinned to their defaults.
+    public static func searchSpace(variant: String, threads: Int, tokens: Int) throws -> [TuningConfiguration] {
         let v = try KernelRegistry.variant(variant)
         var seen = Set<TuningConfiguration>()
-        for c in v.space.allConfigurations {
+        for c in v.space.configurations(tokens: tokens) {
             var values = c.values
             if values[KernelParameterName.threads] != nil { values[KernelParameterName.threads] = threads }
             seen.insert(TuningConfiguration(values))

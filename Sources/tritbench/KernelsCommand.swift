@@ -219,7 +219,8 @@ struct KernelsListCommand: ParsableCommand {
             print("\n\(e.id) — \(e.summary)")
             print("  formats: \(e.formats.joined(separator: ", "))")
             for p in e.parameters {
-                print("  \(p.name.padding(toLength: 14, withPad: " ", startingAt: 0)) {\(p.allowed.map(String.init).joined(separator: ","))} default \(p.defaultValue): \(p.meaning)")
+                let calls = p.maxTokens == 1 ? " [1 token only]" : p.minTokens > 1 ? " [\(p.minTokens)+ tokens only]" : ""
+                print("  \(p.name.padding(toLength: 14, withPad: " ", startingAt: 0)) {\(p.allowed.map(String.init).joined(separator: ","))} default \(p.defaultValue)\(calls): \(p.meaning)")
             }
             for c in e.constraints { print("  constraint: \(c)") }
             print("  valid configurations: \(e.configurations)")

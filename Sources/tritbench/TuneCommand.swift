@@ -52,7 +52,7 @@ struct TuneCommand: ParsableCommand {
                         let ev = replay ? nil : try KernelTuning.evaluator(for: p, coldBytes: 2 * max(cpu.lastLevelCacheBytes, 256 << 20),
                                                                           timing: TimingOptions(warmup: 2, minSampleSeconds: 0.002, samples: 5, maxSeconds: 2),
                                                                           counters: counters)
-                        outcomes.append(try tuner.tune(problem: p, space: try KernelTuning.searchSpace(variant: v, threads: th),
+                        outcomes.append(try tuner.tune(problem: p, space: try KernelTuning.searchSpace(variant: v, threads: th, tokens: t),
                                                        defaultConfiguration: try KernelTuning.defaultConfiguration(variant: v, threads: th),
                                                        strategy: strat, budget: TuningBudget(maxEvaluations: budget, maxSeconds: time),
                                                        evaluator: ev))

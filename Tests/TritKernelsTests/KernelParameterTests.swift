@@ -55,4 +55,33 @@ import TritCore
         #expect(try KernelConfiguration(parsing: c.description) == c)
         #expect(throws: KernelConfigurationError.self) { try KernelConfiguration(parsing: "rowBlock=x") }
     }
+
+    /// A call's search space keeps every value of each parameter its loop reads, pins the rest
+    /// to their defaults, and holds the default configuration: GEMV spaces lose tokenBlock and
+    /// tileDecode, GEMM spaces gemvWidth.
+    @Test func tokenCountsPinTheParametersTheirLoopsDoNotRead() throws {
+        for v in KernelRegistry.all {
+            let space = v.space
+            for tokens in [1, 3, 64] {
+                let configs = space.configurations(tokens: tokens)
+                #expect(Set(configs).count == configs.count, "\(v.id) tokens \(tokens): duplicates")
+                #expect(configs.contains(space.defaultConfiguration), "\(v.id) tokens \(tokens): default missing")
+                for c in configs { #expect((try? space.resolve(c)) == c, "\(v.id) {\(c)} is not valid") }
+                for p in space.parameters {
+                    let seen = Set(configs.compactMap { $0[p.name] })
+                    if p.applies(toTokens: tokens) {
+                        let reachable = Set(space.allConfigurations.compactMap { $0[p.name] })
+                        #expect(seen == reachable, "\(v.id) tokens \(tokens): \(p.name) covers \(seen.sorted()) of \(reachable.sorted())")
+                    } else {
+                        #expect(seen == [p.defaultValue], "\(v.id) tokens \(tokens): \(p.name) not pinned: \(seen.sorted())")
+                    }
+                }
+            }
+        }
+        let simd = try KernelRegistry.variant(KernelRegistry.simd).space
+        #expect(simd.configurations(tokens: 1).count < simd.allConfigurations.count / 4)
+        #expect(simd.parameters.first { $0.name == KernelParameterName.tokenBlock }?.applies(toTokens: 1) == false)
+        #expect(simd.parameters.first { $0.name == KernelParameterName.tileDecode }?.applies(toTokens: 3) == false)
+        #expect(simd.parameters.first { $0.name == KernelParameterName.gemvWidth }?.applies(toTokens: 64) == false)
+    }
 }
