@@ -100,11 +100,15 @@ public struct Tuner {
         if !replay, cache.record(context, problem, defaultConfiguration) == nil {
             _ = try objective(defaultConfiguration, max(outcome.evaluations.map(\.samples).max() ?? 7, 7))
         }
-        let best = outcome.best.flatMap { cache.record(context, problem, $0) }
+        // The answer is the fastest configuration measured, the default included: a strategy
+        // that never reached a configuration as fast as the default must not report a slower one.
+        let defaultRecord = cache.record(context, problem, defaultConfiguration)
+        var best = outcome.best.flatMap { cache.record(context, problem, $0) }
+        if let d = defaultRecord, !d.isFailure, let dm = d.median, dm < (best?.median ?? .infinity) { best = d }
         let failures = cache.records(for: problem, in: context).filter(\.isFailure).count
         reporter.finish(detail: replay ? "replayed from cache" : "\(newlyMeasured) measured, \(failures) failed")
         return TuningOutcome(problem: problem, strategy: strategy.name, best: best,
-                             defaultRecord: cache.record(context, problem, defaultConfiguration),
+                             defaultRecord: defaultRecord,
                              evaluations: outcome.evaluations, newlyMeasured: newlyMeasured, failures: failures,
                              seconds: Date().timeIntervalSince(start))
     }

@@ -226,4 +226,17 @@ func tempPath(_ name: String) -> String {
         gemmOnly.insert(record("stream", tokens: 64, cold: false, micros: 50))
         #expect(Dispatch(cache: gemmOnly, context: context).select(formats: nil, rows: 64, cols: 512, tokens: 1, threads: 1) == nil)
     }
+
+    /// Where the strategy's search never reaches a configuration as fast as the default, the
+    /// answer is the default (measured outside the budget), not a slower one.
+    @Test func theAnswerIsNeverSlowerThanTheDefault() throws {
+        var tuner = Tuner(context: context, cache: TuningCache())
+        let optimum = TuningConfiguration(["rb": 4, "kb": 256])
+        let slowOnly = SyntheticKernel.space.filter { $0["rb"] == 8 }
+        let out = try tuner.tune(problem: problem, space: slowOnly, defaultConfiguration: optimum,
+                                 strategy: ExhaustiveStrategy(samples: 3), budget: TuningBudget(),
+                                 evaluator: evaluator(MeasureCounter()), progress: false)
+        #expect(out.best?.configuration == optimum)
+        #expect(out.speedupOverDefault == 1)
+    }
 }
