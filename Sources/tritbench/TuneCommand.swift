@@ -14,6 +14,7 @@ struct TuneCommand: ParsableCommand {
     @Option(help: "Token counts, e.g. 1,64.") var tokens = "1"
     @Option(help: "Thread counts, e.g. 1,2.") var threads = "1"
     @Option(help: "Variants to tune (default: simd, bitsliced, lut).") var variants = "simd,bitsliced,lut"
+    @Option(help: "Formats to tune them on, e.g. 2plane-2bit,2plane-base3-lut for PTQTP's two planes (default: each variant's one-plane formats).") var formats: String?
     @Option(help: "Strategy: \(TuningStrategies.names.joined(separator: "|")).") var strategy = "halving"
     @Option(help: "Evaluations per problem.") var budget: Int?
     @Option(help: "Wall-time budget per problem, seconds.") var time: Double?
@@ -39,6 +40,20 @@ struct TuneCommand: ParsableCommand {
             guard d.count == 2, d[0] > 0, d[1] > 0 else { throw ValidationError("shape '\($0)' is not ROWSxK") }
             return (d[0], d[1])
         }
+        let wanted: Set<PackedFormatKind>? = try formats.map { list in
+            Set(try list.split(separator: ",").map { name in
+                guard let k = PackedFormatKind(rawValue: String(name)) else {
+                    throw ValidationError("--formats: unknown format '\(name)'; known: \(PackedFormatKind.allCases.map(\.rawValue).joined(separator: ", "))")
+                }
+                return k
+            })
+        }
+        if let wanted {
+            let chosen = try variants.split(separator: ",").map { try KernelRegistry.variant(String($0)) }
+            for f in wanted where !chosen.contains(where: { $0.formats.contains(f) }) {
+                throw ValidationError("--formats: none of --variants \(variants) runs \(f.rawValue)")
+            }
+        }
         var tuner = Tuner(context: context, cache: TuningCache(path: path))
         let counters = CounterSet.preferred()
         let started = Date()
@@ -47,7 +62,7 @@ struct TuneCommand: ParsableCommand {
             for (r, k) in shapeList { for t in try ints(tokens, "tokens") { for th in try ints(threads, "threads") {
                 for v in variants.split(separator: ",").map(String.init) {
                     let variant = try KernelRegistry.variant(v)
-                    for f in variant.formats where f.requiredPlanes ?? 1 == 1 || variant.formats.count == 1 {
+                    for f in variant.formats where wanted.map({ $0.contains(f) }) ?? (f.requiredPlanes ?? 1 == 1 || variant.formats.count == 1) {
                         let p = TuningProblem(variant: v, format: f.rawValue, rows: r, cols: k, tokens: t, threads: th, cold: cold)
                         let ev = replay ? nil : try KernelTuning.evaluator(for: p, coldBytes: 2 * max(cpu.lastLevelCacheBytes, 256 << 20),
                                                                           timing: TimingOptions(warmup: 2, minSampleSeconds: 0.002, samples: 5, maxSeconds: 2),
@@ -72,7 +87,11 @@ struct TuneCommand: ParsableCommand {
                                                   failures: o.failures, seconds: o.seconds) })
         } else {
             var byShape: [String: [TuningOutcome]] = [:]
-            for o in outcomes { byShape["\(o.problem.shape) tokens=\(o.problem.tokens) threads=\(o.problem.threads)", default: []].append(o) }
+            // One best per plane count: a two-plane layer never runs a one-plane format.
+            for o in outcomes {
+                let planes = PackedFormatKind(rawValue: o.problem.format)?.requiredPlanes ?? 1
+                byShape["\(o.problem.shape) tokens=\(o.problem.tokens) threads=\(o.problem.threads)\(planes == 2 ? " two planes" : "")\(o.problem.cold ? " cold" : "")", default: []].append(o)
+            }
             for key in byShape.keys.sorted() {
                 let os = byShape[key]!
                 guard let best = os.filter({ $0.best?.median != nil }).min(by: { $0.best!.median! < $1.best!.median! }) else { continue }
