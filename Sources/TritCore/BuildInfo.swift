@@ -31,7 +31,18 @@ public struct BuildInfo: Codable, Equatable, Sendable {
         kernelsTree = try c.decodeIfPresent(String.self, forKey: .kernelsTree) ?? "unknown"
     }
 
-    public static func current(directory: String = FileManager.default.currentDirectoryPath) -> BuildInfo {
+    /// Where the revision is read: the checkout the running executable sits in (it is built
+    /// into `.build/` of that checkout), else the working directory. Reading the working
+    /// directory alone gave a tool run from elsewhere another build's identity (or none), and
+    /// with it silently no tuned kernels, whose records are keyed by the Kernels/ tree.
+    public static var sourceDirectory: String {
+        let cwd = FileManager.default.currentDirectoryPath
+        guard let exe = Bundle.main.executableURL?.resolvingSymlinksInPath().deletingLastPathComponent().path,
+              let top = Shell.run("/usr/bin/env", ["git", "-C", exe, "rev-parse", "--show-toplevel"]), top.status == 0 else { return cwd }
+        return top.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    public static func current(directory: String = sourceDirectory) -> BuildInfo {
         #if DEBUG
         let configuration = "debug"
         #else
