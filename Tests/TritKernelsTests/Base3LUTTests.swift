@@ -1,6 +1,9 @@
 import Testing
 import TritCore
 @testable import TritKernels
+#if arch(x86_64)
+@testable import TritKernelsVBMI
+#endif
 
 /// The base-3 lookup layout and the `lut243` loop: the byte encoding, the lane order, sizes,
 /// and the loop against the scalar reference on shapes with several 64-row tiles (full and
@@ -115,4 +118,22 @@ import TritCore
         }
         #expect(Base3LUTTernaryMatrix.maxBlockPositions * 5 * 128 <= Int(Int16.max))
     }
+
+    #if arch(x86_64)
+    /// The lookup loop's prefetch stream: inside a thread's run of a block it runs straight ahead;
+    /// past the run's end it continues at the thread's run of the next block, by the overshoot.
+    @Test func prefetchStreamJumpsToTheThreadsNextRun() {
+        let buffer = UnsafeMutablePointer<UInt8>.allocate(capacity: 1 << 16)
+        defer { buffer.deallocate() }
+        let end = UnsafePointer(buffer + 4096), next = UnsafePointer(buffer + 40960)
+        let stream = PrefetchStream(end: end, next: next)
+        #expect(stream.ahead(of: UnsafePointer(buffer), by: 1024) == UnsafePointer(buffer + 1024))
+        #expect(stream.ahead(of: UnsafePointer(buffer + 3000), by: 1095) == UnsafePointer(buffer + 4095))
+        #expect(stream.ahead(of: UnsafePointer(buffer + 3072), by: 1024) == next)
+        #expect(stream.ahead(of: UnsafePointer(buffer + 4032), by: 8192) == next + 8128)
+        // The last block's run has no next one: `next == end` keeps the stream straight.
+        let last = PrefetchStream(end: end, next: end)
+        #expect(last.ahead(of: UnsafePointer(buffer + 4032), by: 8192) == UnsafePointer(buffer + 12224))
+    }
+    #endif
 }
