@@ -8,6 +8,19 @@
 // = 1.91 ymm-equivalents with a qword broadcast per zmm (`/tmp` C harness, same session). Zen 4
 // splits a zmm instruction into two halves but spends one scheduler slot and one load on it.
 // (On Skylake-X/Cascade Lake, zmm code lowers the clock; those CPUs run this loop too.)
+//
+// Why not table lookups, as `lut243` does for GEMV: at 64 tokens every token needs its own
+// tables, so a lookup can only be shared across tokens, not rows. The layout for that puts 32
+// tokens' int16 partial sums of 5 activations in one 64-byte table row, T[position][byte], and
+// each weight byte adds the row it selects: 160 multiply-adds per `vpaddw`, against 64 per
+// `vpdpbusd`. A C prototype of that loop (2048×2048, 64 tokens, 1 thread, 128-column groups,
+// exact, tables built per group of 26 positions = 404 KiB) ran 142–181 G MAC/s (best of 15,
+// 2 processes), and 224–232 G MAC/s with the tables forced into L1 (a timing experiment with
+// wrong results), against the 235 G MAC/s `vpdpbusd` peak `Roofline` measures here and the
+// 162 G MAC/s this tile reaches: 2–3 cycles per lookup, one 512-bit load per cycle and an L1
+// miss per lookup. So the GEMM stays on `vpdpbusd`, and 64 tokens at ≥ 5× GEMV's per-token
+// throughput (issue 4) would need 1.6× that peak on 1 thread: GEMV streams at DRAM speed,
+// the GEMM is compute-bound.
 
 #if arch(x86_64)
 import _Builtin_intrinsics.intel
