@@ -33,7 +33,11 @@ public struct KernelVariant: Sendable {
 
     /// Whether the variant's loops handle the weights' scale groups.
     public func supportsGroups(of w: TernaryWeights) -> Bool {
-        groupMultiple == 1 || w.groupsPerRow == 1 || w.groupSize % groupMultiple == 0
+        supportsGroups(groupSize: w.groupSize, groupsPerRow: w.groupsPerRow)
+    }
+
+    public func supportsGroups(groupSize: Int, groupsPerRow: Int) -> Bool {
+        groupMultiple == 1 || groupsPerRow == 1 || groupSize % groupMultiple == 0
     }
 }
 

@@ -115,6 +115,21 @@ public enum PackedTernaryLayer: Sendable {
         return 0
     }
 
+    /// The buffer of packed trits (a reference: copies of this value share it).
+    var trits: AlignedBuffer {
+        switch self {
+        case let .twoBit(m): return m.codes
+        case let .base3(m): return m.codes
+        case let .bitmask(m): return m.masks
+        case let .lut(m): return m.buffer
+        case let .base3LUT(m): return m.buffer
+        }
+    }
+
+    /// Whether both hold the same packed bytes in memory (one was copied from the other, not
+    /// packed again or `duplicated()`).
+    public func sharesStorage(with other: PackedTernaryLayer) -> Bool { trits === other.trits }
+
     public func duplicated() -> PackedTernaryLayer {
         switch self {
         case let .twoBit(m): return .twoBit(m.duplicated())

@@ -34,6 +34,27 @@ public struct TernaryLinearKernel: @unchecked Sendable {
         engine = KernelEngine(layer: layer, variant: v, configuration: config, features: features)
     }
 
+    /// Another variant or configuration over the packed weights of `other`, with no second copy:
+    /// decode and prefill often want the same format run by different loops (a GEMV row block,
+    /// a GEMM tile), and the packed layout depends on the format only. Throws as `init(weights:…)`
+    /// does when `variant` cannot run that format or its scale groups, or the configuration
+    /// breaks a constraint.
+    public init(sharingWeightsOf other: TernaryLinearKernel, variant: String, configuration: KernelConfiguration) throws {
+        let v = try KernelRegistry.variant(variant)
+        let layer = other.packed, side = layer.side
+        guard v.supports(layer.kind) else {
+            throw KernelError.formatNotSupported(variant: variant, format: layer.kind, supported: v.formats)
+        }
+        guard v.supportsGroups(groupSize: side.groupSize, groupsPerRow: side.groupsPerRow) else {
+            throw KernelError.groupSizeNotSupported(variant: variant, groupSize: side.groupSize,
+                                                    cols: side.cols, multiple: v.groupMultiple)
+        }
+        self.init(layer: layer, variant: v, configuration: try v.space.resolve(configuration))
+    }
+
+    /// Whether this kernel and `other` run on one packed copy of the weights.
+    public func sharesWeights(with other: TernaryLinearKernel) -> Bool { packed.sharesStorage(with: other.packed) }
+
     /// Builds a kernel on an already packed layer (benchmarks' cold copies share no memory).
     init(layer: PackedTernaryLayer, variant: KernelVariant, configuration: KernelConfiguration) {
         engine = KernelEngine(layer: layer, variant: variant, configuration: configuration, features: .current)

@@ -31,9 +31,11 @@ public struct KernelSelection: Codable, Hashable, Sendable, CustomStringConverti
 /// the weights and likes a tall row block, a GEMM reuses each decoded weight across a block of
 /// tokens. So the kernel is chosen separately for the two phases through `Dispatch` (the tuning
 /// cache of this CPU at this thread count), falling back to `TernaryLinearKernel.defaultChoice`
-/// when nothing was tuned. Two different choices mean two packed copies of the weights (the
-/// kernel API packs per kernel); equal choices share one kernel, and `weightBytes` counts what
-/// is really held.
+/// when nothing was tuned. Choices in one format run on one packed copy of the weights, even
+/// when their variants or configurations differ (the layout depends on the format only); two
+/// formats mean two copies. `weightBytes` counts what is really held. (Before the copy was
+/// shared, PTQTP's layers held 2plane-2bit twice, a GEMV and a GEMM configuration: 116.5 MiB
+/// of linear weights where one copy is 58.3 MiB.)
 public struct PackedTernaryLinear: LinearLayer {
     /// The token count a prefill choice is looked up for (the tuner's nearest tuned count is used).
     public static let prefillLookupTokens = 64
@@ -68,9 +70,11 @@ public struct PackedTernaryLinear: LinearLayer {
 
     public var inputCount: Int { decodeKernel.cols }
     public var outputCount: Int { decodeKernel.rows }
-    /// Whether decode and prefill run one kernel (one packed copy).
+    /// Whether decode and prefill run one kernel.
     public var sharesKernel: Bool { decode.sameKernel(as: prefill) }
-    public var weightBytes: Int { decodeKernel.weightBytes + (sharesKernel ? 0 : prefillKernel.weightBytes) }
+    /// Whether decode and prefill read one packed copy of the weights.
+    public var sharesWeights: Bool { decodeKernel.sharesWeights(with: prefillKernel) }
+    public var weightBytes: Int { decodeKernel.weightBytes + (sharesWeights ? 0 : prefillKernel.weightBytes) }
     /// "ternary-<format>", or "ternary-<decode format>+<prefill format>" when they differ.
     public var kind: String { decode.format == prefill.format ? "ternary-\(decode.format)" : "ternary-\(decode.format)+\(prefill.format)" }
     public var kernelSelections: [String: KernelSelection] { ["decode": decode, "prefill": prefill] }
@@ -143,6 +147,9 @@ public struct PackedTernaryLinear: LinearLayer {
             let resolved = try KernelRegistry.variant(variant).space.resolve(c)
             let s = KernelSelection(variant: variant, format: format.rawValue, configuration: resolved.description, tuned: tuned)
             if let k = reusing.first(where: { $0.0.sameKernel(as: s) }) { return (k.1, s) }
+            if let k = reusing.first(where: { $0.0.format == s.format }) {
+                return (try TernaryLinearKernel(sharingWeightsOf: k.1, variant: variant, configuration: resolved), s)
+            }
             return (try TernaryLinearKernel(weights: w, format: format, variant: variant, configuration: resolved), s)
         }
         if let choice = choice(rows: w.rows, cols: w.cols, planes: w.planes.count, tokens: tokens, dispatch: dispatch, threads: threads),

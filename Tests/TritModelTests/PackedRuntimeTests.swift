@@ -126,12 +126,49 @@ struct PackedRuntimeTests {
         #expect(layer.decode.tuned && layer.decode.variant == "simd" && layer.decode.format == "base3")
         #expect(layer.decode.configuration.contains("rowBlock=2"))
         #expect(!layer.prefill.tuned && layer.prefill.format == "2bit")   // never GEMV tuning for GEMM
-        #expect(!layer.sharesKernel && layer.kind == "ternary-base3+2bit")
+        #expect(!layer.sharesKernel && !layer.sharesWeights && layer.kind == "ternary-base3+2bit")
         #expect(layer.weightBytes == layer.decodeKernel.weightBytes + layer.prefillKernel.weightBytes)
         // A record from another CPU is ignored.
         let other = Dispatch(cache: cache, context: TuningContext(cpuFingerprint: "other", buildFingerprint: "test-build"))
         let untuned = try PackedTernaryLinear(weights: w, dispatch: other, threads: 1)
         #expect(!untuned.decode.tuned && untuned.decode.format == "2bit")
+    }
+
+    /// Decode and prefill tuned to one format with different configurations (a GEMV and a GEMM
+    /// loop) run on one packed copy, and each still equals the scalar reference; the layer
+    /// counts the copy once.
+    @Test func onePackedCopyServesBothPhasesOfOneFormat() throws {
+        let w = try Self.randomWeights(rows: 64, cols: 256, planes: 2)
+        let context = TuningContext(cpuFingerprint: "test-cpu", buildFingerprint: "test-build")
+        var cache = TuningCache()
+        func record(tokens: Int, _ config: [String: Int]) -> TuningRecord {
+            TuningRecord(context: context, problem: TuningProblem(variant: "simd", format: "2plane-2bit", rows: 64, cols: 256, tokens: tokens, threads: 1),
+                         configuration: TuningConfiguration(config), status: "ok", failure: nil, samples: [1e-6], median: 1e-6,
+                         ciLow: nil, ciHigh: nil, counters: [:], date: Date())
+        }
+        cache.insert(record(tokens: 1, ["rowBlock": 2, "int16Depth": 4]))
+        cache.insert(record(tokens: 64, ["rowBlock": 1, "tokenBlock": 4, "tileDecode": 1]))
+        let layer = try PackedTernaryLinear(weights: w, dispatch: Dispatch(cache: cache, context: context), threads: 1)
+        #expect(layer.decode.tuned && layer.prefill.tuned && !layer.sharesKernel)
+        #expect(layer.decode.format == "2plane-2bit" && layer.prefill.format == "2plane-2bit")
+        #expect(layer.sharesWeights && layer.weightBytes == layer.decodeKernel.weightBytes)
+        #expect(layer.kind == "ternary-2plane-2bit")
+        let reference = try TernaryLinearKernel(weights: w, format: .twoPlane2Bit, variant: "scalar", configuration: KernelConfiguration())
+        var g = SeededGenerator(seed: 5)
+        for tokens in [1, 7] {
+            let q = (0..<(tokens * 256)).map { _ in Int8.random(in: -128...127, using: &g) }
+            let scales = (0..<tokens).map { _ in Float.random(in: 0.01...0.1, using: &g) }
+            let kernel = tokens == 1 ? layer.decodeKernel : layer.prefillKernel
+            #expect(kernel.forward(quantized: q, scales: scales, tokens: tokens, threads: 1)
+                    == reference.forward(quantized: q, scales: scales, tokens: tokens, threads: 1))
+        }
+        // Packed separately, equal bytes are still two copies.
+        let separate = try TernaryLinearKernel(weights: w, format: .twoPlane2Bit, variant: "simd", configuration: KernelConfiguration())
+        #expect(!separate.sharesWeights(with: layer.decodeKernel))
+        // A variant that cannot run the format is refused, not run.
+        #expect(throws: KernelError.self) {
+            try TernaryLinearKernel(sharingWeightsOf: layer.decodeKernel, variant: "lut243", configuration: KernelConfiguration())
+        }
     }
 
     /// The token table in block int8 recovers the GGUF's Q8_0 values (to one rounding of the
