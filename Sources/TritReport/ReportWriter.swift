@@ -52,12 +52,13 @@ public struct ReportWriter {
     func methodTable() -> String {
         guard let methods = result.methods, !methods.isEmpty else { return "" }
         let tasks = taskNames
-        var s = "## Methods: accuracy per byte\n\n| method | bits/weight | model bytes | ppl | ppl ratio | "
+        var s = "## Methods: accuracy per byte\n\n| method | bits/weight | model bytes | held by the runtime | ppl | ppl ratio | "
         s += tasks.map { $0 + (MethodResult.excludedFromAverage.contains($0) ? "*" : "") }.joined(separator: " | ")
         s += (tasks.isEmpty ? "" : " | ") + "avg acc | retention | prefill tok/s | decode tok/s | quantize s | runtime |\n"
-        s += "|" + String(repeating: "---|", count: 11 + tasks.count) + "\n"
+        s += "|" + String(repeating: "---|", count: 12 + tasks.count) + "\n"
         for m in methods {
-            var row = "| \(m.label) | \(opt(m.bitsPerWeight, "%.2f")) | \(m.modelBytes.map(Self.bytes) ?? "—") | \(Self.large(m.ppl)) | "
+            var row = "| \(m.label) | \(opt(m.bitsPerWeight, "%.2f")) | \(m.modelBytes.map(Self.bytes) ?? "—") | "
+            row += "\(m.heldBytes.map(Self.bytes) ?? "—") | \(Self.large(m.ppl)) | "
             row += Self.large(zip(m.ppl, reference?.ppl).map { $0 / $1 }, suffix: "×") + " | "
             row += tasks.map { t in m.tasks.first { $0.task == t }.map { String(format: "%.1f%%", $0.acc * 100) } ?? "—" }.joined(separator: " | ")
             row += (tasks.isEmpty ? "" : " | ") + opt(m.averageAccuracy.map { $0 * 100 }, "%.1f%%") + " | "

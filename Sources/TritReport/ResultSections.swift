@@ -18,6 +18,11 @@ public struct MethodResult: Codable, Equatable, Sendable {
     public var label: String
     public var bitsPerWeight: Double?
     public var modelBytes: Int?
+    /// Weight bytes the runtime held while it evaluated the method: every packed copy (a layer
+    /// whose decode and prefill kernels use two formats holds both), the embedding and the norms;
+    /// Float32 for methods run on dequantized weights. `modelBytes` is what storage at the
+    /// method's bits per weight needs. nil where not measured (results written before).
+    public var heldBytes: Int?
     public var ppl: Double?
     public var tokensScored: Int?
     public var tasks: [TaskResult]

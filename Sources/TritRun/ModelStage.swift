@@ -90,6 +90,22 @@ public struct ModelStage {
         return (results, allReused)
     }
 
+    /// A note for layers that hold two packed copies (representation "ternary-A+B": decode
+    /// tuned to format A, prefill to B), since their bytes exceed the method's bits per weight;
+    /// nil when every layer holds one.
+    static func twoCopyNote(_ representations: [[String: Int]]) -> String? {
+        var twoCopies: [String: Int] = [:], layers = 0
+        for r in representations {
+            for (kind, n) in r where kind.hasPrefix("ternary-") {
+                layers += n
+                if kind.contains("+") { twoCopies[kind, default: 0] += n }
+            }
+        }
+        guard !twoCopies.isEmpty else { return nil }
+        let kinds = twoCopies.keys.sorted().map { "\($0) (\(twoCopies[$0]!))" }.joined(separator: ", ")
+        return "two packed copies (decode + prefill formats) in \(twoCopies.values.reduce(0, +)) of \(layers) ternary layers: \(kinds)"
+    }
+
     static func methodResult(_ o: MethodOutcome) -> MethodResult {
         let e = o.evaluation
         let ternary = e.runtime.values.contains { $0.representations.keys.contains { $0.hasPrefix("ternary") } }
@@ -106,6 +122,8 @@ public struct ModelStage {
         } else {
             r.modelBytes = e.memory?.totalWeightBytes
         }
+        r.heldBytes = e.memory?.totalWeightBytes
+        if let note = Self.twoCopyNote(e.runtime.values.map(\.representations)) { r.notes.append(note) }
         r.ppl = e.ppl
         r.tokensScored = e.tokensScored
         r.tasks = e.tasks.keys.sorted().map { k in

@@ -18,6 +18,7 @@ import TritReport
         ref.tasks = [TaskResult(task: "piqa", acc: 0.65, accNorm: 0.66, docs: 300), TaskResult(task: "winogrande", acc: 0.5, accNorm: 0.5, docs: 300)]
         var tq = MethodResult(method: "tequila-untrained", label: "absmean + deadzone bias (untrained)", runtime: "packed ternary kernels")
         tq.bitsPerWeight = 1.75; tq.ppl = 190; tq.decodeTokensPerSecond = 120
+        tq.modelBytes = 52 << 20; tq.heldBytes = 81 << 20
         tq.tasks = [TaskResult(task: "piqa", acc: 0.52, accNorm: 0.53, docs: 300), TaskResult(task: "winogrande", acc: 0.49, accNorm: 0.5, docs: 300)]
         r.methods = [ref, tq]
         r.tuning = [TuningLandscape(variant: "avx2", format: "twoBit", rows: 576, cols: 576, tokens: 1, threads: 1, strategy: "exhaustive",
@@ -26,7 +27,11 @@ import TritReport
                                              .init(configuration: ["rb": 4, "kb": 256], medianSeconds: nil, failed: true)],
                                     best: ["rb": 4, "kb": 128], bestMedianSeconds: 1e-6, defaultMedianSeconds: 2e-6, evaluations: 3, seconds: 1)]
         let md = ReportWriter(result: r).markdown()
-        #expect(md.contains("| absmean + deadzone bias (untrained) | 1.75 |"))
+        #expect(md.contains("| absmean + deadzone bias (untrained) | 1.75 | 52.0 MiB | 81.0 MiB | 190"))
+        // Every row of the methods table has as many cells as its header.
+        let table = md.components(separatedBy: "\n").drop { !$0.hasPrefix("| method |") }.prefix { $0.hasPrefix("|") }
+        #expect(table.count == 4)
+        #expect(Set(table.map { $0.filter { $0 == "|" }.count }).count == 1)
         #expect(md.contains("80.0%"))  // retention 0.52 / 0.65, WinoGrande left out
         #expect(md.contains("10.00×"))  // ppl ratio
         #expect(md.contains("2.00×"))   // tuning speedup

@@ -2,7 +2,7 @@ import Foundation
 import Testing
 import TritCore
 import TritReport
-import TritRun
+@testable import TritRun
 
 @Suite struct RunPipelineTests {
     @Test func runWritesALoadableResultWithContext() throws {
@@ -19,5 +19,19 @@ import TritRun
         let b = RunPipeline.makeRunID(date: Date(timeIntervalSince1970: 3600), revision: "0000000000")
         #expect(a == "19700101-000000-abcdef12")
         #expect(a < b)
+    }
+
+    /// Layers whose decode and prefill formats differ hold two packed copies, and the method's
+    /// row says so; embeddings, the head and one-copy layers are not counted as two.
+    @Test func twoCopyNoteCountsOnlyTernaryLayersWithTwoFormats() {
+        let runtime: [[String: Int]] = [
+            ["ternary-2plane-2bit": 30],
+            ["ternary-2plane-base3-lut+2plane-2bit": 30],
+            ["ternary-2plane-base3-lut+2plane-2bit": 20, "ternary-2plane-2bit": 10],
+            ["int8 block (tied)": 1],
+        ]
+        #expect(ModelStage.twoCopyNote(runtime)
+                == "two packed copies (decode + prefill formats) in 50 of 90 ternary layers: ternary-2plane-base3-lut+2plane-2bit (50)")
+        #expect(ModelStage.twoCopyNote([["ternary-2bit": 210], ["q8_0 embedding": 1]]) == nil)
     }
 }
