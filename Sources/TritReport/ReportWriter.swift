@@ -72,6 +72,8 @@ public struct ReportWriter {
         let docs = tasks.compactMap { t in methods.first?.tasks.first { $0.task == t }.map { "\(t) \($0.docs)" } }
         if !docs.isEmpty { s += "\nDocuments per task: \(docs.joined(separator: ", ")). Accuracy by summed log-likelihood; acc_norm in result.json.\n" }
         if let t = reference?.tokensScored { s += "Perplexity tokens scored: \(t).\n" }
+        let notes = methods.flatMap { m in m.notes.map { "- \(m.label): \($0)" } }
+        if !notes.isEmpty { s += "\n" + notes.joined(separator: "\n") + "\n" }
         return s + "\n"
     }
 
@@ -206,8 +208,16 @@ public struct ReportWriter {
     /// The Markdown tables rendered as HTML tables (the same numbers, one source).
     func markdownTablesAsHTML() -> String {
         var html = ""
-        var inTable = false
+        var inTable = false, inList = false, inSections = false
         for line in markdown().split(separator: "\n", omittingEmptySubsequences: false) {
+            // Lists inside sections (methods' notes); the run's own notes above them are in `html()`'s header.
+            if inSections && line.hasPrefix("- ") {
+                if !inList { html += "<ul>"; inList = true }
+                html += "<li>\(esc(String(line.dropFirst(2))))</li>"
+                continue
+            }
+            if inList { html += "</ul>"; inList = false }
+            if line.hasPrefix("## ") { inSections = true }
             if line.hasPrefix("|") {
                 let cells = line.split(separator: "|", omittingEmptySubsequences: false).dropFirst().dropLast().map { $0.trimmingCharacters(in: .whitespaces) }
                 if cells.allSatisfy({ $0.allSatisfy { $0 == "-" } }) { continue }
@@ -220,6 +230,7 @@ public struct ReportWriter {
             }
         }
         if inTable { html += "</table>" }
+        if inList { html += "</ul>" }
         return html
     }
 

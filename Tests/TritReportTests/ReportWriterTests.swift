@@ -19,6 +19,7 @@ import TritReport
         var tq = MethodResult(method: "tequila-untrained", label: "absmean + deadzone bias (untrained)", runtime: "packed ternary kernels")
         tq.bitsPerWeight = 1.75; tq.ppl = 190; tq.decodeTokensPerSecond = 120
         tq.modelBytes = 52 << 20; tq.heldBytes = 81 << 20
+        tq.notes = ["two packed copies (decode + prefill formats) in 60 of 210 ternary layers"]
         tq.tasks = [TaskResult(task: "piqa", acc: 0.52, accNorm: 0.53, docs: 300), TaskResult(task: "winogrande", acc: 0.49, accNorm: 0.5, docs: 300)]
         r.methods = [ref, tq]
         r.tuning = [TuningLandscape(variant: "avx2", format: "twoBit", rows: 576, cols: 576, tokens: 1, threads: 1, strategy: "exhaustive",
@@ -31,6 +32,7 @@ import TritReport
         // Every row of the methods table has as many cells as its header.
         let table = md.components(separatedBy: "\n").drop { !$0.hasPrefix("| method |") }.prefix { $0.hasPrefix("|") }
         #expect(table.count == 4)
+        #expect(md.contains("- absmean + deadzone bias (untrained): two packed copies (decode + prefill formats) in 60 of 210 ternary layers\n"))
         #expect(Set(table.map { $0.filter { $0 == "|" }.count }).count == 1)
         #expect(md.contains("80.0%"))  // retention 0.52 / 0.65, WinoGrande left out
         #expect(md.contains("10.00×"))  // ppl ratio
@@ -40,5 +42,6 @@ import TritReport
         #expect(!html.contains("http://") || html.replacingOccurrences(of: "http://www.w3.org/2000/svg", with: "").contains("http://") == false)
         #expect(!html.contains("<script"))
         #expect(html.contains("Pareto front"))
+        #expect(html.contains("<li>absmean + deadzone bias (untrained): two packed copies (decode + prefill formats) in 60 of 210 ternary layers</li>"))
     }
 }
