@@ -52,9 +52,9 @@ public struct PackedTernaryLinear: LinearLayer {
 
     /// Packs `weights` for the kernels `dispatch` selects (nil: the defaults) at `threads` threads.
     public init(weights: TernaryWeights, dispatch: Dispatch?, threads: Int = 1) throws {
-        let d = try Self.kernel(for: weights, tokens: 1, dispatch: dispatch, threads: threads, reusing: [])
-        let p = try Self.kernel(for: weights, tokens: Self.prefillLookupTokens, dispatch: dispatch, threads: threads,
-                                reusing: [(d.selection, d.kernel)])
+        let c = Self.choices(rows: weights.rows, cols: weights.cols, planes: weights.planes.count, dispatch: dispatch, threads: threads)
+        let d = try Self.kernel(for: weights, tokens: 1, choice: c.decode, reusing: [])
+        let p = try Self.kernel(for: weights, tokens: Self.prefillLookupTokens, choice: c.prefill, reusing: [(d.selection, d.kernel)])
         self.init(decode: d, prefill: p, threads: threads, dispatch: dispatch)
     }
 
@@ -103,17 +103,15 @@ public struct PackedTernaryLinear: LinearLayer {
     public func threaded(_ n: Int) -> LinearLayer {
         guard n != threads else { return self }
         let existing = [(decode, decodeKernel), (prefill, prefillKernel)]
-        let d0 = Self.choice(rows: outputCount, cols: inputCount, planes: decodeKernel.packed.side.planeCount, tokens: 1, dispatch: dispatch, threads: n)
-        let p0 = Self.choice(rows: outputCount, cols: inputCount, planes: decodeKernel.packed.side.planeCount,
-                             tokens: Self.prefillLookupTokens, dispatch: dispatch, threads: n)
-        if d0 == nil && p0 == nil && !decode.tuned && !prefill.tuned {
+        let c = Self.choices(rows: outputCount, cols: inputCount, planes: decodeKernel.packed.side.planeCount, dispatch: dispatch, threads: n)
+        if c.decode == nil && c.prefill == nil && !decode.tuned && !prefill.tuned {
             // Nothing tuned at either count: the same defaults, no need to unpack and re-pack.
             return PackedTernaryLinear(decode: (decodeKernel, decode), prefill: (prefillKernel, prefill), threads: n, dispatch: dispatch)
         }
         let weights = decodeKernel.packed.unpack()
         do {
-            let d = try Self.kernel(for: weights, tokens: 1, dispatch: dispatch, threads: n, reusing: existing)
-            let p = try Self.kernel(for: weights, tokens: Self.prefillLookupTokens, dispatch: dispatch, threads: n,
+            let d = try Self.kernel(for: weights, tokens: 1, choice: c.decode, reusing: existing)
+            let p = try Self.kernel(for: weights, tokens: Self.prefillLookupTokens, choice: c.prefill,
                                     reusing: existing + [(d.selection, d.kernel)])
             return PackedTernaryLinear(decode: d, prefill: p, threads: n, dispatch: dispatch)
         } catch {
@@ -131,14 +129,43 @@ public struct PackedTernaryLinear: LinearLayer {
         PackedFormatKind.allCases.filter { ($0.requiredPlanes ?? 1) == planes }
     }
 
-    /// The tuning cache's choice for a layer of this shape and plane count, if any.
-    static func choice(rows: Int, cols: Int, planes: Int, tokens: Int, dispatch: Dispatch?, threads: Int) -> KernelChoice? {
-        dispatch?.select(formats: Set(formats(planes: planes).map(\.rawValue)), rows: rows, cols: cols, tokens: tokens, threads: threads)
+    /// How much slower (ratio of tuned medians) a choice may be and still tie with the fastest:
+    /// same-configuration medians differ by about 11% between runs on the shared 2-core VM this
+    /// was built on, so a difference under 15% is not evidence (issue 4's rule for ties).
+    public static let tieRatio = 1.15
+
+    /// The tuning cache's choices for decode and prefill of a layer of this shape and plane
+    /// count (nil where nothing was tuned), holding one packed copy where the evidence allows.
+    /// When the fastest formats of the two phases differ, decode takes prefill's format if its
+    /// best record there ties with the fastest (within `tieRatio`, same timing regime), else
+    /// prefill takes decode's format on the same terms; two formats, two copies, only when
+    /// each phase is measurably faster in its own. (Without this rule PTQTP's ffn_gate and
+    /// ffn_up took lut243/2plane-base3-lut for decode and simd/2plane-2bit for prefill: 60 of 210
+    /// layers held two copies, 111.1 MiB of weights against 74.4 MiB of storage, for a decode
+    /// speed an A/B had measured as a tie with all-simd, 162.1 against 161.1 tok/s.)
+    static func choices(rows: Int, cols: Int, planes: Int, dispatch: Dispatch?, threads: Int)
+        -> (decode: KernelChoice?, prefill: KernelChoice?) {
+        func pick(_ tokens: Int, _ formats: [String]) -> KernelChoice? {
+            dispatch?.select(formats: Set(formats), rows: rows, cols: cols, tokens: tokens, threads: threads)
+        }
+        let d = pick(1, formats(planes: planes).map(\.rawValue))
+        let p = pick(prefillLookupTokens, formats(planes: planes).map(\.rawValue))
+        guard let d, let p, d.format != p.format else { return (d, p) }
+        if let d1 = pick(1, [p.format]), ties(d1, with: d) { return (d1, p) }
+        if let p1 = pick(prefillLookupTokens, [d.format]), ties(p1, with: p) { return (d, p1) }
+        return (d, p)
     }
 
-    /// The tuned kernel when the cache has a usable one, else the default; `reusing` kernels
-    /// with an equal selection are returned instead of packing again.
-    static func kernel(for w: TernaryWeights, tokens: Int, dispatch: Dispatch?, threads: Int,
+    /// Whether `a` is within `tieRatio` of `fastest`, both timed alike (cold or warm).
+    static func ties(_ a: KernelChoice, with fastest: KernelChoice) -> Bool {
+        guard let x = a.medianSeconds, let y = fastest.medianSeconds, a.cold == fastest.cold else { return false }
+        return x <= y * tieRatio
+    }
+
+    /// The kernel of a tuned choice when there is a usable one, else the default; `reusing`
+    /// kernels with an equal selection are returned instead of packing again, and one in the
+    /// same format lends its packed copy.
+    static func kernel(for w: TernaryWeights, tokens: Int, choice: KernelChoice?,
                        reusing: [(KernelSelection, TernaryLinearKernel)]) throws
         -> (kernel: TernaryLinearKernel, selection: KernelSelection) {
         func build(_ format: PackedFormatKind, _ variant: String, _ c: KernelConfiguration, tuned: Bool) throws
@@ -152,8 +179,7 @@ public struct PackedTernaryLinear: LinearLayer {
             }
             return (try TernaryLinearKernel(weights: w, format: format, variant: variant, configuration: resolved), s)
         }
-        if let choice = choice(rows: w.rows, cols: w.cols, planes: w.planes.count, tokens: tokens, dispatch: dispatch, threads: threads),
-           let format = PackedFormatKind(rawValue: choice.format),
+        if let choice, let format = PackedFormatKind(rawValue: choice.format),
            let built = try? build(format, choice.variant, KernelConfiguration(choice.configuration.values), tuned: true) {
             return built
         }

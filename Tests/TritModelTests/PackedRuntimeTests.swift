@@ -171,6 +171,42 @@ struct PackedRuntimeTests {
         }
     }
 
+    /// Where the phases' fastest formats differ, one packed copy wins unless a phase is more
+    /// than `tieRatio` faster in its own format: decode takes prefill's format first, then
+    /// prefill takes decode's; records of another timing regime never count as a tie.
+    @Test func twoCopiesOnlyWhenEachPhaseIsMeasurablyFasterInItsOwnFormat() throws {
+        let w = try Self.randomWeights(rows: 64, cols: 256, planes: 2)
+        let context = TuningContext(cpuFingerprint: "test-cpu", buildFingerprint: "test-build")
+        func record(_ variant: String, _ format: String, tokens: Int, median: Double, cold: Bool) -> TuningRecord {
+            TuningRecord(context: context, problem: TuningProblem(variant: variant, format: format, rows: 64, cols: 256, tokens: tokens,
+                                                                  threads: 1, cold: cold),
+                         configuration: TuningConfiguration([:]), status: "ok", failure: nil, samples: [median], median: median,
+                         ciLow: nil, ciHigh: nil, counters: [:], date: Date())
+        }
+        func layer(decodeSIMD: Double, prefillLUT: Double, simdCold: Bool = true) throws -> PackedTernaryLinear {
+            var cache = TuningCache()
+            cache.insert(record("lut243", "2plane-base3-lut", tokens: 1, median: 1.0e-6, cold: true))
+            cache.insert(record("simd", "2plane-2bit", tokens: 1, median: decodeSIMD, cold: simdCold))
+            cache.insert(record("simd", "2plane-2bit", tokens: 64, median: 10e-6, cold: false))
+            cache.insert(record("lut243", "2plane-base3-lut", tokens: 64, median: prefillLUT, cold: false))
+            return try PackedTernaryLinear(weights: w, dispatch: Dispatch(cache: cache, context: context), threads: 1)
+        }
+        // Decode in prefill's format ties (1.1 ≤ 1.15 × 1.0): one copy, 2plane-2bit.
+        let a = try layer(decodeSIMD: 1.1e-6, prefillLUT: 20e-6)
+        #expect(a.decode.format == "2plane-2bit" && a.prefill.format == "2plane-2bit" && a.sharesWeights)
+        // Decode is measurably faster in lut243's format, but prefill there ties (11 ≤ 11.5): one copy, base3-lut.
+        let b = try layer(decodeSIMD: 1.3e-6, prefillLUT: 11e-6)
+        #expect(b.decode.format == "2plane-base3-lut" && b.prefill.format == "2plane-base3-lut" && b.sharesWeights)
+        #expect(b.weightBytes == b.decodeKernel.weightBytes)
+        // Both phases measurably faster in their own formats: two copies, counted twice.
+        let c = try layer(decodeSIMD: 1.3e-6, prefillLUT: 20e-6)
+        #expect(c.decode.format == "2plane-base3-lut" && c.prefill.format == "2plane-2bit" && !c.sharesWeights)
+        #expect(c.weightBytes == c.decodeKernel.weightBytes + c.prefillKernel.weightBytes && c.kind.contains("+"))
+        // A warm decode record in prefill's format is no evidence against a cold one: no tie, two copies.
+        let d = try layer(decodeSIMD: 0.5e-6, prefillLUT: 20e-6, simdCold: false)
+        #expect(d.decode.format == "2plane-base3-lut" && !d.sharesWeights)
+    }
+
     /// The token table in block int8 recovers the GGUF's Q8_0 values (to one rounding of the
     /// scale), and its integer GEMV stays within the activation rounding bound: each hidden
     /// value moves by at most half a step, max|x_block| / 254, so a logit moves by at most
