@@ -110,7 +110,12 @@ struct KernelsCommand: ParsableCommand {
                                                                      coldBytes: cold ? 2 * max(llc, 256 << 20) : nil)))
                         companion[benched.count - 2] = benched.count - 1
                     }
-                } catch { progress.advance(detail: "\(c.id) skipped: \(error)"); continue }
+                } catch {
+                    // Without its reference case a ratio column would come out empty: say why instead.
+                    if c.id == ratioTo { throw ValidationError("--ratio-to \(c.id): that case cannot run here (\(error))") }
+                    progress.advance(detail: "\(c.id) skipped: \(error)")
+                    continue
+                }
                 if !(interleave || ratioTo != nil || gemvRatio) {
                     // One case at a time: its cold copies are freed before the next is built.
                     let b = benched.removeLast()
