@@ -4,7 +4,7 @@
 // Layers (arrows point down only; see README.md):
 //   tritbench (CLI) -> TritRun -> TritReport | TritModel | TritQuant
 //   TritModel -> TritTune -> TritMeasure, TritKernels -> TritCore
-//   CPAPI (libpapi) is imported by TritMeasure only.
+//   CPAPI (libpapi) and CPerfEvent (perf_event_open) are imported by TritMeasure only.
 import PackageDescription
 
 // x86-64: the AVX2 kernels live in their own target, compiled with AVX2/FMA/BMI2 enabled, so the
@@ -50,6 +50,8 @@ let package = Package(
                        providers: [.apt(["libopenblas-dev", "liblapacke-dev"])]),
         // CPUID / XGETBV and other tiny bits of C that Swift cannot express.
         .target(name: "CTritSupport", path: "Sources/CTritSupport"),
+        // perf_event_open(2), its attribute struct and ioctls: the direct counter backend's C side.
+        .target(name: "CPerfEvent", path: "Sources/CPerfEvent"),
 
         // Foundation layer: Matrix, .npy, BLAS/LAPACK, atomic files, progress, errors, CPU features.
         .target(name: "TritCore", dependencies: ["CBLAS", "CTritSupport"], path: "Sources/TritCore"),
@@ -65,8 +67,8 @@ let package = Package(
         .target(name: "TritKernels", dependencies: ["TritCore", "TritKernelsAVX2", "TritKernelsAVX512", "TritKernelsVBMI"],
                 path: "Kernels/TritKernels"),
 
-        // Measurement: PAPI, cachegrind, clocks, statistics, roofline. Measures closures.
-        .target(name: "TritMeasure", dependencies: ["TritCore", "CPAPI", "CTritSupport"], path: "Sources/TritMeasure"),
+        // Measurement: PAPI and perf_event counters, cachegrind, clocks, statistics, roofline. Measures closures.
+        .target(name: "TritMeasure", dependencies: ["TritCore", "CPAPI", "CPerfEvent", "CTritSupport"], path: "Sources/TritMeasure"),
         // Tuning: search spaces, strategies, cache, runtime dispatch.
         .target(name: "TritTune", dependencies: ["TritCore", "TritKernels", "TritMeasure"],
                 path: "Sources/TritTune"),
@@ -100,7 +102,7 @@ let package = Package(
         .testTarget(name: "TritQuantTests", dependencies: ["TritQuant", "TritKernels", "TritCore"]),
         .testTarget(name: "TritModelTests", dependencies: ["TritModel", "TritKernels", "TritCore", "TritQuant", "TritTune"]),
         .testTarget(name: "TritReportTests", dependencies: ["TritReport", "TritMeasure", "TritCore"]),
-        .testTarget(name: "TritRunTests", dependencies: ["TritRun", "TritReport", "TritCore", "TritModel", "TritQuant", "TritKernels"]),
+        .testTarget(name: "TritRunTests", dependencies: ["TritRun", "TritReport", "TritCore", "TritModel", "TritQuant", "TritKernels", "TritMeasure"]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -12,6 +12,10 @@ public struct EnvironmentReport: Codable, Equatable, Sendable {
     public var papi: PAPIContext?
     public var papiError: PAPIError?
     public var perfEventParanoid: Int?
+    /// The PMUs the kernel lists in /sys/bus/event_source/devices (nil in files written before it was recorded).
+    public var perfEventSources: [String]?
+    /// The counter backends tried, in order (nil in files written before there were two).
+    public var counterBackends: [CounterBackendKind]?
     /// Each standard event probed for real; empty when probing was skipped.
     public var events: [EventProbeResult]
     public var date: Date
@@ -39,7 +43,8 @@ public struct EnvironmentReport: Codable, Equatable, Sendable {
             cpu: CPUDescription.current(), os: osName,
             kernel: "\(field(uts.sysname)) \(field(uts.release))", architecture: field(uts.machine),
             build: BuildInfo.current(), papi: papiContext, papiError: papiError,
-            perfEventParanoid: PAPILibrary.readPerfEventParanoid(),
+            perfEventParanoid: PerfEventHost.paranoid, perfEventSources: PerfEventHost.pmus,
+            counterBackends: CounterBackends.standard.map(\.kind),
             events: probeEvents ? EventProbe.probe(events) : [],
             date: Date(), hostname: ProcessInfo.processInfo.hostName)
     }
@@ -65,16 +70,22 @@ public struct EnvironmentReport: Codable, Equatable, Sendable {
             line("PAPI", "unavailable: \(e)")
         }
         line("perf_event_paranoid", perfEventParanoid.map(String.init) ?? "unreadable")
+        if let sources = perfEventSources {
+            line("perf event sources", sources.isEmpty ? "none listed" : sources.joined(separator: " ")
+                 + (sources.contains { $0 == "cpu" || $0.hasPrefix("cpu_") } ? "" : " (no core PMU: no hardware events)"))
+        }
         if !events.isEmpty {
-            s += "\nPAPI events (added, started, counted a small loop, read, stopped):\n"
+            let order = (counterBackends ?? [.papi]).map(\.rawValue).joined(separator: ", then ")
+            s += "\nCounters (each event tried with \(order): opened, started, counted a small loop, read, stopped):\n"
             for e in events {
-                let name = e.event.padding(toLength: 26, withPad: " ", startingAt: 0)
+                let name = e.event.padding(toLength: 24, withPad: " ", startingAt: 0)
                 if e.available, let c = e.count {
-                    s += "  \(name) counted      \(c)\n"
-                } else if let err = e.error {
-                    s += "  \(name) NOT COUNTED  \(err.name) (\(err.code)) at \(e.failedStep ?? "?"): \(err.explanation)\n"
+                    s += "  \(name) counted by \((e.backend?.rawValue ?? "?").padding(toLength: 10, withPad: " ", startingAt: 0)) \(c)\(e.scaled ? " (scaled: multiplexed)" : "")\n"
+                    for f in e.failures { s += "  \(String(repeating: " ", count: 24))   (\(f))\n" }
                 } else {
-                    s += "  \(name) NOT COUNTED  failed at \(e.failedStep ?? "?")\n"
+                    s += "  \(name) NOT COUNTED\n"
+                    for f in e.failures { s += "  \(String(repeating: " ", count: 24))   \(f)\n" }
+                    if e.failures.isEmpty { s += "  \(String(repeating: " ", count: 24))   no backend was tried\n" }
                 }
             }
         }

@@ -32,10 +32,12 @@ public struct PAPIError: Error, Codable, Equatable, Sendable, CustomStringConver
         switch code {
         case tritbench_papi_enoevnt():
             if let reason = context?.perfEventDisabledReason {
-                return "event not available: PAPI's perf_event component is disabled (\(reason)); no PMU or perf events reach this process"
+                return "event not available: PAPI's perf_event component is disabled (\(reason)), so PAPI reaches none of the kernel's perf events, software ones included"
             }
             if let c = context, c.virtualized || c.hardwareCounters == 0 {
-                return "event not available: this machine exposes no hardware PMU to the process (virtualised: \(c.virtualized ? "yes" : "no"), hardware counters reported by perf_event: \(c.hardwareCounters))"
+                return c.virtualized
+                    ? "event not available: no hardware PMU reaches this virtualised guest (PAPI's perf_event component lists \(c.hardwareCounters) counters, but the kernel serves no hardware event)"
+                    : "event not available: the kernel reports no hardware counters to PAPI's perf_event component"
             }
             return "event not available on this CPU or PAPI build"
         case tritbench_papi_ecnflct():
@@ -116,7 +118,7 @@ public enum PAPILibrary {
         let version = "\(tritbench_papi_version_major(v)).\(tritbench_papi_version_minor(v)).\(tritbench_papi_version_revision(v))"
         return .success(PAPIContext(version: version, virtualized: virtualized, virtualVendor: virtualVendor,
                                     hardwareCounters: perfCounters, perfEventDisabledReason: perfReason,
-                                    components: components, perfEventParanoid: readPerfEventParanoid()))
+                                    components: components, perfEventParanoid: PerfEventHost.paranoid))
     }()
 
     public static var context: PAPIContext? { try? initialization.get() }
@@ -125,11 +127,6 @@ public enum PAPILibrary {
     /// global and not safe against concurrent calls (tests and tuners may measure from several
     /// threads). Held per call, never across a measured region.
     static let lock = NSLock()
-
-    static func readPerfEventParanoid() -> Int? {
-        (try? String(contentsOfFile: "/proc/sys/kernel/perf_event_paranoid", encoding: .utf8))
-            .flatMap { Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
-    }
 }
 
 /// One PAPI event set: add named events, start, read, stop. Owns its PAPI handle.
@@ -140,7 +137,7 @@ public final class PAPIEventSet {
     public private(set) var events: [String] = []
     public private(set) var multiplexed = false
 
-    public init() throws {
+    public init() throws(PAPIError) {
         let ctx = try PAPILibrary.initialization.get()
         let rc = PAPILibrary.lock.withLock { PAPI_create_eventset(&handle) }
         guard rc == tritbench_papi_ok() else { throw PAPIError(code: rc, context: ctx) }
@@ -156,14 +153,14 @@ public final class PAPIEventSet {
     }
 
     /// Adds an event by PAPI preset or native name ("PAPI_TOT_INS", "perf::TASK-CLOCK").
-    public func add(_ name: String) throws {
+    public func add(_ name: String) throws(PAPIError) {
         let rc = PAPILibrary.lock.withLock { PAPI_add_named_event(handle, name) }
         guard rc == tritbench_papi_ok() else { throw PAPIError(code: rc, context: PAPILibrary.context) }
         events.append(name)
     }
 
     /// Switches the set to multiplexing (call before adding more events than counters).
-    public func enableMultiplexing() throws {
+    public func enableMultiplexing() throws(PAPIError) {
         let rc = PAPILibrary.lock.withLock {
             let assigned = PAPI_assign_eventset_component(handle, 0)
             return assigned == tritbench_papi_ok() ? PAPI_set_multiplex(handle) : assigned
@@ -172,12 +169,12 @@ public final class PAPIEventSet {
         multiplexed = true
     }
 
-    public func start() throws {
+    public func start() throws(PAPIError) {
         let rc = PAPILibrary.lock.withLock { PAPI_start(handle) }
         guard rc == tritbench_papi_ok() else { throw PAPIError(code: rc, context: PAPILibrary.context) }
     }
 
-    public func read() throws -> [Int64] {
+    public func read() throws(PAPIError) -> [Int64] {
         var values = [Int64](repeating: 0, count: events.count)
         let rc = PAPILibrary.lock.withLock { PAPI_read(handle, &values) }
         guard rc == tritbench_papi_ok() else { throw PAPIError(code: rc, context: PAPILibrary.context) }
@@ -185,10 +182,107 @@ public final class PAPIEventSet {
     }
 
     @discardableResult
-    public func stop() throws -> [Int64] {
+    public func stop() throws(PAPIError) -> [Int64] {
         var values = [Int64](repeating: 0, count: events.count)
         let rc = PAPILibrary.lock.withLock { PAPI_stop(handle, &values) }
         guard rc == tritbench_papi_ok() else { throw PAPIError(code: rc, context: PAPILibrary.context) }
         return values
+    }
+}
+
+/// Counters through PAPI: each event probed on a set of its own, the ones that count sharing one
+/// event set, switched to multiplexing when the hardware has fewer counters than events.
+public struct PAPIBackend: CounterBackend {
+    public var kind: CounterBackendKind { .papi }
+    public init() {}
+
+    public func probe(_ event: CounterEvent, workload: () -> Void) -> Result<CounterReading, CounterFailure> {
+        guard let name = event.papiName else { return .failure(Self.noName(event)) }
+        let set: PAPIEventSet
+        do { set = try PAPIEventSet() } catch { return .failure(CounterFailure(papi: error, step: "init")) }
+        var step = "add"
+        do {
+            try set.add(name)
+            step = "start"; try set.start()
+            workload()
+            step = "read"; _ = try set.read()
+            step = "stop"; let v = try set.stop()
+            return .success(CounterReading(value: v.first ?? 0))
+        } catch {
+            return .failure(CounterFailure(papi: error, step: step))
+        }
+    }
+
+    public func open(_ events: [CounterEvent], multiplex: Bool?) -> (session: CounterSession?, rejected: [String: CounterFailure]) {
+        var rejected: [String: CounterFailure] = [:]
+        let named = events.filter { e in
+            if e.papiName == nil { rejected[e.name] = Self.noName(e) }
+            return e.papiName != nil
+        }
+        guard !named.isEmpty else { return (nil, rejected) }
+        func merge(_ b: Built) -> (session: CounterSession?, rejected: [String: CounterFailure]) {
+            rejected.merge(b.rejected) { a, _ in a }
+            return (b.session.events.isEmpty ? nil : b.session, rejected)
+        }
+        let plain = multiplex == true ? nil : Self.build(named, multiplex: false)
+        if case .success(let p)? = plain, p.rejected.isEmpty || multiplex == false { return merge(p) }
+        // Too many events for the counters (or multiplexing was asked for): time-share them.
+        switch Self.build(named, multiplex: true) {
+        case .success(let m):
+            if case .success(let p)? = plain, p.rejected.count <= m.rejected.count { return merge(p) }
+            return merge(m)
+        case .failure(let f):
+            if case .success(let p)? = plain { return merge(p) }
+            for e in named { rejected[e.name] = f }
+            return (nil, rejected)
+        }
+    }
+
+    private struct Built { var session: PAPISession; var rejected: [String: CounterFailure] }
+
+    /// Builds one event set; returns it with the events that could not be added (and why), or
+    /// the failure of the step that made the whole set impossible.
+    private static func build(_ events: [CounterEvent], multiplex: Bool) -> Result<Built, CounterFailure> {
+        let s: PAPIEventSet
+        do { s = try PAPIEventSet() } catch { return .failure(CounterFailure(papi: error, step: "create")) }
+        if multiplex {
+            // On a VM without a PMU, PAPI 7 refuses multiplexing with PAPI_ENOEVNT.
+            do { try s.enableMultiplexing() } catch { return .failure(CounterFailure(papi: error, step: "multiplex")) }
+        }
+        var rejected: [String: CounterFailure] = [:]
+        var added: [CounterEvent] = []
+        for e in events {
+            do { try s.add(e.papiName!); added.append(e) } catch {
+                rejected[e.name] = CounterFailure(papi: error, step: multiplex ? "add (multiplexed)" : "add")
+            }
+        }
+        return .success(Built(session: PAPISession(set: s, events: added, multiplexed: multiplex), rejected: rejected))
+    }
+
+    static func noName(_ e: CounterEvent) -> CounterFailure {
+        CounterFailure(backend: .papi, step: "map", code: 0, name: "NO_EQUIVALENT", message: "PAPI has no name for \(e.name)",
+                       explanation: "only the direct perf_event backend can count it")
+    }
+}
+
+/// One PAPI event set counting a backend session's events.
+final class PAPISession: CounterSession {
+    let set: PAPIEventSet
+    let events: [CounterEvent]
+    let multiplexed: Bool
+
+    init(set: PAPIEventSet, events: [CounterEvent], multiplexed: Bool) {
+        self.set = set; self.events = events; self.multiplexed = multiplexed
+    }
+
+    func start() throws(CounterFailure) {
+        do { try set.start() } catch { throw CounterFailure(papi: error, step: "start") }
+    }
+
+    func stop() throws(CounterFailure) -> [Result<CounterReading, CounterFailure>] {
+        let values: [Int64]
+        do { values = try set.stop() } catch { throw CounterFailure(papi: error, step: "stop") }
+        // PAPI scales a multiplexed set's counts itself; each is then an estimate.
+        return values.map { .success(CounterReading(value: $0, scaled: multiplexed)) }
     }
 }

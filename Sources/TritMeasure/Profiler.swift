@@ -51,7 +51,7 @@ public struct DerivedMetrics: Codable, Equatable, Sendable {
     public var rooflineGBPerSecond: Double?
 
     static let missEvents = ["PAPI_L1_DCM", "PAPI_L2_DCM", "PAPI_L3_TCM", "PAPI_BR_MSP", "PAPI_L2_TCM",
-                             "PAPI_L1_TCM", "PAPI_TLB_DM"]
+                             "PAPI_L1_TCM", "PAPI_TLB_DM", "perf::CACHE-MISSES", "perf::BRANCH-MISSES"]
 
     public init(timing: TimingResult, counters: CounterSample?, profileCase: ProfileCase, roofline: RooflineResult?) {
         let ins = counters?.perCall("PAPI_TOT_INS")

@@ -32,13 +32,12 @@ public struct ReportWriter {
         let c = result.context
         s += "CPU: \(c.cpu.vendor) \(c.cpu.model), \(c.cpu.logicalCores) logical cores, \(c.cpu.virtualized ? "virtualised" : "bare metal"); "
         s += "features: \(c.cpu.features.names.joined(separator: " ")). Build: \(c.build.configuration), Swift \(c.build.swiftVersion), revision \(c.build.gitRevision)\(c.build.gitDirty ? " (dirty)" : ""). Date: \(ISO8601DateFormatter().string(from: c.date)).\n\n"
-        let uncounted = c.events.filter { !$0.available }.map(\.event)
-        if !uncounted.isEmpty { s += "Counters not available here (reported, never as 0): \(uncounted.joined(separator: ", ")).\n\n" }
         for n in result.notes { s += "- \(n)\n" }
         for l in result.limits ?? [] { s += "- Limit applied: \(l)\n" }
         if !result.notes.isEmpty || !(result.limits ?? []).isEmpty { s += "\n" }
         s += methodTable()
         s += kernelTable()
+        s += counterTable()
         s += tuningTable()
         if let r = result.roofline {
             s += "## Roofline (measured in this run)\n\n| level | threads | GB/s (median) | 95% CI |\n|---|---|---|---|\n"
@@ -84,6 +83,22 @@ public struct ReportWriter {
             var counters = k.counters.sorted { $0.key < $1.key }.map { "\($0.key)=\(String(format: "%.3g", $0.value))" }
             if let ir = k.simulatedInstructions { counters.append("Ir(simulated)=\(String(format: "%.4g", ir))") }
             s += "| \(k.variant) | \(k.format) | \(k.shape) | \(k.tokens) | \(k.threads) | \(k.cold ? "cold" : "warm") | \(f1(k.medianSeconds * 1e6)) | [\(f1(k.ciLowSeconds * 1e6)), \(f1(k.ciHighSeconds * 1e6))] | \(f1(k.gweightsPerSecond)) | \(f1(k.gbytesPerSecond)) | \(opt(k.rooflineFraction.map { $0 * 100 }, "%.0f%%")) | \(counters.isEmpty ? "—" : counters.joined(separator: ", ")) |\n"
+        }
+        return s + "\n"
+    }
+
+    /// What counted on this machine and through which backend, and why the rest did not: the
+    /// kernel table's per-call counters come from the counted ones.
+    func counterTable() -> String {
+        let c = result.context
+        guard !c.events.isEmpty else { return "" }
+        let order = (c.counterBackends ?? [.papi]).map(\.rawValue).joined(separator: ", then ")
+        var s = "## Counters\n\nEach event was tried with \(order) (perf_event_paranoid \(c.perfEventParanoid.map(String.init) ?? "unreadable")"
+        if let sources = c.perfEventSources { s += "; perf event sources: \(sources.isEmpty ? "none" : sources.joined(separator: ", "))" }
+        s += "). An event that did not count has no number anywhere in this report.\n\n| event | counted | backend | why not (each backend tried) |\n|---|---|---|---|\n"
+        for e in c.events {
+            let why = e.failures.map { "\($0.backend.rawValue): \($0.name) at \($0.step) (\($0.explanation))" }
+            s += "| \(e.event) | \(e.available ? "yes" : "no") | \(e.backend?.rawValue ?? "—") | \(e.available && why.isEmpty ? "—" : why.joined(separator: "; ").replacingOccurrences(of: "|", with: "\\|")) |\n"
         }
         return s + "\n"
     }

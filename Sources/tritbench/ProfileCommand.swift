@@ -199,10 +199,17 @@ struct ProfileCommand: ParsableCommand {
         if let ipc = d.ipc { s += String(format: "IPC: %.2f\n", ipc) }
         for (e, v) in d.missesPerKiloInstruction.sorted(by: { $0.key < $1.key }) { s += String(format: "%@ per 1k instructions: %.2f\n", e, v) }
         if let c = p.counters {
-            s += "counters (per call, over \(c.calls) calls\(c.multiplexed ? ", multiplexed" : "")):\n"
-            for v in c.values {
-                let name = v.event.padding(toLength: 26, withPad: " ", startingAt: 0)
-                if let pc = v.perCall { s += "  \(name) \(String(format: "%.1f", pc))\n" } else { s += "  \(name) NOT COUNTED  \(v.reason ?? "")\n" }
+            s += "counters (per call, over \(c.calls) calls on the calling thread; hardware events in user space only\(c.multiplexed ? ", multiplexed" : "")):\n"
+            // Counted events first, then each one that did not count with every backend's reason.
+            for v in c.values.filter(\.counted) + c.values.filter({ !$0.counted }) {
+                let name = v.event.padding(toLength: 24, withPad: " ", startingAt: 0)
+                if let pc = v.perCall {
+                    let scaled = v.scaled ? String(format: ", scaled from %.0f%% of the time", (v.runningFraction ?? 0) * 100) : ""
+                    s += "  \(name) \(String(format: "%.1f", pc))\(CounterEvent.named(v.event).unit.map { " " + $0 } ?? "")   (\(v.backend?.rawValue ?? "?")\(scaled))\n"
+                } else {
+                    s += "  \(name) NOT COUNTED\n"
+                    for f in v.failures { s += "  \(String(repeating: " ", count: 24))   \(f)\n" }
+                }
             }
         }
         if let cg = r.cachegrind {
