@@ -149,7 +149,7 @@ extension KernelParameter {
     /// `vpdpbusd` into per-row int32 lanes (any group size). 2 is offered, and the default, only
     /// where the CPU has AVX512-VNNI and AVX512VL, so a configuration naming it elsewhere is
     /// rejected instead of running a loop that would fault.
-    static func tileDecode(features: CPUFeatures = .current) -> KernelParameter {
+    static func tileDecode(features: CPUFeatures) -> KernelParameter {
         let vnni = features.supportsVNNIKernels
         return KernelParameter(name: KernelParameterName.tileDecode, allowed: vnni ? [0, 1, 2] : [0, 1],
                                defaultValue: vnni ? 2 : 1,
@@ -160,7 +160,7 @@ extension KernelParameter {
     /// AVX-512 loop (`VNNIKernels.gemvTiles`), 8 rows as four 2-row zmm registers with
     /// `vpdpbusd` into int32 lanes, for the 2-bit and base-3 layouts. Offered, and the default,
     /// only where the CPU has AVX512-VNNI/BW/VL with ZMM state saved, like `tileDecode = 2`.
-    static func gemvWidth(features: CPUFeatures = .current) -> KernelParameter {
+    static func gemvWidth(features: CPUFeatures) -> KernelParameter {
         let vnni = features.supportsVNNIKernels
         return KernelParameter(name: KernelParameterName.gemvWidth, allowed: vnni ? [256, 512] : [256],
                                defaultValue: vnni ? 512 : 256,

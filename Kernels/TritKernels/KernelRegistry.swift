@@ -70,32 +70,44 @@ public enum KernelRegistry {
     public static let lut = "lut"
     public static let lut243 = "lut243"
 
-    public static let all: [KernelVariant] = [
+    /// The variants as this process may run them (`CPUFeatures.current`).
+    public static let all: [KernelVariant] = variants(for: .current)
+
+    /// The variants with the parameter spaces `features` allows: a loop the CPU cannot run
+    /// (tileDecode 2, gemvWidth 512 without AVX512-VNNI) is not a value the space offers.
+    public static func variants(for features: CPUFeatures) -> [KernelVariant] { [
         KernelVariant(id: scalar, summary: "scalar reference: int8 activations × trits from the unpacked planes, exact int32 sums",
                       formats: PackedFormatKind.allCases,
                       space: ParameterSpace(variant: scalar, parameters: [.threads()], constraints: []),
                       groupMultiple: 1),
         KernelVariant(id: simd, summary: "decode to codes w+1 + vpmaddubsw (AVX2; portable Swift SIMD when AVX2 is absent)",
                       formats: [.twoBit, .twoPlane2Bit, .base3, .twoPlane],
-                      space: maddSpace(simd), groupMultiple: 128),
+                      space: maddSpace(simd, features: features), groupMultiple: 128),
         KernelVariant(id: simdPortable, summary: "portable Swift SIMD decode + int32 dot (the fallback of simd/bitsliced/lut, forced)",
                       formats: [.twoBit, .twoPlane2Bit, .base3, .twoPlane, .bitmask, .lut, .base3LUT, .twoPlaneBase3LUT],
                       space: ParameterSpace(variant: simdPortable, parameters: [.threads()], constraints: []),
                       groupMultiple: 32),
         KernelVariant(id: bitsliced, summary: "bit-sliced trit planes: +/− masks expanded with vpshufb/vpcmpeqb, masked add/sub via vpmaddubsw",
-                      formats: [.bitmask], space: maddSpace(bitsliced), groupMultiple: 128),
+                      formats: [.bitmask], space: maddSpace(bitsliced, features: features), groupMultiple: 128),
         KernelVariant(id: lut, summary: "T-MAC-style bit-plane tables of 4 activations, 32 rows per vpshufb, exact lo/hi byte tables",
                       formats: [.lut], space: lutSpace(), groupMultiple: 4),
         KernelVariant(id: lut243, summary: "243-entry tables of 5 activations indexed by the base-3 byte itself, 64 rows per vpermi2b, exact lo/hi byte tables (AVX512-VBMI; portable Swift SIMD elsewhere)",
                       formats: [.base3LUT, .twoPlaneBase3LUT], space: lut243Space(), groupMultiple: 32),
-    ]
+    ] }
 
     public static func variant(_ id: String) throws -> KernelVariant {
         guard let v = all.first(where: { $0.id == id }) else { throw KernelError.unknownVariant(id, known: all.map(\.id)) }
         return v
     }
 
-    static func maddSpace(_ id: String) -> ParameterSpace {
+    /// The variant `id` as a CPU with `features` would run it.
+    public static func variant(_ id: String, features: CPUFeatures) throws -> KernelVariant {
+        let list = features == .current ? all : variants(for: features)
+        guard let v = list.first(where: { $0.id == id }) else { throw KernelError.unknownVariant(id, known: list.map(\.id)) }
+        return v
+    }
+
+    static func maddSpace(_ id: String, features: CPUFeatures) -> ParameterSpace {
         ParameterSpace(variant: id, parameters: [
             KernelParameter(name: KernelParameterName.rowBlock, allowed: [1, 2, 4], defaultValue: 4,
                             meaning: "rows decoded together against the same activations (register block)"),
@@ -103,8 +115,8 @@ public enum KernelRegistry {
                             meaning: "activation columns (tokens) sharing one weight decode", minTokens: 2),
             KernelParameter(name: KernelParameterName.int16Depth, allowed: [1, 2, 4, 8, 16, 32], defaultValue: 16,
                             meaning: "128-column quads summed in int16 before vpmaddwd widening (K unroll)"),
-            .tileDecode(),
-        ] + (id == simd ? [.gemvWidth()] : []) + [
+            .tileDecode(features: features),
+        ] + (id == simd ? [.gemvWidth(features: features)] : []) + [
             .prefetch(), .threads(),
         ], constraints: [
             ParameterConstraint(parameters: [KernelParameterName.rowBlock, KernelParameterName.tokenBlock],

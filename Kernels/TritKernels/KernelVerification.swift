@@ -33,8 +33,10 @@ public enum KernelVerification {
         Shape(rows: 192, cols: 576, groupSize: 576), Shape(rows: 9, cols: 8192, groupSize: 128),
     ]
 
+    /// `features`: the ISA the variants' loops are chosen for (fewer than the CPU has runs the
+    /// loops an older CPU would; never more).
     public static func run(shapes: [Shape] = defaultShapes, tokens: [Int] = [1, 5], threads: [Int] = [1, 2],
-                           seed: UInt64 = 42, showProgress: Bool = true) throws -> [KernelVerificationRow] {
+                           seed: UInt64 = 42, features: CPUFeatures = .current, showProgress: Bool = true) throws -> [KernelVerificationRow] {
         var g = SeededGenerator(seed: seed)
         var rows: [KernelVerificationRow] = []
         let jobs = shapes.count * 2 * tokens.count
@@ -48,10 +50,11 @@ public enum KernelVerification {
                 for t in tokens {
                     let x = (0..<(t * shape.cols)).map { _ in g.nextGaussian() }
                     let expected = forward(reference, x, tokens: t, threads: 1)
-                    for v in KernelRegistry.all where v.id != KernelRegistry.scalar && v.supportsGroups(of: w) {
+                    for v in KernelRegistry.variants(for: features) where v.id != KernelRegistry.scalar && v.supportsGroups(of: w) {
                         for f in v.formats where (f.requiredPlanes ?? planes) == planes {
                             for c in v.space.oneAtATime {
-                                let k = try TernaryLinearKernel(weights: w, format: f, variant: v.id, configuration: c)
+                                let k = try TernaryLinearKernel(weights: w, format: f, variant: v.id, configuration: c,
+                                                                features: features)
                                 for th in threads {
                                     let y = forward(k, x, tokens: t, threads: th)
                                     var bad = 0; var worst: Float = 0

@@ -25,8 +25,15 @@ public final class QuantizedActivations: @unchecked Sendable {
     /// Float staging for the permuted row.
     private let permuted: AlignedBuffer
     private let permutation: [UInt32]?
+    /// Whether the AVX2 loops quantize (the kernel's features: tests run the portable loop on AVX2 CPUs).
+    let avx2: Bool
 
-    public init(cols: Int, groupSize: Int, permutation: [UInt32]?, capacity: Int = 1) {
+    public convenience init(cols: Int, groupSize: Int, permutation: [UInt32]?, capacity: Int = 1) {
+        self.init(cols: cols, groupSize: groupSize, permutation: permutation, capacity: capacity, features: .current)
+    }
+
+    init(cols: Int, groupSize: Int, permutation: [UInt32]?, capacity: Int = 1, features: CPUFeatures) {
+        avx2 = features.supportsAVX2Kernels
         self.cols = cols
         self.groupSize = groupSize
         self.groups = (cols + groupSize - 1) / groupSize
@@ -62,7 +69,7 @@ public final class QuantizedActivations: @unchecked Sendable {
                 for j in 0..<cols { staging[j] = src[Int(perm[j])] }
                 src = UnsafePointer(staging)
             }
-            let m = Self.absMax(src, cols)
+            let m = Self.absMax(src, cols, avx2: avx2)
             let dst = q + t * stride
             let sumRow = sums + t * groups
             guard m > 0, m.isFinite else {
@@ -72,7 +79,7 @@ public final class QuantizedActivations: @unchecked Sendable {
                 continue
             }
             let inv = 127 / m
-            Self.quantizeRow(src, cols, inv, dst)
+            Self.quantizeRow(src, cols, inv, dst, avx2: avx2)
             for j in cols..<stride { dst[j] = 0 }
             for g in 0..<groups {
                 var s: Int32 = 0
@@ -84,9 +91,9 @@ public final class QuantizedActivations: @unchecked Sendable {
     }
 
     /// max |x|, NaN when any value is not finite. AVX2 where present (same result: max is exact).
-    static func absMax(_ x: UnsafePointer<Float>, _ n: Int) -> Float {
+    static func absMax(_ x: UnsafePointer<Float>, _ n: Int, avx2: Bool = useAVX2) -> Float {
         #if arch(x86_64)
-        if useAVX2 { return AVX2Kernels.absMax(x, n) ?? .nan }
+        if avx2 { return AVX2Kernels.absMax(x, n) ?? .nan }
         #endif
         var m: Float = 0
         for j in 0..<n {
@@ -99,9 +106,10 @@ public final class QuantizedActivations: @unchecked Sendable {
 
     /// q = round_half_even(x · inv) (|x · inv| ≤ 127 since inv = 127 / max|x|). The choice of
     /// loop depends on the CPU only, never on the kernel variant, so all variants see equal q.
-    static func quantizeRow(_ x: UnsafePointer<Float>, _ n: Int, _ inv: Float, _ q: UnsafeMutablePointer<Int8>) {
+    static func quantizeRow(_ x: UnsafePointer<Float>, _ n: Int, _ inv: Float, _ q: UnsafeMutablePointer<Int8>,
+                            avx2: Bool = useAVX2) {
         #if arch(x86_64)
-        if useAVX2 { AVX2Kernels.quantize(x, n, inv, q); return }
+        if avx2 { AVX2Kernels.quantize(x, n, inv, q); return }
         #endif
         for j in 0..<n { q[j] = Int8(min(127, max(-127, (x[j] * inv).rounded(.toNearestOrEven)))) }
     }

@@ -21,7 +21,7 @@ public struct TernaryLinearKernel: @unchecked Sendable {
     /// to run the fallbacks; never more).
     init(weights: TernaryWeights, format: PackedFormatKind, variant: String,
          configuration: KernelConfiguration, features: CPUFeatures) throws {
-        let v = try KernelRegistry.variant(variant)
+        let v = try KernelRegistry.variant(variant, features: features)
         guard v.supports(format) else {
             throw KernelError.formatNotSupported(variant: variant, format: format, supported: v.formats)
         }
@@ -40,7 +40,8 @@ public struct TernaryLinearKernel: @unchecked Sendable {
     /// does when `variant` cannot run that format or its scale groups, or the configuration
     /// breaks a constraint.
     public init(sharingWeightsOf other: TernaryLinearKernel, variant: String, configuration: KernelConfiguration) throws {
-        let v = try KernelRegistry.variant(variant)
+        let features = other.engine.features
+        let v = try KernelRegistry.variant(variant, features: features)
         let layer = other.packed, side = layer.side
         guard v.supports(layer.kind) else {
             throw KernelError.formatNotSupported(variant: variant, format: layer.kind, supported: v.formats)
@@ -49,15 +50,15 @@ public struct TernaryLinearKernel: @unchecked Sendable {
             throw KernelError.groupSizeNotSupported(variant: variant, groupSize: side.groupSize,
                                                     cols: side.cols, multiple: v.groupMultiple)
         }
-        self.init(layer: layer, variant: v, configuration: try v.space.resolve(configuration))
+        self.init(layer: layer, variant: v, configuration: try v.space.resolve(configuration), features: features)
     }
 
     /// Whether this kernel and `other` run on one packed copy of the weights.
     public func sharesWeights(with other: TernaryLinearKernel) -> Bool { packed.sharesStorage(with: other.packed) }
 
     /// Builds a kernel on an already packed layer (benchmarks' cold copies share no memory).
-    init(layer: PackedTernaryLayer, variant: KernelVariant, configuration: KernelConfiguration) {
-        engine = KernelEngine(layer: layer, variant: variant, configuration: configuration, features: .current)
+    init(layer: PackedTernaryLayer, variant: KernelVariant, configuration: KernelConfiguration, features: CPUFeatures = .current) {
+        engine = KernelEngine(layer: layer, variant: variant, configuration: configuration, features: features)
     }
 
     /// A sound untuned choice: the 2-bit `vpmaddubsw` kernel (2 × 2-bit for PTQTP's two planes:
@@ -124,6 +125,8 @@ final class KernelEngine: KernelPoolTask, @unchecked Sendable {
     let useGFNI: Bool
     /// Whether a `base3-lut` layer runs the `vpermi2b` lookup loop (else the portable one).
     let useVBMI: Bool
+    /// The features the loops were chosen from (the CPU's, or fewer in tests).
+    let features: CPUFeatures
     let acts: QuantizedActivations
     let maxThreads: Int
     /// Per thread: int32 sums (`scratchBytes`), then room for one decoded tile (GEMM).
@@ -139,6 +142,7 @@ final class KernelEngine: KernelPoolTask, @unchecked Sendable {
         side = layer.side
         self.variant = variant
         self.configuration = configuration
+        self.features = features
         #if arch(x86_64)
         useAVX2 = variant.id != KernelRegistry.scalar && variant.id != KernelRegistry.simdPortable
             && features.supportsAVX2Kernels
@@ -147,7 +151,7 @@ final class KernelEngine: KernelPoolTask, @unchecked Sendable {
         #endif
         useGFNI = useAVX2 && features.supportsGFNIDecode
         if case .base3LUT = layer { useVBMI = useAVX2 && features.supportsVBMILookup } else { useVBMI = false }
-        acts = QuantizedActivations(cols: side.cols, groupSize: side.groupSize, permutation: side.permutation)
+        acts = QuantizedActivations(cols: side.cols, groupSize: side.groupSize, permutation: side.permutation, features: features)
         reference = variant.id == KernelRegistry.scalar ? ScalarReferenceKernel(weights: layer.unpack(), side: side) : nil
         portable = PortableSIMDKernel(layer: layer, side: side)
         maxThreads = max(1, ProcessInfo.processInfo.activeProcessorCount, configuration[KernelParameterName.threads] ?? 1)
@@ -195,14 +199,15 @@ final class KernelEngine: KernelPoolTask, @unchecked Sendable {
         case .lut, .base3LUT: return false
         case .twoBit, .base3, .bitmask: break
         }
-        return useAVX2 && tokens >= 4 && configuration[KernelParameterName.tileDecode] == 2
+        return useAVX2 && features.supportsVNNIKernels && tokens >= 4 && configuration[KernelParameterName.tileDecode] == 2
     }
 
     /// Whether a call with `tokens` runs the AVX-512 GEMV loop (gemvWidth = 512, which the
     /// registry offers only where the CPU has it; one token; the 2-bit and base-3 layouts).
     func usesZMMGEMV(tokens: Int) -> Bool {
         switch layer {
-        case .twoBit, .base3: return useAVX2 && tokens == 1 && configuration[KernelParameterName.gemvWidth] == 512
+        case .twoBit, .base3:
+            return useAVX2 && features.supportsVNNIKernels && tokens == 1 && configuration[KernelParameterName.gemvWidth] == 512
         case .bitmask, .lut, .base3LUT: return false
         }
     }

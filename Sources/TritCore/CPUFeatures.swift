@@ -41,8 +41,44 @@ public struct CPUFeatures: Codable, Equatable, Sendable {
         neon = try flag(.neon); hypervisor = try flag(.hypervisor)
     }
 
-    /// The features of the CPU this process runs on.
-    public static let current: CPUFeatures = detect()
+    /// The features the kernels may use: the CPU's, capped by `TRITBENCH_ISA` where it is set
+    /// (so a user reproduces an older CPU's dispatch on a newer one). An invalid value caps
+    /// nothing here; the CLI refuses it at start-up (`ISALevel.fromEnvironment`).
+    public static let current: CPUFeatures = {
+        guard case .success(let cap?) = ISALevel.fromEnvironment() else { return detected }
+        return detected.capped(at: cap)
+    }()
+
+    /// The features of the CPU this process runs on, as CPUID reports them.
+    public static let detected: CPUFeatures = detect()
+
+    /// This set with every feature above `level` hidden. Never adds a feature.
+    public func capped(at level: ISALevel) -> CPUFeatures {
+        var f = self
+        if level < .avx512 {
+            f.avx512f = false; f.avx512bw = false; f.avx512vl = false; f.avx512vnni = false; f.avx512vbmi = false
+            f.gfni = false
+        }
+        if level < .avx2 { f.avx2 = false; f.fma = false; f.bmi2 = false; f.f16c = false; f.avxVNNI = false }
+        return f
+    }
+
+    /// The distinct feature sets the kernel dispatcher can choose loops for on this CPU, from
+    /// the portable fallback up to the CPU's own: portable, AVX2 (Zen 3, Skylake client),
+    /// AVX-512 VNNI without VBMI and GFNI (Cascade Lake), then + VBMI, then + GFNI. Kernel tests
+    /// run every one, so a host with AVX-512 still checks the loops an older CPU would run.
+    public var dispatchLevels: [(name: String, features: CPUFeatures)] {
+        var levels: [(String, CPUFeatures)] = [("portable", capped(at: .portable))]
+        if supportsAVX2Kernels { levels.append(("avx2", capped(at: .avx2))) }
+        if supportsVNNIKernels {
+            var cascadeLake = self
+            cascadeLake.avx512vbmi = false; cascadeLake.gfni = false
+            levels.append(("avx512-vnni", cascadeLake))
+            if avx512vbmi { var v = cascadeLake; v.avx512vbmi = true; levels.append(("avx512-vnni+vbmi", v)) }
+            if gfni { var g = cascadeLake; g.avx512vbmi = avx512vbmi; g.gfni = true; levels.append((avx512vbmi ? "avx512-vnni+vbmi+gfni" : "avx512-vnni+gfni", g)) }
+        }
+        return levels
+    }
 
     /// Names of the features that are present, in a fixed order.
     public var names: [String] {
@@ -118,6 +154,34 @@ public struct CPUFeatures: Codable, Equatable, Sendable {
     }
 }
 
+/// A ceiling on the instruction sets the kernels may use (`TRITBENCH_ISA`).
+public enum ISALevel: String, CaseIterable, Codable, Comparable, Sendable {
+    /// Portable Swift SIMD and scalar loops only.
+    case portable
+    /// Up to AVX2 + FMA (the AVX2 kernel family).
+    case avx2
+    /// Everything the CPU has (AVX-512 VNNI, VBMI, GFNI where present).
+    case avx512
+
+    public static func < (a: ISALevel, b: ISALevel) -> Bool {
+        allCases.firstIndex(of: a)! < allCases.firstIndex(of: b)!
+    }
+
+    /// `TRITBENCH_ISA` parsed: nil when unset or empty, or an error naming the value and the choices.
+    public static func fromEnvironment(_ env: [String: String] = ProcessInfo.processInfo.environment) -> Result<ISALevel?, ISALevelError> {
+        guard let raw = env["TRITBENCH_ISA"]?.trimmingCharacters(in: .whitespaces), !raw.isEmpty else { return .success(nil) }
+        guard let level = ISALevel(rawValue: raw.lowercased()) else { return .failure(ISALevelError(value: raw)) }
+        return .success(level)
+    }
+}
+
+public struct ISALevelError: Error, CustomStringConvertible, Equatable {
+    public var value: String
+    public var description: String {
+        "TRITBENCH_ISA=\"\(value)\": expected one of \(ISALevel.allCases.map(\.rawValue).joined(separator: ", "))"
+    }
+}
+
 /// The CPU as the OS describes it: vendor, model name, caches, cores.
 public struct CPUDescription: Codable, Equatable, Sendable {
     public var vendor: String
@@ -125,8 +189,12 @@ public struct CPUDescription: Codable, Equatable, Sendable {
     public var logicalCores: Int
     /// Cache sizes in bytes by level name ("L1d", "L1i", "L2", "L3"); absent when unknown.
     public var caches: [String: Int]
+    /// The features the kernels may use (CPUID's, capped by `TRITBENCH_ISA`).
     public var features: CPUFeatures
     public var virtualized: Bool
+    /// The `TRITBENCH_ISA` cap in effect, and the features CPUID reported before it (nil when uncapped).
+    public var isaCap: ISALevel?
+    public var detectedFeatures: CPUFeatures?
 
     public static func current() -> CPUDescription {
         var vendor = "unknown", model = "unknown"
@@ -152,7 +220,9 @@ public struct CPUDescription: Codable, Equatable, Sendable {
         return CPUDescription(vendor: vendor, model: model,
                               logicalCores: ProcessInfo.processInfo.activeProcessorCount,
                               caches: cacheSizes(), features: features,
-                              virtualized: features.hypervisor || hypervisorFile)
+                              virtualized: features.hypervisor || hypervisorFile,
+                              isaCap: features == .detected ? nil : (try? ISALevel.fromEnvironment().get()) ?? nil,
+                              detectedFeatures: features == .detected ? nil : .detected)
     }
 
     /// Reads /sys/devices/system/cpu/cpu0/cache/index*/{level,type,size}.

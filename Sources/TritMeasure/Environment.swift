@@ -55,6 +55,9 @@ public struct EnvironmentReport: Codable, Equatable, Sendable {
         func line(_ k: String, _ v: String) { s += k.padding(toLength: 22, withPad: " ", startingAt: 0) + v + "\n" }
         line("CPU", "\(cpu.vendor) — \(cpu.model)")
         line("ISA features", cpu.features.names.joined(separator: " "))
+        if let cap = cpu.isaCap, let detected = cpu.detectedFeatures {
+            line("ISA cap", "TRITBENCH_ISA=\(cap.rawValue): the kernels use the features above; CPUID reports \(detected.names.joined(separator: " "))")
+        }
         line("logical cores", "\(cpu.logicalCores)")
         let caches = ["L1d", "L1i", "L2", "L3"].compactMap { k in cpu.caches[k].map { "\(k) \(Self.bytes($0))" } }
         line("caches", caches.isEmpty ? "unknown" : caches.joined(separator: ", "))

@@ -250,6 +250,11 @@ struct KernelsVerifyCommand: ParsableCommand {
             try printJSON(rows)
         } else {
             func cell(_ s: String, _ n: Int) -> String { s.padding(toLength: max(n, s.count), withPad: " ", startingAt: 0) }
+            let f = CPUFeatures.current
+            let level = f.supportsVNNIKernels ? "AVX-512 VNNI\(f.supportsVBMILookup ? " + VBMI" : "")\(f.supportsGFNIDecode ? " + GFNI" : "")"
+                : f.supportsAVX2Kernels ? "AVX2" : "portable"
+            let cap = (try? ISALevel.fromEnvironment().get()).flatMap { $0 }.map { " (TRITBENCH_ISA=\($0.rawValue))" } ?? ""
+            print("loops verified: \(level)\(cap)")
             print("\(cell("variant", 14)) \(cell("format", 13)) \(cell("shape", 24)) \(cell("tok", 4)) \(cell("thr", 4)) \(cell("configs", 8)) \(cell("outputs", 9)) result")
             var keys: [String] = []
             var groups: [String: [KernelVerificationRow]] = [:]

@@ -10,6 +10,16 @@ struct TritBench: ParsableCommand {
         commandName: "tritbench",
         abstract: "Ternary LLM weights on CPUs: kernels, autotuning, quantization, evaluation, reports.",
         subcommands: [EnvCommand.self, RunCommand.self, RooflineCommand.self, ProfileCommand.self, CompareCommand.self, KernelsCommand.self, TuneCommand.self, RegressCommand.self, QuantizeCommand.self, EvalCommand.self, TokenizeCommand.self])
+
+    /// Refuses an invalid `TRITBENCH_ISA` before any command runs: the kernels read the cap when
+    /// they first look at the CPU, and a typo must not silently run at the CPU's full ISA.
+    static func main() {
+        if case .failure(let e) = ISALevel.fromEnvironment() {
+            FileHandle.standardError.write(Data("error: \(e)\n".utf8))
+            Foundation.exit(ExitCode.validationFailure.rawValue)
+        }
+        main(nil)
+    }
 }
 
 /// Prints an error on stderr and exits non-zero; user errors never crash the tool.

@@ -5,6 +5,13 @@ import TritCore
 /// Every variant × format against the scalar reference, bit for bit (all variants here run
 /// the exact integer path: the LUT tables are exact int16 split into bytes).
 @Suite struct KernelCorrectnessTests {
+    /// The ISA levels the dispatcher can choose on this CPU (portable, AVX2, and the AVX-512
+    /// steps where present): every test below runs at each, so an AVX-512 host still checks the
+    /// loops a Zen 3 or a Skylake would run.
+    static let levels = CPUFeatures.current.dispatchLevels
+    static func features(_ level: String) -> CPUFeatures { levels.first { $0.name == level }!.features }
+    static let levelsAndPlanes = levels.flatMap { l in [1, 2].map { (l.name, $0) } }
+
     /// (variant, format) pairs the registry offers for weights with `planes` planes.
     static func pairs(planes: Int) -> [(String, PackedFormatKind)] {
         KernelRegistry.all.flatMap { v in
@@ -12,8 +19,10 @@ import TritCore
         }
     }
 
-    static func configurations(_ variant: String, tokens: Int) -> [KernelConfiguration] {
-        let space = (try? KernelRegistry.variant(variant))!.space
+    static func configurations(_ variant: String, tokens: Int, features: CPUFeatures = .current) -> [KernelConfiguration] {
+        let space = (try? KernelRegistry.variant(variant, features: features))!.space
+        // Without AVX2 every variant runs the portable loop, which reads no parameter but threads.
+        guard features.supportsAVX2Kernels else { return [space.defaultConfiguration] }
         let all = space.allConfigurations.filter { ($0[KernelParameterName.threads] ?? 1) == 1 }
         // A spread of configurations: defaults, every row/token block, shallow int16 depth, prefetch.
         var picked: [KernelConfiguration] = [space.defaultConfiguration]
@@ -52,8 +61,9 @@ import TritCore
         (8, 128, 128), (13, 300, 128), (37, 700, 256), (21, 1000, 1000), (40, 96, 96), (9, 520, 128),
     ]
 
-    @Test(arguments: [1, 2])
-    func everyVariantEqualsScalarReference(planes: Int) throws {
+    @Test(arguments: levelsAndPlanes)
+    func everyVariantEqualsScalarReference(level: String, planes: Int) throws {
+        let features = Self.features(level)
         var g = SeededGenerator(seed: UInt64(100 + planes))
         for (si, s) in Self.shapes.enumerated() {
             var w = TernaryWeights.random(rows: s.rows, cols: s.cols, groupSize: s.group, planes: planes,
@@ -80,12 +90,12 @@ import TritCore
                     }
                 }
                 for (variant, format) in Self.pairs(planes: planes) {
-                    for c in Self.configurations(variant, tokens: tokens) {
-                        let k = try TernaryLinearKernel(weights: w, format: format, variant: variant, configuration: c)
+                    for c in Self.configurations(variant, tokens: tokens, features: features) {
+                        let k = try TernaryLinearKernel(weights: w, format: format, variant: variant, configuration: c, features: features)
                         for threads in [1, 2] {
                             let y = run(k, x, tokens: tokens, threads: threads)
                             let bad = zip(y, expected).filter { $0 != $1 }.count
-                            #expect(bad == 0, "\(variant)/\(format.rawValue) {\(c)} shape \(s) tokens \(tokens) threads \(threads): \(bad) outputs differ")
+                            #expect(bad == 0, "\(level): \(variant)/\(format.rawValue) {\(c)} shape \(s) tokens \(tokens) threads \(threads): \(bad) outputs differ")
                         }
                     }
                 }
@@ -93,9 +103,42 @@ import TritCore
         }
     }
 
+    /// Each level runs its own loops, not the CPU's best: capped features reach the engine's
+    /// choice (and the registry offers only the values the level can run), so the tests above
+    /// do not pass by running the same loop at every level.
+    @Test(arguments: levels.map(\.name))
+    func eachLevelChoosesItsOwnLoops(level: String) throws {
+        let f = Self.features(level)
+        var g = SeededGenerator(seed: 5)
+        let w = TernaryWeights.random(rows: 64, cols: 256, groupSize: 128, planes: 1, using: &g)
+        let simd = try KernelRegistry.variant(KernelRegistry.simd, features: f)
+        for tokens in [1, 8] {
+            let k = try TernaryLinearKernel(weights: w, format: .twoBit, variant: KernelRegistry.simd,
+                                            configuration: simd.defaultConfiguration(tokens: tokens), features: f)
+            #expect(k.engine.useAVX2 == f.supportsAVX2Kernels, "\(level)")
+            #expect(k.engine.usesZMMGEMV(tokens: tokens) == (f.supportsVNNIKernels && tokens == 1), "\(level), \(tokens) tokens")
+            #expect(k.engine.usesVNNITile(tokens: tokens) == (f.supportsVNNIKernels && tokens > 1), "\(level), \(tokens) tokens")
+            #expect(k.engine.useGFNI == f.supportsGFNIDecode, "\(level)")
+            #expect(k.engine.acts.avx2 == f.supportsAVX2Kernels, "\(level)")
+        }
+        let lookup = try TernaryLinearKernel(weights: w, format: .base3LUT, variant: KernelRegistry.lut243,
+                                             configuration: .init(), features: f)
+        #expect(lookup.engine.useVBMI == f.supportsVBMILookup, "\(level)")
+        let offered = Set(simd.space.parameters.first { $0.name == KernelParameterName.tileDecode }!.allowed)
+        #expect(offered.contains(2) == f.supportsVNNIKernels, "\(level): tileDecode 2 offered without VNNI")
+        if !f.supportsVNNIKernels {
+            #expect(throws: KernelConfigurationError.self) {
+                try TernaryLinearKernel(weights: w, format: .twoBit, variant: KernelRegistry.simd,
+                                        configuration: KernelConfiguration([KernelParameterName.gemvWidth: 512]), features: f)
+            }
+        }
+    }
+
     /// K = 8192, constant extreme activations, all +1 / all −1 weights: int16 accumulation and
     /// vpmaddubsw saturation would show here. Expected values are exact in Float.
-    @Test func adversarialOverflow() throws {
+    @Test(arguments: levels.map(\.name))
+    func adversarialOverflow(level: String) throws {
+        let features = Self.features(level)
         let rows = 16, cols = 8192
         for group in [128, 8192] {
             for weight in [Int8(1), -1] {
@@ -108,13 +151,14 @@ import TritCore
                         for (variant, format) in Self.pairs(planes: planes) {
                             // 1 token: the GEMV loops; 2: register blocks; 17: the GEMM tiles (16-token VNNI block + a tail).
                             for tokens in [1, 2, 17] {
-                                for c in Self.configurations(variant, tokens: tokens) {
-                                    let k = try TernaryLinearKernel(weights: w, format: format, variant: variant, configuration: c)
+                                for c in Self.configurations(variant, tokens: tokens, features: features) {
+                                    let k = try TernaryLinearKernel(weights: w, format: format, variant: variant, configuration: c,
+                                                                    features: features)
                                     for threads in [1, 2] {
                                         let y = k.forward(quantized: [Int8](repeating: act, count: tokens * cols),
                                                           scales: [Float](repeating: 1, count: tokens), tokens: tokens, threads: threads)
                                         #expect(y.allSatisfy { $0 == expected },
-                                                "\(variant)/\(format.rawValue) {\(c)} \(tokens) tokens group \(group) w \(weight) q \(act): got \(y[0]), expected \(expected)")
+                                                "\(level): \(variant)/\(format.rawValue) {\(c)} \(tokens) tokens group \(group) w \(weight) q \(act): got \(y[0]), expected \(expected)")
                                     }
                                 }
                             }
