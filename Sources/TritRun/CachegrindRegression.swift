@@ -15,7 +15,21 @@ public struct CachegrindRegression {
         public var rows: Int
         public var cols: Int
         public var tokens: Int
+        /// Kernel parameters "name=value,..." (empty: the variant's defaults).
+        public var configuration = ""
         public var name: String { "cachegrind/\(variant)/\(format)/\(rows)x\(cols)/tokens\(tokens)" }
+
+        public init(variant: String, format: String, rows: Int, cols: Int, tokens: Int, configuration: String = "") {
+            self.variant = variant; self.format = format; self.rows = rows; self.cols = cols; self.tokens = tokens
+            self.configuration = configuration
+        }
+
+        /// The `tritbench` arguments that set the case up and call it `calls` times (the hidden
+        /// child mode of `profile`, which cachegrind runs).
+        public func arguments(calls: Int) -> [String] {
+            ["profile", "--kernel", variant, "--format", format, "--shape", "\(rows)x\(cols)", "--tokens", "\(tokens)"]
+                + (configuration.isEmpty ? [] : ["--config", configuration]) + ["--cachegrind-child-calls", "\(calls)"]
+        }
     }
 
     public static let defaultCases: [Case] = [
@@ -37,15 +51,14 @@ public struct CachegrindRegression {
     public var calls: Int
     public init(cases: [Case] = defaultCases, calls: Int = 5) { self.cases = cases; self.calls = calls }
 
-    /// Runs every case under cachegrind by re-executing `executable` with `arguments(case, calls)`
-    /// and returns a result holding one deterministic metric per (case, event).
-    public func run(runID: String, executable: String,
-                    arguments: @escaping (Case, Int) -> [String]) throws -> RunResult {
+    /// Runs every case under cachegrind by re-executing `executable` (a `tritbench` binary) and
+    /// returns a result holding one deterministic metric per (case, event).
+    public func run(runID: String, executable: String) throws -> RunResult {
         let runner = try CachegrindRunner()
         var metrics: [Metric] = []
         var progress = ProgressReporter("cachegrind regression set", total: cases.count)
         for c in cases {
-            let p = try runner.profile(executable: executable, calls: calls) { arguments(c, $0) }
+            let p = try runner.profile(executable: executable, calls: calls) { c.arguments(calls: $0) }
             if let ir = p.perCall["Ir"] {
                 metrics.append(.exact(c.name + "/Ir", unit: "instructions", value: ir.rounded(), tolerance: Self.instructionTolerance))
             }
@@ -59,5 +72,40 @@ public struct CachegrindRegression {
         ])
         result.metrics = metrics
         return result
+    }
+}
+
+extension CachegrindRegression {
+    /// The fastest tuned kernel of each (shape, tokens) on 1 thread, at its tuned configuration:
+    /// the run's kernel table shows their simulated instructions per call beside the counters.
+    public static func fastestTuned(_ kernels: [KernelResult], tuning: [TuningLandscape]) -> [Case] {
+        var best: [String: KernelResult] = [:]
+        for k in kernels where k.threads == 1 {
+            let key = "\(k.shape)|\(k.tokens)"
+            if k.medianSeconds < best[key]?.medianSeconds ?? .infinity { best[key] = k }
+        }
+        return best.values.sorted { ($0.rows, $0.cols, $0.tokens) < ($1.rows, $1.cols, $1.tokens) }.map { k in
+            let landscape = tuning.first {
+                $0.variant == k.variant && $0.format == k.format && $0.rows == k.rows && $0.cols == k.cols
+                    && $0.tokens == k.tokens && $0.threads == k.threads
+            }
+            let configuration = (landscape?.best ?? [:]).filter { $0.key != "threads" }.sorted { $0.key < $1.key }
+                .map { "\($0.key)=\($0.value)" }.joined(separator: ",")
+            return Case(variant: k.variant, format: k.format, rows: k.rows, cols: k.cols, tokens: k.tokens,
+                        configuration: configuration)
+        }
+    }
+
+    /// Simulated instructions per call of each case, by `Case.name`.
+    public func instructionsPerCall(executable: String) throws -> [String: Double] {
+        let runner = try CachegrindRunner()
+        var out: [String: Double] = [:]
+        var progress = ProgressReporter("[run] cachegrind", total: cases.count)
+        for c in cases {
+            let p = try runner.profile(executable: executable, calls: calls) { c.arguments(calls: $0) }
+            out[c.name] = p.perCall["Ir"]
+            progress.advance(detail: "\(c.name) {\(c.configuration)}: Ir \(p.perCall["Ir"].map { String(format: "%.0f", $0) } ?? "?") per call")
+        }
+        return out
     }
 }

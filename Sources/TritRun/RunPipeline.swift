@@ -15,11 +15,14 @@ public struct RunOptions: Sendable {
     public var full: Bool
     /// Run every stage afresh instead of reusing completed stages from the stage cache.
     public var fresh: Bool
-    /// Stages to skip (tests): "roofline", "tune", "models".
+    /// Stages to skip (tests): "roofline", "tune", "cachegrind", "models".
     public var skip: Set<String>
+    /// The `tritbench` binary the cachegrind stage runs kernels in (nil: the stage is skipped).
+    public var executable: String?
 
     public init(reportsDirectory: String = "Reports", runID: String? = nil, cache: CachePaths = CachePaths(),
-                full: Bool = false, fresh: Bool = false, skip: Set<String> = []) {
+                full: Bool = false, fresh: Bool = false, skip: Set<String> = [], executable: String? = nil) {
+        self.executable = executable
         self.reportsDirectory = reportsDirectory
         self.runID = runID
         self.cache = cache
@@ -53,7 +56,10 @@ public struct RunPipeline {
         let o = options
         let stageCache = StageCache(cache: o.cache, reuse: !o.fresh)
         var stages: [StageRecord] = []
-        let names = ["env", "roofline", "tune", "models", "report"].filter { !o.skip.contains($0) }
+        let runsCachegrind = o.executable != nil && !o.skip.contains("tune") && !o.skip.contains("cachegrind")
+        let names = ["env", "roofline", "tune", "cachegrind", "models", "report"].filter {
+            !o.skip.contains($0) && ($0 != "cachegrind" || runsCachegrind)
+        }
         func stage<T>(_ name: String, _ what: String, _ body: () throws -> (T, Bool)) rethrows -> T {
             let i = (names.firstIndex(of: name) ?? 0) + 1
             logNotice("[run] stage \(i)/\(names.count): \(name) — \(what)")
@@ -90,6 +96,26 @@ public struct RunPipeline {
             result.tuning = out.landscapes
             result.kernels = out.kernels
             if !o.full { limits.append("tuning: successive halving, 14 evaluations per (variant, format, shape, tokens), 1 thread") }
+        }
+        if runsCachegrind, let exe = o.executable, let kernels = result.kernels {
+            let set = CachegrindRegression(cases: CachegrindRegression.fastestTuned(kernels, tuning: result.tuning ?? []), calls: 3)
+            let key = StageCache.key(buildKey + ["cachegrind-v1"] + set.cases.map { "\($0.name){\($0.configuration)}" })
+            do {
+                let ir = try stage("cachegrind", "simulated instructions of the fastest tuned kernel per shape and token count") {
+                    try stageCache.run(stage: "cachegrind", key: key) { try set.instructionsPerCall(executable: exe) }
+                }
+                result.kernels = kernels.map { k in
+                    var k = k
+                    if let c = set.cases.first(where: { $0.variant == k.variant && $0.format == k.format && $0.rows == k.rows
+                                                        && $0.cols == k.cols && $0.tokens == k.tokens }), k.threads == 1 {
+                        k.simulatedInstructions = ir[c.name]
+                    }
+                    return k
+                }
+            } catch {
+                result.notes.append("cachegrind stage skipped: \(error)")
+                logNotice("[run] cachegrind: skipped: \(error)")
+            }
         }
         if !o.skip.contains("models") {
             let plan = Self.evaluationPlan(full: o.full)

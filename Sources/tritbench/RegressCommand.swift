@@ -14,10 +14,7 @@ struct RegressCommand: ParsableCommand {
     func run() throws {
         do {
             let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
-            let result = try CachegrindRegression(calls: calls).run(runID: URL(fileURLWithPath: out).lastPathComponent, executable: exe) { c, n in
-                ["profile", "--kernel", c.variant, "--format", c.format, "--shape", "\(c.rows)x\(c.cols)",
-                 "--tokens", "\(c.tokens)", "--cachegrind-child-calls", "\(n)"]
-            }
+            let result = try CachegrindRegression(calls: calls).run(runID: URL(fileURLWithPath: out).lastPathComponent, executable: exe)
             try AtomicFile.writeJSON(result, to: out + "/result.json")
             print(out + "/result.json")
         } catch {

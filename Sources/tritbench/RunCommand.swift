@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import TritCore
 import TritRun
 
@@ -14,7 +15,9 @@ struct RunCommand: ParsableCommand {
 
     func run() throws {
         do {
-            let out = try RunPipeline(options: RunOptions(reportsDirectory: reports, runID: runID, full: full, fresh: fresh)).run()
+            let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+            let out = try RunPipeline(options: RunOptions(reportsDirectory: reports, runID: runID, full: full, fresh: fresh,
+                                                          executable: exe)).run()
             print(out.path)
         } catch {
             throw fail(error)
