@@ -13,6 +13,17 @@ public struct KernelVariant: Sendable {
 
     public func supports(_ format: PackedFormatKind) -> Bool { formats.contains(format) }
 
+    /// Whether the variant's own loops run on a CPU with `features`, rather than the portable
+    /// fallback every variant has (lut243 without AVX512-VBMI runs a Swift SIMD loop 1000×
+    /// slower than its lookup loop): the tuner leaves such a variant out there.
+    public func runsNatively(on features: CPUFeatures) -> Bool {
+        switch id {
+        case KernelRegistry.scalar, KernelRegistry.simdPortable: return true
+        case KernelRegistry.lut243: return features.supportsVBMILookup
+        default: return features.supportsAVX2Kernels
+        }
+    }
+
     /// The untuned default for `tokens` activation columns: the space's defaults (set for one
     /// token), with the token block raised for several tokens so one weight decode or table
     /// index load serves several tokens (and the row block lowered to keep the register block

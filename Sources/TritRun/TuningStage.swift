@@ -36,6 +36,8 @@ public struct TuningStage {
         public var landscapes: [TuningLandscape]
         public var kernels: [KernelResult]
         public var seconds: Double
+        /// Variants left out because only their portable fallback runs on this CPU.
+        public var notes: [String]?
     }
 
     /// Tunes every (shape, tokens, threads, variant, format) problem and summarises the cache.
@@ -47,7 +49,13 @@ public struct TuningStage {
         let llc = CPUDescription.current().lastLevelCacheBytes
         var landscapes: [TuningLandscape] = []
         var kernels: [KernelResult] = []
-        let problems = shapes.flatMap { s in tokens.flatMap { t in threads.flatMap { th in targets.flatMap { tg in tg.formats.map { f in
+        // A variant that would only run its portable fallback here is not tuned (dispatch then
+        // never picks it: it has no record).
+        let native = targets.filter { (try? KernelRegistry.variant($0.variant))?.runsNatively(on: .current) ?? false }
+        let notes = targets.filter { t in !native.contains { $0.variant == t.variant } }.map {
+            "\($0.variant) not tuned: this CPU runs only its portable fallback (\($0.variant == KernelRegistry.lut243 ? "its lookup loop needs AVX512-VBMI" : "its loops need AVX2 + FMA")), so dispatch never picks it"
+        }
+        let problems = shapes.flatMap { s in tokens.flatMap { t in threads.flatMap { th in native.flatMap { tg in tg.formats.map { f in
             TuningProblem(variant: tg.variant, format: f.rawValue, rows: s.rows, cols: s.cols, tokens: t, threads: th, cold: t == 1)
         } } } } }
         var progress = ProgressReporter("[run] tune", total: problems.count)
@@ -79,6 +87,6 @@ public struct TuningStage {
             }
             progress.advance(detail: "\(p): best \(o.best.flatMap(\.median).map { String(format: "%.1f µs", $0 * 1e6) } ?? "—")")
         }
-        return Output(landscapes: landscapes, kernels: kernels, seconds: Date().timeIntervalSince(start))
+        return Output(landscapes: landscapes, kernels: kernels, seconds: Date().timeIntervalSince(start), notes: notes)
     }
 }
