@@ -19,6 +19,10 @@ public struct Calibration: Sendable {
     public let secondMoment: [Double]
     /// m, length cols.
     public let mean: [Double]
+    /// E[(x̃ − x) xᵀ], cols × cols (row a, column b: Σ (x̃_a − x_a) x_b / N), where x̃ is the
+    /// full-precision model's input to the layer and x the input with the earlier layers already
+    /// quantized: GPTAQ's asymmetric term (`dXXT`). nil when only one stream was recorded.
+    public let asymmetricCross: [Double]?
     /// Float copies for the BLAS products of the output-error identity.
     let secondMomentFloat: [Float]
     let meanFloat: [Float]
@@ -31,7 +35,7 @@ public struct Calibration: Sendable {
     }
 
     /// Statistics accumulated elsewhere (H symmetric, cols × cols; m of length cols).
-    public init(secondMoment: [Double], mean: [Double], tokens: Int) throws {
+    public init(secondMoment: [Double], mean: [Double], tokens: Int, asymmetricCross: [Double]? = nil) throws {
         let n = mean.count
         guard n > 0, secondMoment.count == n * n else {
             throw QuantizationError.calibrationShape(expectedCols: n, got: secondMoment.count)
@@ -40,8 +44,13 @@ public struct Calibration: Sendable {
         if let i = secondMoment.firstIndex(where: { !$0.isFinite }) {
             throw QuantizationError.nonFiniteActivation(token: -1, col: i % n)
         }
+        if let d = asymmetricCross {
+            guard d.count == n * n else { throw QuantizationError.calibrationShape(expectedCols: n, got: d.count) }
+            if let i = d.firstIndex(where: { !$0.isFinite }) { throw QuantizationError.nonFiniteActivation(token: -1, col: i % n) }
+        }
         cols = n
         self.tokens = tokens
+        self.asymmetricCross = asymmetricCross
         self.secondMoment = secondMoment
         self.mean = mean
         secondMomentFloat = secondMoment.map { Float($0) }
@@ -55,6 +64,8 @@ public struct Calibration: Sendable {
         public private(set) var tokens = 0
         private var sum: [Double]
         private var sumX: [Double]
+        /// Σ (x̃ − x) xᵀ, once a full-precision stream was added.
+        private var cross: [Double]?
 
         public init(cols: Int) {
             self.cols = cols
@@ -62,10 +73,38 @@ public struct Calibration: Sendable {
             sumX = [Double](repeating: 0, count: cols)
         }
 
-        public mutating func add(_ x: Matrix) throws {
+        /// Adds tokens x (one per row); `fullPrecision`, when given, holds the same tokens' inputs
+        /// in the full-precision model (same shape), for GPTAQ's cross term. Every batch of an
+        /// accumulator must then carry it.
+        public mutating func add(_ x: Matrix, fullPrecision xf: Matrix? = nil) throws {
             guard x.cols == cols else { throw QuantizationError.calibrationShape(expectedCols: cols, got: x.cols) }
             if let bad = x.firstNonFiniteIndex {
                 throw QuantizationError.nonFiniteActivation(token: tokens + bad / cols, col: bad % cols)
+            }
+            if let xf {
+                guard xf.cols == cols, xf.rows == x.rows else { throw QuantizationError.calibrationShape(expectedCols: cols, got: xf.cols) }
+                if let bad = xf.firstNonFiniteIndex {
+                    throw QuantizationError.nonFiniteActivation(token: tokens + bad / cols, col: bad % cols)
+                }
+                guard cross != nil || tokens == 0 else {
+                    throw QuantizationError.numerical(method: "calibration", reason: "full-precision inputs given for some batches only")
+                }
+                var dx = [Float](repeating: 0, count: x.count)
+                for i in 0..<x.count { dx[i] = xf.values[i] - x.values[i] }
+                // Σ_t dx_t x_tᵀ (cols × cols): sgemm over the batch, accumulated in Double.
+                var batch = [Float](repeating: 0, count: cols * cols)
+                dx.withUnsafeBufferPointer { pd in
+                    x.values.withUnsafeBufferPointer { px in
+                        batch.withUnsafeMutableBufferPointer { pb in
+                            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(cols), Int32(cols), Int32(x.rows), 1,
+                                        pd.baseAddress, Int32(cols), px.baseAddress, Int32(cols), 0, pb.baseAddress, Int32(cols))
+                        }
+                    }
+                }
+                if cross == nil { cross = [Double](repeating: 0, count: cols * cols) }
+                for i in 0..<(cols * cols) { cross![i] += Double(batch[i]) }
+            } else if cross != nil {
+                throw QuantizationError.numerical(method: "calibration", reason: "full-precision inputs missing for a batch")
             }
             let chunk = 512
             var t0 = 0
@@ -95,7 +134,8 @@ public struct Calibration: Sendable {
                     h[r * cols + c] = v; h[c * cols + r] = v
                 }
             }
-            return try Calibration(secondMoment: h, mean: sumX.map { $0 * inv }, tokens: tokens)
+            return try Calibration(secondMoment: h, mean: sumX.map { $0 * inv }, tokens: tokens,
+                                   asymmetricCross: cross?.map { $0 * inv })
         }
     }
 

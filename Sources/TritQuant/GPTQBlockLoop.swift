@@ -14,6 +14,16 @@ protocol GPTQBlockQuantizer {
     mutating func quantizeColumn(_ k: Int, start: Int, values: UnsafeMutableBufferPointer<Float>)
 }
 
+/// How a block's columns meet the loop's error feedback.
+enum IntraBlockUpdate: Sendable, Equatable {
+    /// GPTQ: each column is quantized after the updates from the block's earlier columns.
+    case columnwise
+    /// PT²-LLM's official loop: the block is fitted once on its weights as the block begins;
+    /// no column sees another's update, and only the block's error Err = (W_B − Q_B) / diag(U_BB)
+    /// moves the later blocks.
+    case fitOnce
+}
+
 /// Which columns form the next block.
 enum BlockOrder: Sendable {
     /// Columns in their original order (GPTQ without act-order).
@@ -42,6 +52,18 @@ struct GPTQBlockLoop {
     var blockSize: Int = 128
     var dampening: Double = 0.01
     var order: BlockOrder = .sequential
+    /// SSR: the chosen columns in descending score order (PT²-LLM's official code: top-k order)
+    /// instead of their current relative order.
+    var topKOrder = false
+    var intraBlock: IntraBlockUpdate = .columnwise
+    /// GPTAQ's asymmetric calibration term (alpha, as in its code, and E[(x̃ − x) xᵀ]): the loop
+    /// then minimises ‖Q X − W X̃‖ rather than ‖(W − Q) X‖. With U the upper Cholesky factor of
+    /// H⁻¹ and D = 2 E[(x̃ − x) xᵀ] (scaled as H), P = α · triu₁(D Uᵀ) · U; a column's update gains
+    /// + w · P[k, j>k], a block's propagation + Q_B · P[B, R]. Per block, with the remaining set
+    /// F = B ∪ R factored as [B, R], P[B, ·] needs only U_BB, U_BR and H_R⁻¹:
+    /// P_BB = α A′ U_BB, P_BR = α (A′ U_BR + D_BR H_R⁻¹), A′ = triu₁(D_BF U_BFᵀ), so it does not
+    /// depend on how SSR will order R later.
+    var asymmetric: (alpha: Double, cross: [Double])? = nil
 
     /// Runs the loop; returns the quantized weights in working column order and the permutation
     /// (working column j is original column `permutation[j]`).
@@ -49,6 +71,7 @@ struct GPTQBlockLoop {
                                     method: String) throws -> (quantized: Matrix, permutation: [Int]) {
         let n = w.rows, d = w.cols
         precondition(calibration.cols == d && blockSize > 0)
+        var crossD = asymmetric.map { a in a.cross.map { 2 * $0 } }
         var work = w.values
         var perm = Array(0..<d)
 
@@ -58,6 +81,7 @@ struct GPTQBlockLoop {
             if h[i * d + i] == 0 {
                 h[i * d + i] = 1
                 for r in 0..<n { work[r * d + i] = 0 }
+                if crossD != nil { for r in 0..<d { crossD![r * d + i] = 0 } }
             }
             diagSum += h[i * d + i]
         }
@@ -75,7 +99,7 @@ struct GPTQBlockLoop {
             let bs = min(blockSize, r)
             let rest = r - bs
             if order == .structuralSimilarity && rest > 0 {
-                let newOrder = Self.similarityOrder(work, rows: n, cols: d, start: start, take: bs)
+                let newOrder = Self.similarityOrder(work, rows: n, cols: d, start: start, take: bs, topKOrder: topKOrder)
                 Self.permuteColumns(&work, rows: n, cols: d, start: start, order: newOrder)
                 let old = perm
                 for (a, src) in newOrder.enumerated() { perm[start + a] = old[start + src] }
@@ -114,6 +138,13 @@ struct GPTQBlockLoop {
                 }
             }
 
+            // GPTAQ's P for this block's rows (see `asymmetric`).
+            var pBB: [Double] = [], pBR: [Double] = []
+            if let crossD, let alpha = asymmetric?.alpha {
+                (pBB, pBR) = Self.asymmetricTerm(crossD, d: d, perm: perm, start: start, bs: bs, rest: rest,
+                                                 ubb: ubb, ubr: ubr, hinvRest: next, alpha: alpha)
+            }
+
             // The block, column-major so that each column is contiguous.
             var block = [Float](repeating: 0, count: bs * n)
             var blockRowMajor = Matrix(rows: n, cols: bs)
@@ -127,7 +158,9 @@ struct GPTQBlockLoop {
             try quantizer.beginBlock(index: blockIndex, start: start, weights: blockRowMajor,
                                      secondMoment: calibration.secondMoment(restrictedTo: Array(perm[start..<(start + bs)])))
             var errs = [Float](repeating: 0, count: bs * n)
+            var quantized = [Float](repeating: 0, count: bs * n)
             var q = [Float](repeating: 0, count: n)
+            let columnwise = intraBlock == .columnwise
             block.withUnsafeMutableBufferPointer { pb in
                 errs.withUnsafeMutableBufferPointer { pe in
                     q.withUnsafeMutableBufferPointer { pq in
@@ -137,12 +170,16 @@ struct GPTQBlockLoop {
                             let dkk = Float(ubb[k * bs + k])
                             for i in 0..<n {
                                 pe[k * n + i] = (pb[k * n + i] - pq[i]) / dkk
+                                quantized[k * n + i] = pq[i]
                                 work[i * d + start + k] = pq[i]
                             }
+                            guard columnwise else { continue }
                             for j in (k + 1)..<max(bs, k + 1) {
                                 let u = Float(ubb[k * bs + j])
-                                if u == 0 { continue }
-                                for i in 0..<n { pb[j * n + i] -= pe[k * n + i] * u }
+                                let p = pBB.isEmpty ? 0 : Float(pBB[k * bs + j])
+                                if u == 0 && p == 0 { continue }
+                                // GPTAQ: + w·P with w the column as it was quantized (before its own update).
+                                for i in 0..<n { pb[j * n + i] -= pe[k * n + i] * u - pb[k * n + i] * p }
                             }
                         }
                     }
@@ -159,6 +196,19 @@ struct GPTQBlockLoop {
                         }
                     }
                 }
+                if !pBR.isEmpty {
+                    // + Q_B · P_BR (the block as stored; in GPTQ's loop W1 ends equal to Q1).
+                    let pF = pBR.map { Float($0) }
+                    quantized.withUnsafeBufferPointer { pq in
+                        pF.withUnsafeBufferPointer { pp in
+                            work.withUnsafeMutableBufferPointer { pw in
+                                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(n), Int32(rest), Int32(bs),
+                                            1, pq.baseAddress, Int32(n), pp.baseAddress, Int32(rest), 1,
+                                            pw.baseAddress! + start + bs, Int32(d))
+                            }
+                        }
+                    }
+                }
             }
             hinv = next
             start += bs
@@ -169,7 +219,7 @@ struct GPTQBlockLoop {
 
     /// SSR's choice for the next block: the new order of the remaining working columns
     /// [start, cols) — the `take` chosen ones first (in their current order), then the rest.
-    static func similarityOrder(_ work: [Float], rows n: Int, cols d: Int, start: Int, take: Int) -> [Int] {
+    static func similarityOrder(_ work: [Float], rows n: Int, cols d: Int, start: Int, take: Int, topKOrder: Bool = false) -> [Int] {
         let r = d - start
         var inverseNorm = [Double](repeating: 0, count: r)
         for i in 0..<n { for j in 0..<r { let v = Double(work[i * d + start + j]); inverseNorm[j] += v * v } }
@@ -184,7 +234,41 @@ struct GPTQBlockLoop {
         let ranked = (0..<r).sorted { score[$0] != score[$1] ? score[$0] > score[$1] : $0 < $1 }
         var chosen = [Bool](repeating: false, count: r)
         for j in ranked.prefix(take) { chosen[j] = true }
-        return (0..<r).filter { chosen[$0] } + (0..<r).filter { !chosen[$0] }
+        let first = topKOrder ? Array(ranked.prefix(take)) : (0..<r).filter { chosen[$0] }
+        return first + (0..<r).filter { !chosen[$0] }
+    }
+
+    /// GPTAQ's P_BB (bs × bs) and P_BR (bs × rest) for the block at working columns
+    /// start ..< start + bs, from D (d × d, original column order), the block's rows of the
+    /// upper Cholesky factor of H_F⁻¹ (U_BB, U_BR) and H_R⁻¹ (see `asymmetric`).
+    static func asymmetricTerm(_ dFull: [Double], d: Int, perm: [Int], start: Int, bs: Int, rest: Int,
+                               ubb: [Double], ubr: [Double], hinvRest: [Double], alpha: Double) -> (bb: [Double], br: [Double]) {
+        let r = bs + rest
+        // D_BF (bs × r) and U_BF = [U_BB | U_BR] (bs × r), in working order.
+        var dBF = [Double](repeating: 0, count: bs * r), uBF = [Double](repeating: 0, count: bs * r)
+        for a in 0..<bs {
+            let row = perm[start + a] * d
+            for f in 0..<r { dBF[a * r + f] = dFull[row + perm[start + f]] }
+            for f in 0..<bs { uBF[a * r + f] = ubb[a * bs + f] }
+            for f in 0..<rest { uBF[a * r + bs + f] = ubr[a * rest + f] }
+        }
+        var aMat = [Double](repeating: 0, count: bs * bs)
+        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(bs), Int32(bs), Int32(r), 1,
+                    dBF, Int32(r), uBF, Int32(r), 0, &aMat, Int32(bs))
+        for a in 0..<bs { for c in 0...a { aMat[a * bs + c] = 0 } }   // triu₁: only c > a
+        var bb = [Double](repeating: 0, count: bs * bs)
+        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(bs), Int32(bs), Int32(bs), alpha,
+                    aMat, Int32(bs), ubb, Int32(bs), 0, &bb, Int32(bs))
+        var br = [Double](repeating: 0, count: bs * rest)
+        if rest > 0 {
+            var dBR = [Double](repeating: 0, count: bs * rest)
+            for a in 0..<bs { for f in 0..<rest { dBR[a * rest + f] = dBF[a * r + bs + f] } }
+            cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(bs), Int32(rest), Int32(bs), alpha,
+                        aMat, Int32(bs), ubr, Int32(rest), 0, &br, Int32(rest))
+            cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(bs), Int32(rest), Int32(rest), alpha,
+                        dBR, Int32(rest), hinvRest, Int32(rest), 1, &br, Int32(rest))
+        }
+        return (bb, br)
     }
 
     /// Reorders working columns [start, cols) of every row: new column start+a is old start+order[a].

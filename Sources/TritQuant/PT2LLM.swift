@@ -111,26 +111,40 @@ enum AsymmetricTernaryFit {
 }
 
 /// PT²-LLM (arXiv 2510.03267): one trit plane with a per-(row, block) scale α and offset μ,
-/// fitted inside the shared GPTQ block loop (blocks of 128 = the groups of the stored layer):
-/// per block, asymmetric init → ITF → AGA on the error-updated block, then each column of the
-/// block is re-rounded against its row's grid as the loop's error feedback updates it
-/// (`intra_block=propagate`, GPTQ's column-by-column scheme; UNVERIFIED — `intra_block=fixed`
-/// keeps the block's fitted trits and only feeds their error forward), and SSR (optional)
-/// chooses which remaining columns form each block.
+/// fitted inside the shared GPTQ block loop (blocks of 128 = the groups of the stored layer).
 ///
-/// Stages switch independently (`itf`, `aga`, `ssr` = on/off) for the paper's ablation
-/// init → +ITF → +AGA → +SSR. Without ITF and AGA, columns are rounded with init's threshold
-/// Δ around μ; otherwise to the nearest grid point. α and μ are rounded to fp16 (as stored)
-/// before the columns are rounded. The SSR permutation is stored in `TernaryWeights.permutation`.
+/// The default follows the official code (XIANGLONGYAN/PT2-LLM) as audited (reference/methods.md):
+/// each block is fitted once on its error-updated weights (asymmetric init → ITF → AGA), and
+/// only its error Err = (W_B − Q_B) / diag(U_BB) moves the later blocks (`intra_block=once`);
+/// GPTAQ's asymmetric term with α = 0.25 on full-precision inputs (`gptaq`), so calibration runs
+/// true-sequentially within a transformer block; SSR picks each block's columns, kept in top-k
+/// order, and is skipped on ffn_down (`ssr_skip=down`).
+///
+/// Named variants, shown as rows of their own: `intra_block=propagate` re-rounds each column of
+/// the block against its row's grid as GPTQ's column updates arrive (ours: more accurate than
+/// the paper on test layers, so it is not the paper's method); `intra_block=fixed` keeps the
+/// fitted trits but runs the column updates. `itf`, `aga`, `ssr` = on/off give the paper's
+/// ablation init → +ITF → +AGA → +SSR. Without ITF and AGA, columns are rounded with init's
+/// threshold Δ around μ; otherwise to the nearest grid point. α and μ are rounded to fp16 (as
+/// stored) before the columns are rounded. The SSR permutation is stored in
+/// `TernaryWeights.permutation`.
 public struct PT2LLMQuantizer: Quantizer {
     public let methodName = "pt2llm"
     public let blockSize: Int
     public let itf: Bool, aga: Bool, ssr: Bool
-    public let fixedWithinBlock: Bool
+    public let intraBlock: String
+    public let gptaq: Bool
+    public let gptaqAlpha: Double
+    public let ssrTopKOrder: Bool
+    /// Layer kinds whose blocks keep their column order (the official code: ffn_down).
+    public let ssrSkip: [String]
     public let maxRounds: Int
     public let dampening: Double
     public let resolvedParameters: [String: String]
     public var requiresCalibration: Bool { true }
+    /// GPTAQ needs each layer's inputs in both the quantized and the full-precision model, with
+    /// the earlier layers of the same block already quantized (the official pipeline).
+    public var calibrationNeeds: CalibrationNeeds { .trueSequential(fullPrecisionInputs: gptaq) }
 
     public init(parameters: [String: String] = [:]) throws {
         var p = QuantizationParameters(method: "pt2llm", parameters)
@@ -138,11 +152,26 @@ public struct PT2LLMQuantizer: Quantizer {
         itf = try p.flag("itf", default: true)
         aga = try p.flag("aga", default: true)
         ssr = try p.flag("ssr", default: true)
-        fixedWithinBlock = try p.choice("intra_block", default: "propagate", allowed: ["propagate", "fixed"]) == "fixed"
+        intraBlock = try p.choice("intra_block", default: "once", allowed: ["once", "propagate", "fixed"])
+        gptaq = try p.flag("gptaq", default: true)
+        gptaqAlpha = try p.double("gptaq_alpha", default: 0.25, in: 0...10)
+        ssrTopKOrder = try p.choice("ssr_order", default: "topk", allowed: ["topk", "original"]) == "topk"
+        ssrSkip = try p.choice("ssr_skip", default: "down", allowed: ["down", "none"]) == "down" ? ["ffn_down"] : []
         maxRounds = try p.int("itf_max_rounds", default: 100, in: 1...10_000)
         dampening = try p.double("damp", default: 0.01, in: 0...10)
         try p.finish()
         resolvedParameters = p.resolved
+    }
+
+    private init(_ o: PT2LLMQuantizer, ssr: Bool) {
+        blockSize = o.blockSize; itf = o.itf; aga = o.aga; self.ssr = ssr; intraBlock = o.intraBlock
+        gptaq = o.gptaq; gptaqAlpha = o.gptaqAlpha; ssrTopKOrder = o.ssrTopKOrder; ssrSkip = o.ssrSkip
+        maxRounds = o.maxRounds; dampening = o.dampening; resolvedParameters = o.resolvedParameters
+    }
+
+    /// The quantizer for the model tensor `name` (`blk.3.ffn_down.weight`): SSR off where skipped.
+    public func adapted(forLayer name: String) -> any Quantizer {
+        ssr && ssrSkip.contains(where: { name.contains($0) }) ? PT2LLMQuantizer(self, ssr: false) : self
     }
 
     public var stages: [String] {
@@ -152,16 +181,20 @@ public struct PT2LLMQuantizer: Quantizer {
     public func fit(_ w: Matrix, calibration: Calibration?) throws -> QuantizerOutput {
         guard let cal = calibration else { throw QuantizationError.calibrationRequired(method: methodName) }
         var state = PT2LLMBlockState(rows: w.rows, cols: w.cols, blockSize: blockSize, itf: itf, aga: aga,
-                                     fixedWithinBlock: fixedWithinBlock, maxRounds: maxRounds)
-        let loop = GPTQBlockLoop(blockSize: blockSize, dampening: dampening,
+                                     fixedWithinBlock: intraBlock != "propagate", maxRounds: maxRounds)
+        var loop = GPTQBlockLoop(blockSize: blockSize, dampening: dampening,
                                  order: ssr ? .structuralSimilarity : .sequential)
+        loop.topKOrder = ssrTopKOrder
+        loop.intraBlock = intraBlock == "once" ? .fitOnce : .columnwise
+        // Without a full-precision stream (one matrix and its activations) the cross term is 0.
+        if gptaq, let cross = cal.asymmetricCross { loop.asymmetric = (gptaqAlpha, cross) }
         let (_, perm) = try loop.run(w, calibration: cal, quantizer: &state, method: methodName)
         let isIdentity = perm.enumerated().allSatisfy { $0.offset == $0.element }
         let layer = try TernaryWeights(rows: w.rows, cols: w.cols, groupSize: blockSize, planes: [state.trits],
                                        scales: [state.alphas], offsets: state.mus,
                                        permutation: isIdentity ? nil : perm.map { Int32($0) })
         var details = QuantizationDetails()
-        details.stages = stages
+        details.stages = stages + (loop.asymmetric != nil ? ["gptaq"] : [])
         if itf {
             details.itfRounds = state.roundsMax
             details.itfMeanRounds = Double(state.roundsSum) / Double(max(state.roundsCount, 1))

@@ -194,6 +194,27 @@ public protocol Quantizer: Sendable {
     var requiresCalibration: Bool { get }
     /// Fits the method to `weights` (validated: non-empty, finite, calibration matching).
     func fit(_ weights: Matrix, calibration: Calibration?) throws -> QuantizerOutput
+    /// How a model run must collect this method's calibration statistics.
+    var calibrationNeeds: CalibrationNeeds { get }
+    /// The quantizer for the model tensor `name` (a method that treats some layer kinds
+    /// differently returns its variant; most return themselves).
+    func adapted(forLayer name: String) -> any Quantizer
+}
+
+/// How calibration inputs are collected over a model.
+public enum CalibrationNeeds: Equatable, Sendable {
+    /// Each transformer block's layers see the block's input from the already quantized earlier
+    /// blocks, with the block itself still in Float32 (GPTQ's reference code).
+    case blockInputs
+    /// Within a block too, each group of layers (q/k/v, o, gate/up, down) sees inputs from the
+    /// already quantized earlier groups (`--true-sequential`); with `fullPrecisionInputs` the same
+    /// tokens' inputs in the Float32 model are recorded beside them (GPTAQ's cross term).
+    case trueSequential(fullPrecisionInputs: Bool)
+}
+
+extension Quantizer {
+    public var calibrationNeeds: CalibrationNeeds { .blockInputs }
+    public func adapted(forLayer name: String) -> any Quantizer { self }
 }
 
 extension Quantizer {

@@ -163,8 +163,11 @@ struct MethodTests {
 
         // Same loop run by hand: its working-order output, read through the stored permutation,
         // is the layer's dequantized matrix.
-        var state = PT2LLMBlockState(rows: 48, cols: 384, blockSize: 128, itf: true, aga: true, fixedWithinBlock: false, maxRounds: 100)
-        let (q, loopPerm) = try GPTQBlockLoop(blockSize: 128, order: .structuralSimilarity).run(w, calibration: cal, quantizer: &state, method: "test")
+        var state = PT2LLMBlockState(rows: 48, cols: 384, blockSize: 128, itf: true, aga: true, fixedWithinBlock: true, maxRounds: 100)
+        var loop = GPTQBlockLoop(blockSize: 128, order: .structuralSimilarity)
+        loop.topKOrder = true
+        loop.intraBlock = .fitOnce
+        let (q, loopPerm) = try loop.run(w, calibration: cal, quantizer: &state, method: "test")
         #expect(loopPerm.map { Int32($0) } == perm)
         let deq = full.layer.dequantized()
         var maxDiff: Float = 0
