@@ -48,33 +48,121 @@ public struct ReportWriter {
         return s
     }
 
+    /// The answer in one sentence with its evidence: the method with the best chance-adjusted
+    /// retention per bit among those that did not collapse, the most accurate one, the fastest
+    /// decode, and which differences the data do not support.
+    func headline() -> String {
+        guard let methods = result.methods, let ref = reference else { return "" }
+        let candidates = methods.filter { $0.method != ref.method && $0.statistics?.collapsed == false && $0.statistics?.retention != nil }
+        var parts: [String] = []
+        func ret(_ m: MethodResult) -> String {
+            let st = m.statistics!
+            return String(format: "chance-adjusted retention %.2f [%.2f, %.2f]", st.retention!, st.retentionLow ?? .nan, st.retentionHigh ?? .nan)
+                + (m.bitsPerWeight.map { String(format: " at %.2f bits/weight", $0) } ?? "")
+        }
+        if let perBit = candidates.filter({ ($0.bitsPerWeight ?? 0) > 0 && $0.statistics!.retention! > 0 })
+            .max(by: { $0.statistics!.retention! / $0.bitsPerWeight! < $1.statistics!.retention! / $1.bitsPerWeight! }) {
+            parts.append("\(perBit.label) gives the best retention per byte (\(ret(perBit)))")
+        }
+        if let best = candidates.max(by: { $0.statistics!.retention! < $1.statistics!.retention! }) {
+            parts.append("\(best.label) keeps the most accuracy (\(ret(best)))")
+        }
+        if let fast = methods.filter({ $0.method != ref.method }).max(by: { ($0.decodeTokensPerSecond ?? 0) < ($1.decodeTokensPerSecond ?? 0) }),
+           let t = fast.decodeTokensPerSecond {
+            parts.append(String(format: "%@ decodes fastest (%.1f tokens/s on the packed kernels)", fast.label, t))
+        }
+        let collapsed = methods.filter { $0.statistics?.collapsed == true }.map(\.label)
+        let ties = methods.compactMap { m -> String? in
+            guard let d = m.statistics?.vsNext, !d.significant, let other = methods.first(where: { $0.method == d.other }) else { return nil }
+            return "\(m.label) vs \(other.label)"
+        }
+        let cpu = result.context.cpu.model
+        var s = "**On this model and CPU (\(cpu)):** " + (parts.isEmpty ? "no method has accuracy figures" : parts.joined(separator: "; ")) + "."
+        if !ties.isEmpty { s += " Not significant (adjusted p ≥ 0.05, paired bootstrap over documents): \(ties.joined(separator: "; "))." }
+        if !collapsed.isEmpty { s += " Collapsed (listed, off the Pareto front): \(collapsed.joined(separator: ", "))." }
+        return s + "\n\n"
+    }
+
     func methodTable() -> String {
         guard let methods = result.methods, !methods.isEmpty else { return "" }
         let tasks = taskNames
-        var s = "## Methods: accuracy per byte\n\n| method | bits/weight | model bytes | held by the runtime | ppl | ppl ratio | "
-        s += tasks.map { $0 + (MethodResult.excludedFromAverage.contains($0) ? "*" : "") }.joined(separator: " | ")
-        s += (tasks.isEmpty ? "" : " | ") + "avg acc | retention | prefill tok/s | decode tok/s | quantize s | runtime |\n"
-        s += "|" + String(repeating: "---|", count: 12 + tasks.count) + "\n"
+        var s = headline()
+        s += "## Methods: accuracy per byte\n\n| method | bits/weight | model bytes | ppl [95% CI] | ppl ratio | "
+        s += tasks.map { $0 + (MethodResult.excludedFromAverage.contains($0) ? "*" : "") + " acc [95% CI]" }.joined(separator: " | ")
+        s += (tasks.isEmpty ? "" : " | ") + "chance-adjusted retention [95% CI] | vs reference | verdict |\n"
+        s += "|" + String(repeating: "---|", count: 8 + tasks.count) + "\n"
         for m in methods {
-            var row = "| \(m.label) | \(opt(m.bitsPerWeight, "%.2f")) | \(m.modelBytes.map(Self.bytes) ?? "—") | "
-            row += "\(m.heldBytes.map(Self.bytes) ?? "—") | \(Self.large(m.ppl)) | "
+            let st = m.statistics
+            var row = "| \(Self.cell(m.label)) | \(opt(m.bitsPerWeight, "%.2f")) | \(m.modelBytes.map(Self.bytes) ?? "—") | "
+            row += Self.large(m.ppl) + (st?.pplLow.map { lo in " [\(Self.large(lo)), \(Self.large(st?.pplHigh))]" } ?? "") + " | "
             row += Self.large(zip(m.ppl, reference?.ppl).map { $0 / $1 }, suffix: "×") + " | "
-            row += tasks.map { t in m.tasks.first { $0.task == t }.map { String(format: "%.1f%%", $0.acc * 100) } ?? "—" }.joined(separator: " | ")
-            row += (tasks.isEmpty ? "" : " | ") + opt(m.averageAccuracy.map { $0 * 100 }, "%.1f%%") + " | "
-            row += opt(reference.flatMap { m.retention(reference: $0) }.map { $0 * 100 }, "%.1f%%") + " | "
-            row += "\(opt(m.prefillTokensPerSecond, "%.0f")) | \(opt(m.decodeTokensPerSecond, "%.1f")) | \(opt(m.quantizeSeconds, "%.1f")) | \(m.runtime) |\n"
+            row += tasks.map { t in
+                guard let r = m.tasks.first(where: { $0.task == t }) else { return "—" }
+                let ts = st?.tasks.first { $0.task == t }
+                return String(format: "%.1f%%", r.acc * 100) + (ts.map { String(format: " [%.1f, %.1f]", $0.accLow * 100, $0.accHigh * 100) } ?? "")
+            }.joined(separator: " | ")
+            row += (tasks.isEmpty ? "" : " | ")
+            if let r = st?.retention {
+                row += String(format: "%.2f", r) + (st?.retentionLow.map { String(format: " [%.2f, %.2f]", $0, st?.retentionHigh ?? .nan) } ?? "")
+            } else { row += "—" }
+            row += " | "
+            if let d = st?.vsReference {
+                row += String(format: "%+.2f, p_adj %.2g%@", d.difference, d.pAdjusted ?? d.p, d.significant ? " (significant)" : " (not significant)")
+            } else { row += m.method == reference?.method ? "reference" : "—" }
+            row += " | \(st?.collapsed == true ? "COLLAPSED: \(Self.cell(st?.collapseReason ?? ""))" : m.method == reference?.method ? "—" : "usable") |\n"
             s += row
         }
         if tasks.contains(where: MethodResult.excludedFromAverage.contains) {
             s += "\n\\* WinoGrande is at chance level for a model this small: reported, left out of averages and retention.\n"
         }
-        let docs = tasks.compactMap { t in methods.first?.tasks.first { $0.task == t }.map { "\(t) \($0.docs)" } }
-        if !docs.isEmpty { s += "\nDocuments per task: \(docs.joined(separator: ", ")). Accuracy by summed log-likelihood; acc_norm in result.json.\n" }
-        if let t = reference?.tokensScored { s += "Perplexity tokens scored: \(t).\n" }
+        let docs = tasks.compactMap { t in methods.first?.tasks.first { $0.task == t }.map { r in
+            "\(t) \(r.docs)" + (r.chance.map { String(format: " (chance %.1f%%)", $0 * 100) } ?? "") } }
+        if !docs.isEmpty {
+            s += "\nDocuments per task (the same documents for every method): \(docs.joined(separator: ", ")). Accuracy by summed log-likelihood with Wilson 95% intervals; acc_norm in result.json. "
+            s += "Chance-adjusted retention is the mean over the averaged tasks of (acc − chance) / (reference acc − chance), with a paired bootstrap interval over documents (2000 resamples); 1 = no loss, 0 = chance. "
+            s += "\"vs reference\" is retention − 1 with its Benjamini–Hochberg adjusted bootstrap p-value. A model is collapsed when its perplexity exceeds the vocabulary size or no task is above chance beyond its interval.\n"
+        }
+        if let t = reference?.tokensScored {
+            s += "Perplexity tokens scored: \(t)\(reference?.pplWindowNLL.map { ", in \($0.count) windows (interval: bootstrap over windows)" } ?? "").\n"
+        }
+        s += significanceTable()
+        s += speedTable()
+        let follows = methods.compactMap { m in m.follows.map { "- \(m.label): \($0)" } }
+        if !follows.isEmpty { s += "\n### What each method follows\n\n" + follows.joined(separator: "\n") + "\n" }
         let notes = methods.flatMap { m in m.notes.map { "- \(m.label): \($0)" } }
-        if !notes.isEmpty { s += "\n" + notes.joined(separator: "\n") + "\n" }
+        if !notes.isEmpty { s += "\n### Notes\n\n" + notes.joined(separator: "\n") + "\n" }
         return s + "\n"
     }
+
+    /// Adjacent methods in the retention ranking: the difference, its interval, and the
+    /// per-task McNemar tests, all Benjamini–Hochberg adjusted.
+    func significanceTable() -> String {
+        guard let methods = result.methods else { return "" }
+        let pairs = methods.compactMap { m -> (MethodResult, MethodResult, RetentionDifference)? in
+            guard let d = m.statistics?.vsNext, let o = methods.first(where: { $0.method == d.other }) else { return nil }
+            return (m, o, d)
+        }.sorted { ($0.0.statistics?.retention ?? 0) > ($1.0.statistics?.retention ?? 0) }
+        guard !pairs.isEmpty else { return "" }
+        var s = "\n### Which differences are significant (neighbours in the retention ranking)\n\n| method | next below | Δ retention [95% CI] | p_adj | per-task McNemar (only this / only next right, p_adj) | verdict |\n|---|---|---|---|---|---|\n"
+        for (m, o, d) in pairs {
+            let mc = (m.statistics?.mcNemarVsNext ?? []).map { String(format: "%@ %d/%d %.2g", $0.task, $0.onlyThis, $0.onlyOther, $0.pAdjusted ?? $0.p) }
+            s += String(format: "| %@ | %@ | %+.3f [%+.3f, %+.3f] | %.2g | %@ | %@ |\n", Self.cell(m.label), Self.cell(o.label), d.difference, d.low, d.high,
+                        d.pAdjusted ?? d.p, mc.joined(separator: "; "), d.significant ? "different" : "not distinguishable")
+        }
+        return s
+    }
+
+    func speedTable() -> String {
+        guard let methods = result.methods, methods.contains(where: { $0.decodeTokensPerSecond != nil || $0.quantizeSeconds != nil }) else { return "" }
+        var s = "\n### Speed and memory\n\n| method | held by the runtime | prefill tok/s | decode tok/s | quantize s | runtime |\n|---|---|---|---|---|---|\n"
+        for m in methods {
+            s += "| \(Self.cell(m.label)) | \(m.heldBytes.map(Self.bytes) ?? "—") | \(opt(m.prefillTokensPerSecond, "%.0f")) | \(opt(m.decodeTokensPerSecond, "%.1f")) | \(opt(m.quantizeSeconds, "%.1f")) | \(Self.cell(m.runtime)) |\n"
+        }
+        return s
+    }
+
+    /// Text for a Markdown table cell: a "|" would end the cell.
+    static func cell(_ s: String) -> String { s.replacingOccurrences(of: "|", with: "\\|") }
 
     func kernelTable() -> String {
         guard let ks = result.kernels, !ks.isEmpty else { return "" }
@@ -138,21 +226,31 @@ public struct ReportWriter {
     /// tuning landscape heatmaps, and the roofline with each kernel's point.
     public func plots() -> [String] {
         var out: [String] = []
-        if let methods = result.methods, let ref = reference {
-            var c = SVGScatterChart(title: "Accuracy retention vs bits per weight", xLabel: "bits per weight (log scale)",
-                                    yLabel: "retention (% of reference accuracy)", logX: true)
-            let pts = methods.compactMap { m -> (String, Double, Double)? in
-                guard let b = m.bitsPerWeight, let r = m.retention(reference: ref) else { return nil }
-                return (m.label, b, r * 100)
+        if let methods = result.methods, reference != nil {
+            var c = SVGScatterChart(title: "Chance-adjusted retention vs bits per weight", xLabel: "bits per weight (log scale)",
+                                    yLabel: "chance-adjusted retention (1 = reference, 0 = chance)", logX: true)
+            let pts = methods.compactMap { m -> (m: MethodResult, x: Double, y: Double)? in
+                guard let b = m.bitsPerWeight, let r = m.statistics?.retention else { return nil }
+                return (m, b, r)
             }
-            let front = Self.paretoFront(pts.map { ($0.1, $0.2) })
-            c.points = pts.enumerated().map { .init(x: $1.1, y: $1.2, label: $1.0, highlighted: front.contains($0)) }
-            c.lines = [.init(points: front.map { (pts[$0].1, pts[$0].2) }.sorted { $0.0 < $1.0 }, label: "Pareto front", dashed: true)]
+            // The front runs through the models that did not collapse; collapsed ones are drawn hollow.
+            let usable = pts.indices.filter { pts[$0].m.statistics?.collapsed != true }
+            let front = Set(Self.paretoFront(usable.map { (pts[$0].x, pts[$0].y) }).map { usable[$0] })
+            c.points = pts.enumerated().map { i, p in
+                .init(x: p.x, y: p.y, label: p.m.label + (p.m.statistics?.collapsed == true ? " (collapsed)" : ""),
+                      highlighted: front.contains(i),
+                      yInterval: p.m.statistics.flatMap { st in st.retentionLow.map { ($0, st.retentionHigh ?? $0) } },
+                      hollow: p.m.statistics?.collapsed == true)
+            }
+            c.lines = [.init(points: front.map { (pts[$0].x, pts[$0].y) }.sorted { $0.0 < $1.0 }, label: "Pareto front (not collapsed)", dashed: true)]
             out.append(c.render())
-            var d = SVGScatterChart(title: "Decode speed vs retention", xLabel: "retention (%)", yLabel: "decode tokens/s")
+            var d = SVGScatterChart(title: "Decode speed vs chance-adjusted retention", xLabel: "chance-adjusted retention",
+                                    yLabel: "decode tokens/s")
             d.points = methods.compactMap { m in
-                guard let r = m.retention(reference: ref), let t = m.decodeTokensPerSecond else { return nil }
-                return .init(x: r * 100, y: t, label: m.label)
+                guard let r = m.statistics?.retention, let t = m.decodeTokensPerSecond else { return nil }
+                return .init(x: r, y: t, label: m.label,
+                             xInterval: m.statistics.flatMap { st in st.retentionLow.map { ($0, st.retentionHigh ?? $0) } },
+                             hollow: m.statistics?.collapsed == true)
             }
             out.append(d.render())
         }

@@ -6,9 +6,20 @@ public struct TaskResult: Codable, Equatable, Sendable {
     public var acc: Double
     public var accNorm: Double
     public var docs: Int
-    public init(task: String, acc: Double, accNorm: Double, docs: Int) {
+    /// Accuracy of a uniform random pick (mean of 1 / choices); nil in results written before.
+    public var chance: Double?
+    /// Per document in file order: "1" correct, "0" not (acc and acc_norm), for paired tests.
+    public var outcomes: String?
+    public var outcomesNorm: String?
+
+    public init(task: String, acc: Double, accNorm: Double, docs: Int, chance: Double? = nil,
+                outcomes: String? = nil, outcomesNorm: String? = nil) {
         self.task = task; self.acc = acc; self.accNorm = accNorm; self.docs = docs
+        self.chance = chance; self.outcomes = outcomes; self.outcomesNorm = outcomesNorm
     }
+
+    /// Per-document correctness (acc), when recorded.
+    public var correct: [Bool]? { outcomes.map { $0.map { $0 == "1" } } }
 }
 
 /// One quantization method evaluated end to end (the reference model is method "reference").
@@ -25,7 +36,16 @@ public struct MethodResult: Codable, Equatable, Sendable {
     public var heldBytes: Int?
     public var ppl: Double?
     public var tokensScored: Int?
+    /// Per perplexity window: summed negative log-likelihood and tokens scored (for its interval).
+    public var pplWindowNLL: [Double]?
+    public var pplWindowTokens: [Int]?
     public var tasks: [TaskResult]
+    /// What the method's implementation follows, in one line (paper text, official code,
+    /// released checkpoint, or "ours": an improvement shown beside the paper's method).
+    public var follows: String?
+    /// Intervals, chance-adjusted retention, paired tests and the collapse verdict
+    /// (`AccuracyAnalysis`); nil before the analysis ran.
+    public var statistics: MethodStatistics?
     public var quantizeSeconds: Double?
     public var prefillTokensPerSecond: Double?
     public var decodeTokensPerSecond: Double?
@@ -45,12 +65,6 @@ public struct MethodResult: Codable, Equatable, Sendable {
     public var averageAccuracy: Double? {
         let t = tasks.filter { !Self.excludedFromAverage.contains($0.task) }
         return t.isEmpty ? nil : t.map(\.acc).reduce(0, +) / Double(t.count)
-    }
-
-    /// Average accuracy relative to the reference's (1.0 = no loss).
-    public func retention(reference: MethodResult) -> Double? {
-        guard let a = averageAccuracy, let r = reference.averageAccuracy, r > 0 else { return nil }
-        return a / r
     }
 }
 

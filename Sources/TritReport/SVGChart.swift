@@ -8,8 +8,16 @@ public struct SVGScatterChart {
     public struct Point { public var x: Double; public var y: Double; public var label: String; public var highlighted: Bool
         /// Points of one series share a colour and a legend entry (nil: the default colour).
         public var series: String?
-        public init(x: Double, y: Double, label: String, highlighted: Bool = false, series: String? = nil) {
-            self.x = x; self.y = y; self.label = label; self.highlighted = highlighted; self.series = series } }
+        /// A 95% interval on y (or x), drawn as an error bar.
+        public var yInterval: (low: Double, high: Double)?
+        public var xInterval: (low: Double, high: Double)?
+        /// Drawn hollow (e.g. a collapsed model, listed but off the front).
+        public var hollow = false
+        public init(x: Double, y: Double, label: String, highlighted: Bool = false, series: String? = nil,
+                    yInterval: (low: Double, high: Double)? = nil, xInterval: (low: Double, high: Double)? = nil,
+                    hollow: Bool = false) {
+            self.x = x; self.y = y; self.label = label; self.highlighted = highlighted; self.series = series
+            self.yInterval = yInterval; self.xInterval = xInterval; self.hollow = hollow } }
     public struct Line { public var points: [(Double, Double)]; public var label: String; public var dashed: Bool
         public init(points: [(Double, Double)], label: String, dashed: Bool = false) { self.points = points; self.label = label; self.dashed = dashed } }
 
@@ -32,8 +40,10 @@ public struct SVGScatterChart {
     public func render() -> String {
         let left = 70.0, right = 20.0, top = 36.0, bottom = 50.0
         let pw = width - left - right, ph = height - top - bottom
-        let xs = points.map(\.x) + lines.flatMap { $0.points.map(\.0) }
-        let ys = points.map(\.y) + lines.flatMap { $0.points.map(\.1) }
+        let xs = points.map(\.x) + points.flatMap { [$0.xInterval?.low, $0.xInterval?.high].compactMap { $0 } }
+            + lines.flatMap { $0.points.map(\.0) }
+        let ys = points.map(\.y) + points.flatMap { [$0.yInterval?.low, $0.yInterval?.high].compactMap { $0 } }
+            + lines.flatMap { $0.points.map(\.1) }
         var svg = "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(Int(width))\" height=\"\(Int(height))\" viewBox=\"0 0 \(Int(width)) \(Int(height))\" font-family=\"sans-serif\" font-size=\"11\">"
         svg += "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>"
         svg += "<text x=\"\(width / 2)\" y=\"20\" text-anchor=\"middle\" font-size=\"14\" font-weight=\"bold\">\(esc(title))</text>"
@@ -68,7 +78,17 @@ public struct SVGScatterChart {
         for p in points {
             let x = tx(p.x), y = ty(p.y)
             let colour = p.highlighted ? "#d62728" : p.series.flatMap { s in seriesNames.firstIndex(of: s).map { seriesColours[$0 % seriesColours.count] } } ?? "#1f77b4"
-            svg += "<circle cx=\"\(f(x))\" cy=\"\(f(y))\" r=\"\(p.highlighted ? 5 : 3.5)\" fill=\"\(colour)\" stroke=\"black\" stroke-width=\"0.5\"><title>\(esc(p.label))</title></circle>"
+            if let i = p.yInterval, i.low.isFinite, i.high.isFinite {
+                let (a, b) = (ty(i.low), ty(i.high))
+                svg += "<line x1=\"\(f(x))\" y1=\"\(f(a))\" x2=\"\(f(x))\" y2=\"\(f(b))\" stroke=\"\(colour)\"/>"
+                svg += "<line x1=\"\(f(x - 3))\" y1=\"\(f(a))\" x2=\"\(f(x + 3))\" y2=\"\(f(a))\" stroke=\"\(colour)\"/><line x1=\"\(f(x - 3))\" y1=\"\(f(b))\" x2=\"\(f(x + 3))\" y2=\"\(f(b))\" stroke=\"\(colour)\"/>"
+            }
+            if let i = p.xInterval, i.low.isFinite, i.high.isFinite {
+                let (a, b) = (tx(i.low), tx(i.high))
+                svg += "<line x1=\"\(f(a))\" y1=\"\(f(y))\" x2=\"\(f(b))\" y2=\"\(f(y))\" stroke=\"\(colour)\"/>"
+                svg += "<line x1=\"\(f(a))\" y1=\"\(f(y - 3))\" x2=\"\(f(a))\" y2=\"\(f(y + 3))\" stroke=\"\(colour)\"/><line x1=\"\(f(b))\" y1=\"\(f(y - 3))\" x2=\"\(f(b))\" y2=\"\(f(y + 3))\" stroke=\"\(colour)\"/>"
+            }
+            svg += "<circle cx=\"\(f(x))\" cy=\"\(f(y))\" r=\"\(p.highlighted ? 5 : 3.5)\" fill=\"\(p.hollow ? "white" : colour)\" stroke=\"\(p.hollow ? colour : "black")\" stroke-width=\"\(p.hollow ? 1.5 : 0.5)\"><title>\(esc(p.label))</title></circle>"
             if labelPoints {
                 // Labels near the right edge grow leftwards so they stay inside the chart.
                 let leftward = x > left + pw * 0.7
