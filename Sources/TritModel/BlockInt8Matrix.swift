@@ -69,6 +69,18 @@ public final class BlockInt8Matrix: @unchecked Sendable {
         return d
     }
 
+    /// The same table with scratch of its own, for a second thread: the codes and scales are
+    /// shared (not copied), so a replica adds only its per-call buffers.
+    public func replica() -> BlockInt8Matrix { BlockInt8Matrix(sharing: self) }
+
+    private init(sharing o: BlockInt8Matrix) {
+        rows = o.rows; cols = o.cols; blocksPerRow = o.blocksPerRow
+        codes = o.codes; scales = o.scales
+        activation = AlignedBuffer(byteCount: cols)
+        activationScales = AlignedBuffer(byteCount: blocksPerRow * 4)
+        dequantizedChunk = AlignedBuffer(byteCount: Self.dequantizedChunkRows * cols * 4)
+    }
+
     /// Bytes held: codes plus scales.
     public var byteCount: Int { rows * cols + rows * blocksPerRow * 4 }
 
@@ -138,6 +150,11 @@ public enum TokenTable: Sendable {
     /// "f32" or "q8_0".
     public var kind: String { switch self { case .float32: return "f32"; case .int8: return "q8_0" } }
     public var byteCount: Int { switch self { case let .float32(m): return m.count * 4; case let .int8(q): return q.byteCount } }
+
+    /// The table for another thread (see `BlockInt8Matrix.replica`); Float32 tables have no scratch.
+    public func replica() -> TokenTable {
+        switch self { case .float32: return self; case let .int8(q): return .int8(q.replica()) }
+    }
 
     /// Copies row `r` as Float32 into `out` (an embedding lookup).
     public func copyRow(_ r: Int, into out: UnsafeMutablePointer<Float>) {

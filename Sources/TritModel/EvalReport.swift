@@ -17,11 +17,17 @@ public struct EvalReport: Codable, Sendable {
     /// Per-part decode time (with `--speed`), one per thread count.
     public var decodeBreakdown: [DecodeBreakdown]
     public var memory: MemoryReport?
+    /// Rows of the LM head: the tokens a prediction chooses among (the collapse rule's yardstick).
+    public var vocabularySize: Int?
+    /// Set when the perplexity exceeded the vocabulary size and the tasks were scored on at
+    /// most this many documents (`EvaluationPlan.collapsedTaskLimit`).
+    public var collapsedTaskLimit: Int?
     /// What runs each layer kind ("attn_q", …, "lm_head", "token_embd").
     public var runtime: [String: LayerRuntime]
 
     enum CodingKeys: String, CodingKey {
         case model, representation, ppl, perplexity, tasks, speed, memory, runtime
+        case vocabularySize = "vocabulary_size", collapsedTaskLimit = "collapsed_task_limit"
         case decodeBreakdown = "decode_breakdown"
         case pplSource = "ppl_source", tokensScored = "tokens_scored"
     }

@@ -20,10 +20,14 @@ public protocol LinearLayer {
     func threaded(_ threads: Int) -> LinearLayer
     /// The kernels the layer runs by phase ("decode", "prefill"); empty for BLAS layers.
     var kernelSelections: [String: KernelSelection] { get }
+    /// The layer for a second thread calling `forward` at the same time: the same weights (not
+    /// a copy) with scratch of its own. Layers without per-call state return themselves.
+    func replica() -> LinearLayer
 }
 
 extension LinearLayer {
     public func threaded(_ threads: Int) -> LinearLayer { self }
+    public func replica() -> LinearLayer { self }
     public var kernelSelections: [String: KernelSelection] { [:] }
 }
 
@@ -119,6 +123,7 @@ public struct RecordingLinear: LinearLayer {
     public func threaded(_ threads: Int) -> LinearLayer {
         RecordingLinear(name: name, inner: inner.threaded(threads), recorder: recorder)
     }
+    public func replica() -> LinearLayer { RecordingLinear(name: name, inner: inner.replica(), recorder: recorder) }
 
     public func forward(_ x: UnsafeBufferPointer<Float>, tokens: Int, into y: UnsafeMutableBufferPointer<Float>) {
         recorder.record(name, x, tokens: tokens, width: inputCount)

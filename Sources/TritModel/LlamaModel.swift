@@ -107,6 +107,48 @@ public struct KVCache: Sendable {
     mutating func advance(by n: Int) { length += n }
 }
 
+/// How the new tokens of one forward call see each other. By default they form one causal
+/// sequence after what the cache holds. Otherwise they form independent groups (sequences of
+/// their own, positions from 0, which see nothing of one another; the cache must then be
+/// empty), each a causal prefix with branches: a branch is a causal continuation of its group's
+/// prefix that does not see the other branches. The choices of a multiple-choice document share
+/// one forward over their common context, and several documents share one call.
+public struct TokenSegments: Sendable, Equatable {
+    public struct Group: Sendable, Equatable {
+        public var prefix: Range<Int>
+        /// Ranges after the prefix, in order.
+        public var branches: [Range<Int>]
+        public init(prefix: Range<Int>, branches: [Range<Int>]) {
+            precondition(branches.allSatisfy { $0.lowerBound >= prefix.upperBound }, "branches start after the prefix")
+            self.prefix = prefix; self.branches = branches
+        }
+    }
+    public var groups: [Group]
+
+    public init(groups: [Group]) { self.groups = groups }
+
+    /// One group: a prefix of `prefix` tokens and its branches.
+    public init(prefix: Int, branches: [Range<Int>]) { groups = [Group(prefix: 0..<prefix, branches: branches)] }
+
+    /// Whether the new tokens form one plain causal sequence.
+    public var isSequence: Bool { groups.count == 1 && groups[0].prefix.lowerBound == 0 && groups[0].branches.allSatisfy(\.isEmpty) }
+
+    /// Every run of consecutive tokens at consecutive positions: (new-token range, position of its first token).
+    var runs: [(tokens: Range<Int>, position: Int)] {
+        groups.flatMap { g in [(g.prefix, 0)] + g.branches.filter { !$0.isEmpty }.map { ($0, g.prefix.count) } }
+    }
+
+    /// The new tokens token t sees, as ranges: its group's prefix up to itself, or all of the
+    /// prefix and its own branch up to itself.
+    func visible(from t: Int) -> [Range<Int>] {
+        for g in groups {
+            if g.prefix.contains(t) { return [g.prefix.lowerBound..<(t + 1)] }
+            if let b = g.branches.first(where: { $0.contains(t) }) { return [g.prefix, b.lowerBound..<(t + 1)] }
+        }
+        return [0..<(t + 1)]
+    }
+}
+
 /// Grouped-query self-attention with RoPE and a KV cache.
 public struct Attention {
     public let query: LinearLayer, key: LinearLayer, value: LinearLayer, output: LinearLayer
@@ -117,27 +159,39 @@ public struct Attention {
     /// go into `cache` for `block` at positions cache.length ..< cache.length + tokens (the
     /// caller advances the cache length after the last block).
     public func callAsFunction(_ x: UnsafeBufferPointer<Float>, tokens: Int, cache: inout KVCache, block: Int,
-                               into out: UnsafeMutableBufferPointer<Float>) {
+                               segments: TokenSegments? = nil, into out: UnsafeMutableBufferPointer<Float>) {
+        let segments = segments.flatMap { $0.isSequence ? nil : $0 }
         let c = configuration, dim = c.embeddingLength, kvDim = c.kvDimension, hd = c.headDimension
         let past = cache.length, total = past + tokens
         precondition(total <= cache.capacity, "KV cache capacity \(cache.capacity) exceeded (\(total) tokens)")
         var q = [Float](repeating: 0, count: tokens * dim)
         var attended = [Float](repeating: 0, count: tokens * dim)
         var scores = [Float](repeating: 0, count: tokens * total)
+        // Each branch's tokens sit at the positions after the prefix, whatever their index.
+        precondition(segments == nil || segments!.groups.count == 1 || past == 0, "independent groups need an empty cache")
+        func rotate(_ v: UnsafeMutableBufferPointer<Float>, heads: Int, stride: Int) {
+            guard let segments else { rope.apply(v, tokens: tokens, heads: heads, rowStride: stride, start: past); return }
+            for run in segments.runs {
+                rope.apply(UnsafeMutableBufferPointer(rebasing: v[(run.tokens.lowerBound * stride)...]), tokens: run.tokens.count,
+                           heads: heads, rowStride: stride, start: past + run.position)
+            }
+        }
         q.withUnsafeMutableBufferPointer { q in
             query.forward(x, tokens: tokens, into: q)
-            rope.apply(q, tokens: tokens, heads: c.headCount, rowStride: dim, start: past)
+            rotate(q, heads: c.headCount, stride: dim)
         }
         cache.keys[block].withUnsafeMutableBufferPointer { kc in
             let k = UnsafeMutableBufferPointer(rebasing: kc[(past * kvDim)..<(total * kvDim)])
             key.forward(x, tokens: tokens, into: k)
-            rope.apply(k, tokens: tokens, heads: c.kvHeadCount, rowStride: kvDim, start: past)
+            rotate(k, heads: c.kvHeadCount, stride: kvDim)
         }
         cache.values[block].withUnsafeMutableBufferPointer { vc in
             value.forward(x, tokens: tokens, into: UnsafeMutableBufferPointer(rebasing: vc[(past * kvDim)..<(total * kvDim)]))
         }
         let group = c.headCount / c.kvHeadCount
         let scale = 1 / Float(hd).squareRoot()
+        let gather = UnsafeMutablePointer<Float>.allocate(capacity: segments == nil ? 0 : total)
+        defer { gather.deallocate() }
         q.withUnsafeBufferPointer { q in
         cache.keys[block].withUnsafeBufferPointer { kc in
         cache.values[block].withUnsafeBufferPointer { vc in
@@ -159,6 +213,20 @@ public struct Attention {
                             qh, Int32(dim), kh, Int32(kvDim), 0, s.baseAddress, Int32(total))
                 for t in 0..<tokens {   // causal softmax: token t sees positions 0...past+t
                     let row = s.baseAddress! + t * total, visible = past + t + 1
+                    if let segments {
+                        // Only what the segments let t see (and the cache): gather those scores,
+                        // softmax them, scatter them back, zero the rest.
+                        let ranges = segments.visible(from: t)
+                        var n = past
+                        for r in ranges { for j in r { gather[n] = row[past + j]; n += 1 } }
+                        for j in 0..<past { gather[j] = row[j] }
+                        FloatVectorKernels.softmax(gather, n)
+                        for j in past..<total { row[j] = 0 }
+                        for j in 0..<past { row[j] = gather[j] }
+                        n = past
+                        for r in ranges { for j in r { row[past + j] = gather[n]; n += 1 } }
+                        continue
+                    }
                     FloatVectorKernels.softmax(row, visible)
                     for j in visible..<total { row[j] = 0 }
                 }
@@ -205,12 +273,15 @@ public struct TransformerBlock {
     public let feedForwardNorm: RMSNorm
     public let mlp: MLP
 
-    public func callAsFunction(_ h: inout [Float], tokens: Int, cache: inout KVCache, block: Int) {
+    public func callAsFunction(_ h: inout [Float], tokens: Int, cache: inout KVCache, block: Int,
+                               segments: TokenSegments? = nil) {
         let n = h.count
         var normed = [Float](repeating: 0, count: n), delta = [Float](repeating: 0, count: n)
         h.withUnsafeBufferPointer { hp in normed.withUnsafeMutableBufferPointer { attentionNorm(hp, tokens: tokens, into: $0) } }
         normed.withUnsafeBufferPointer { np in
-            delta.withUnsafeMutableBufferPointer { attention(np, tokens: tokens, cache: &cache, block: block, into: $0) }
+            delta.withUnsafeMutableBufferPointer {
+                attention(np, tokens: tokens, cache: &cache, block: block, segments: segments, into: $0)
+            }
         }
         for i in 0..<n { h[i] += delta[i] }
         h.withUnsafeBufferPointer { hp in normed.withUnsafeMutableBufferPointer { feedForwardNorm(hp, tokens: tokens, into: $0) } }
@@ -244,9 +315,9 @@ public struct LlamaModel {
 
     public let configuration: LlamaConfiguration
     /// Token embedding (vocab × dim).
-    public let tokenEmbedding: TokenTable
+    public private(set) var tokenEmbedding: TokenTable
     /// LM head (vocab × dim); the same table as `tokenEmbedding` when tied.
-    public let outputHead: TokenTable
+    public private(set) var outputHead: TokenTable
     public private(set) var blocks: [TransformerBlock]
     public let outputNorm: RMSNorm
     /// Whether the LM head shares storage with the token embedding.
@@ -314,6 +385,15 @@ public struct LlamaModel {
         return m
     }
 
+    /// The model for another thread running forwards at the same time: every layer and table
+    /// with scratch of its own over the same weights (see `LinearLayer.replica`).
+    public func replica() -> LlamaModel {
+        var m = mappingLinears { $1.replica() }
+        m.tokenEmbedding = tokenEmbedding.replica()
+        m.outputHead = tiedEmbeddings ? m.tokenEmbedding : outputHead.replica()
+        return m
+    }
+
     /// The model with every linear layer replaced by `f(kind, layer)` (wrappers, thread changes).
     public func mappingLinears(_ f: (LlamaLinearName, LinearLayer) -> LinearLayer) -> LlamaModel {
         var m = self
@@ -326,7 +406,7 @@ public struct LlamaModel {
     /// Runs `tokens` (appended after what the cache holds) through the model and returns the
     /// final normalised hidden states, tokens × dim. Prefill passes many tokens at once (every
     /// linear layer is then one sgemm); decoding passes one.
-    public func hiddenStates(_ tokens: [Int32], cache: inout KVCache) -> Matrix {
+    public func hiddenStates(_ tokens: [Int32], cache: inout KVCache, segments: TokenSegments? = nil) -> Matrix {
         let dim = configuration.embeddingLength, n = tokens.count
         var h = [Float](repeating: 0, count: n * dim)
         h.withUnsafeMutableBufferPointer { hp in
@@ -335,7 +415,7 @@ public struct LlamaModel {
                 tokenEmbedding.copyRow(Int(id), into: hp.baseAddress! + t * dim)
             }
         }
-        for (b, block) in blocks.enumerated() { block(&h, tokens: n, cache: &cache, block: b) }
+        for (b, block) in blocks.enumerated() { block(&h, tokens: n, cache: &cache, block: b, segments: segments) }
         cache.advance(by: n)
         var out = [Float](repeating: 0, count: n * dim)
         h.withUnsafeBufferPointer { hp in out.withUnsafeMutableBufferPointer { outputNorm(hp, tokens: n, into: $0) } }
@@ -360,7 +440,9 @@ public struct LlamaModel {
     public func logProbabilities(_ hidden: Matrix, first: Int, targets: [Int32]) -> [Double] {
         var result: [Double] = []
         result.reserveCapacity(targets.count)
-        let chunk = 64
+        // 256 rows per head call: past a few rows the int8 head dequantizes its whole table per
+        // call, so larger calls amortise that; 256 × vocabulary floats of logits stay ≈ 50 MB.
+        let chunk = 256
         var i = 0
         while i < targets.count {
             let n = min(chunk, targets.count - i)
@@ -378,6 +460,18 @@ public struct LlamaModel {
             i += n
         }
         return result
+    }
+
+    /// log p(targets[i] | hidden row rows[i]) for any rows (the rows that predict each choice's
+    /// continuation tokens in a branched forward).
+    public func logProbabilities(_ hidden: Matrix, rows: [Int], targets: [Int32]) -> [Double] {
+        precondition(rows.count == targets.count)
+        let dim = hidden.cols
+        var gathered = Matrix(rows: rows.count, cols: dim)
+        for (i, r) in rows.enumerated() {
+            for j in 0..<dim { gathered.values[i * dim + j] = hidden.values[r * dim + j] }
+        }
+        return logProbabilities(gathered, first: 0, targets: targets)
     }
 
     /// Weight storage by representation ("f32", "ternary-…"), counting the embedding once when tied.

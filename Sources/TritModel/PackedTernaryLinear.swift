@@ -120,6 +120,20 @@ public struct PackedTernaryLinear: LinearLayer {
         }
     }
 
+    /// The layer for a second thread: new kernels (scratch, activations, lock) over the same
+    /// packed weights. Both phases stay on one copy when they shared one.
+    public func replica() -> LinearLayer {
+        do {
+            let d = try TernaryLinearKernel(sharingWeightsOf: decodeKernel, variant: decodeKernel.variant,
+                                            configuration: decodeKernel.configuration)
+            let p = sharesKernel ? d : try TernaryLinearKernel(sharingWeightsOf: prefillKernel, variant: prefillKernel.variant,
+                                                               configuration: prefillKernel.configuration)
+            return PackedTernaryLinear(decode: (d, decode), prefill: (p, prefill), threads: threads, dispatch: dispatch)
+        } catch {
+            preconditionFailure("replica of a packed layer: the kernels built once cannot fail to build on the same weights: \(error)")
+        }
+    }
+
     /// Formats whose tuning records apply to a layer with this many trit planes. The tuner
     /// measures each format at its required plane count and the bitmask format (one or two
     /// planes) at one, so a two-plane layer must not take a one-plane bitmask record: it ran

@@ -33,6 +33,15 @@ public struct PerplexityResult: Codable, Sendable {
     public var context: Int
     public var stride: Int
     public var scoring: PerplexityScoring
+    /// Per window: summed negative log-likelihood (nats) and tokens scored, for intervals by
+    /// bootstrap over windows (nil in results written before they were kept).
+    public var windowNLL: [Double]?
+    public var windowTokens: [Int]?
+
+    enum CodingKeys: String, CodingKey {
+        case perplexity, meanNLL, tokensScored, tokensInText, windows, context, stride, scoring
+        case windowNLL = "window_nll", windowTokens = "window_tokens"
+    }
 }
 
 public enum PerplexityError: Error, CustomStringConvertible, Equatable {
@@ -48,8 +57,12 @@ public enum PerplexityError: Error, CustomStringConvertible, Equatable {
 
 /// Perplexity of a token stream over windows of `context` tokens every `stride` tokens; each
 /// window starts from an empty KV cache, as in llama.cpp and Hugging Face evaluations.
+///
+/// `workers` > 1 scores the windows on that many threads, each with a replica of `model`
+/// (windows are independent); the sums are taken in window order, so the result does not depend
+/// on the thread count beyond the kernels' own rounding.
 public func perplexity(model: LlamaModel, tokens allTokens: [Int32], options o: PerplexityOptions,
-                       progress: Bool = true) throws -> PerplexityResult {
+                       progress: Bool = true, workers: Int = 1) throws -> PerplexityResult {
     guard o.context >= 4, o.stride >= 1, o.stride <= o.context else {
         throw PerplexityError.invalidOptions("need context ≥ 4 and 1 ≤ stride ≤ context, got context \(o.context), stride \(o.stride)")
     }
@@ -65,9 +78,9 @@ public func perplexity(model: LlamaModel, tokens allTokens: [Int32], options o: 
         s += o.stride
     }
     guard !starts.isEmpty else { throw PerplexityError.nothingToScore(tokens: n, context: o.context) }
-    var nll = 0.0, scored = 0, previousEnd = 0
-    var report = ProgressReporter("perplexity windows", total: starts.count, enabled: progress)
-    var cache = model.makeCache(capacity: o.context)
+    // Each window's scored range: every token no earlier window scored (or its second half).
+    var windows: [(begin: Int, end: Int, firstTarget: Int)] = []
+    var previousEnd = 0
     for begin in starts {
         let end = min(begin + o.context, n)
         let firstTarget: Int
@@ -76,18 +89,50 @@ public func perplexity(model: LlamaModel, tokens allTokens: [Int32], options o: 
         case .secondHalf: firstTarget = begin + o.context / 2 + 1
         }
         previousEnd = end
-        if firstTarget >= end { continue }
-        cache.truncate(to: 0)
-        let hidden = model.hiddenStates(Array(tokens[begin..<end]), cache: &cache)
-        // Row r predicts token begin + r + 1.
-        let lp = model.logProbabilities(hidden, first: firstTarget - 1 - begin, targets: Array(tokens[firstTarget..<end]))
-        for v in lp { nll -= v }
-        scored += lp.count
-        report.advance(detail: String(format: "ppl so far %.3f", exp(nll / Double(max(scored, 1)))))
+        if firstTarget < end { windows.append((begin, end, firstTarget)) }
     }
+    guard !windows.isEmpty else { throw PerplexityError.nothingToScore(tokens: n, context: o.context) }
+    let threads = max(1, min(workers, windows.count))
+    let models = [model] + (1..<threads).map { _ in model.replica() }
+    var results = [(nll: Double, count: Int)](repeating: (0, 0), count: windows.count)
+    let reporter = WindowProgress(total: windows.count, enabled: progress)
+    results.withUnsafeMutableBufferPointer { out in
+        let out = out   // each thread writes its own windows' slots only
+        DispatchQueue.concurrentPerform(iterations: threads) { w in
+            let m = models[w]
+            var cache = m.makeCache(capacity: o.context)
+            for i in (windows.count * w / threads)..<(windows.count * (w + 1) / threads) {
+                let (begin, end, firstTarget) = windows[i]
+                cache.truncate(to: 0)
+                let hidden = m.hiddenStates(Array(tokens[begin..<end]), cache: &cache)
+                // Row r predicts token begin + r + 1.
+                let lp = m.logProbabilities(hidden, first: firstTarget - 1 - begin, targets: Array(tokens[firstTarget..<end]))
+                var nll = 0.0
+                for v in lp { nll -= v }
+                out[i] = (nll, lp.count)
+                reporter.advance(nll: nll, tokens: lp.count)
+            }
+        }
+    }
+    reporter.finish()
+    let nll = results.reduce(0.0) { $0 + $1.nll }, scored = results.reduce(0) { $0 + $1.count }
     guard scored > 0 else { throw PerplexityError.nothingToScore(tokens: n, context: o.context) }
-    report.finish()
     let mean = nll / Double(scored)
     return PerplexityResult(perplexity: exp(mean), meanNLL: mean, tokensScored: scored, tokensInText: n,
-                            windows: starts.count, context: o.context, stride: o.stride, scoring: o.scoring)
+                            windows: starts.count, context: o.context, stride: o.stride, scoring: o.scoring,
+                            windowNLL: results.map(\.nll), windowTokens: results.map(\.count))
+}
+
+/// Progress of perplexity windows scored on several threads.
+final class WindowProgress: @unchecked Sendable {
+    private var reporter: ProgressReporter
+    private var nll = 0.0, scored = 0
+    private let lock = NSLock()
+    init(total: Int, enabled: Bool) { reporter = ProgressReporter("perplexity windows", total: total, enabled: enabled) }
+    func advance(nll x: Double, tokens: Int) {
+        lock.lock(); defer { lock.unlock() }
+        nll += x; scored += tokens
+        reporter.advance(detail: String(format: "ppl so far %.3f", exp(nll / Double(max(scored, 1)))))
+    }
+    func finish() { lock.lock(); defer { lock.unlock() }; reporter.finish() }
 }

@@ -80,6 +80,7 @@ struct TimedLinear: LinearLayer {
     var kind: String { inner.kind }
     var kernelSelections: [String: KernelSelection] { inner.kernelSelections }
     func threaded(_ n: Int) -> LinearLayer { TimedLinear(index: index, inner: inner.threaded(n), times: times) }
+    func replica() -> LinearLayer { TimedLinear(index: index, inner: inner.replica(), times: times) }
     func forward(_ x: UnsafeBufferPointer<Float>, tokens: Int, into y: UnsafeMutableBufferPointer<Float>) {
         let t0 = DispatchTime.now().uptimeNanoseconds
         inner.forward(x, tokens: tokens, into: y)

@@ -61,6 +61,44 @@ struct EvaluationTests {
         #expect(llGood < 0)
     }
 
+    /// One forward per document (choices as branches of the shared context), and several
+    /// documents per forward (independent groups), give the log-likelihoods of scoring each
+    /// choice on its own; WinoGrande's documents share the continuation, not the context.
+    @Test func branchedAndGroupedScoringEqualsOneChoiceAtATime() throws {
+        var docs = Array(try MultipleChoiceTask.documents(task: "arc_easy", data: data).prefix(3))
+        docs += Array(try MultipleChoiceTask.documents(task: "winogrande", data: data).prefix(2))
+        var single = LoglikelihoodScorer(model: RealModel.model, tokenizer: RealModel.tokenizer)
+        var batched = LoglikelihoodScorer(model: RealModel.model, tokenizer: RealModel.tokenizer)
+        var grouped = LoglikelihoodScorer(model: RealModel.model, tokenizer: RealModel.tokenizer)
+        var pending = PendingLogProbabilities()
+        var all: [(pairs: [(context: [Int32], continuation: [Int32])], firstOwner: Int)] = []
+        var expected: [Double] = [], perDocument: [Double] = []
+        for doc in docs {
+            let pairs = doc.choices.map { single.encodePair(context: $0.context, continuation: $0.continuation) }
+            all.append((pairs, expected.count))
+            for p in pairs { expected.append(single.loglikelihood(context: p.context, continuation: p.continuation)) }
+            perDocument += batched.loglikelihoods(pairs)
+        }
+        grouped.enqueue(all, into: &pending)
+        var together = [Double](repeating: 0, count: expected.count)
+        for (owner, v) in pending.flush(RealModel.model) { together[owner] += v }
+        for i in expected.indices {
+            #expect(abs(perDocument[i] - expected[i]) < 1e-3 * max(1, abs(expected[i])), "choice \(i): \(perDocument[i]) vs \(expected[i])")
+            #expect(abs(together[i] - expected[i]) < 1e-3 * max(1, abs(expected[i])), "choice \(i): \(together[i]) vs \(expected[i])")
+        }
+    }
+
+    /// Two workers (each with a replica of the model) give the outcomes of one, document by document.
+    @Test func parallelScoringKeepsDocumentOrderAndResults() throws {
+        let docs = try MultipleChoiceTask.documents(task: "piqa", data: data)
+        let one = evaluateMultipleChoice(task: "piqa", documents: docs, model: RealModel.model, tokenizer: RealModel.tokenizer,
+                                         limit: 12, progress: false, workers: 1)
+        let two = evaluateMultipleChoice(task: "piqa", documents: docs, model: RealModel.model, tokenizer: RealModel.tokenizer,
+                                         limit: 12, progress: false, workers: 2)
+        #expect(one.outcomes?.count == 12 && one.outcomes == two.outcomes && one.outcomesNorm == two.outcomesNorm)
+        #expect(abs(one.chance! - 0.5) < 1e-12)
+    }
+
     @Test func taskAccuracyOnAFewDocuments() throws {
         let docs = try MultipleChoiceTask.documents(task: "arc_easy", data: data)
         let r = evaluateMultipleChoice(task: "arc_easy", documents: docs, model: RealModel.model,
