@@ -100,6 +100,10 @@ public struct ModelQuantizationReport: Codable, Equatable, Sendable {
     /// Storage bits of all quantized layers over their weight count (side data included).
     public var bitsPerWeight: Double
     public var weightCount: Int
+    /// Linear layers the layer filter left in full precision (read from the source GGUF at load)
+    /// and their weight count; nil when every layer was quantized.
+    public var keptLayers: [String]?
+    public var keptWeightCount: Int?
     /// Bytes of the packed model file written.
     public var fileBytes: Int
     /// Sum of the layers' fit times.
@@ -112,6 +116,7 @@ public struct ModelQuantizationReport: Codable, Equatable, Sendable {
     enum CodingKeys: String, CodingKey {
         case method, parameters, model, modelSHA256 = "model_sha256", output, storage, calibration, layers
         case bitsPerWeight = "bits_per_weight", weightCount = "weight_count", fileBytes = "file_bytes"
+        case keptLayers = "kept_layers", keptWeightCount = "kept_weight_count"
         case quantizeSeconds = "quantize_seconds", totalSeconds = "total_seconds", peakRSSBytes = "peak_rss_bytes"
     }
 
@@ -126,34 +131,49 @@ public struct ModelQuantizationReport: Codable, Equatable, Sendable {
 }
 
 /// A model's linear layer during quantization: forwards through its current weights (Float32,
-/// later the dequantized quantized layer) and, while `accumulator` is set, streams its inputs
-/// into H and m. A class because the model's blocks hold it while the quantizer swaps its weights.
+/// later the dequantized quantized layer) or, for the full-precision stream, through its
+/// Float32 weights; while `accumulator` is set it streams its inputs into H and m (and, with a
+/// full-precision input waiting, into GPTAQ's cross term); with `capture` it keeps its input.
+/// A class because the model's blocks hold it while the quantizer swaps its weights.
 final class CalibrationTap: LinearLayer {
     let inputCount: Int
     let outputCount: Int
-    /// Current weights; nil once the layer is done and its block will not run again.
+    /// Current weights; nil once the layer's block is done and will not run again.
     private(set) var layer: FloatLinear?
+    /// The Float32 weights, kept until the block is done (the full-precision stream runs them).
+    private(set) var original: FloatLinear?
+    var useOriginal = false
     var accumulator: Calibration.Accumulator?
     private(set) var accumulationError: Error?
+    /// The full-precision input of the tokens the next forward accumulates.
+    var pendingFullPrecision: Matrix?
+    var capture = false
+    private(set) var captured: Matrix?
 
     init(_ layer: FloatLinear) {
         self.layer = layer
+        original = layer
         inputCount = layer.inputCount; outputCount = layer.outputCount
     }
 
     var weightBytes: Int { layer?.weightBytes ?? 0 }
     var kind: String { layer?.kind ?? "released" }
 
-    func replace(with l: FloatLinear?) { layer = l }
+    func replace(with l: FloatLinear) { layer = l }
+    func release() { layer = nil; original = nil }
+    func takeCaptured() -> Matrix? { defer { captured = nil }; return captured }
 
     func forward(_ x: UnsafeBufferPointer<Float>, tokens: Int, into y: UnsafeMutableBufferPointer<Float>) {
-        if accumulator != nil && accumulationError == nil {
-            do {
-                try accumulator!.add(Matrix(rows: tokens, cols: inputCount, values: Array(x.prefix(tokens * inputCount))))
-            } catch { accumulationError = error }
+        if capture || (accumulator != nil && accumulationError == nil) {
+            let m = Matrix(rows: tokens, cols: inputCount, values: Array(x.prefix(tokens * inputCount)))
+            if capture { captured = m }
+            if accumulator != nil && accumulationError == nil {
+                do { try accumulator!.add(m, fullPrecision: pendingFullPrecision) } catch { accumulationError = error }
+                pendingFullPrecision = nil
+            }
         }
-        guard let layer else { preconditionFailure("CalibrationTap: forward through a released layer") }
-        layer.forward(x, tokens: tokens, into: y)
+        guard let l = useOriginal ? original : layer else { preconditionFailure("CalibrationTap: forward through a released layer") }
+        l.forward(x, tokens: tokens, into: y)
     }
 }
 
@@ -204,6 +224,7 @@ public struct ModelQuantization {
             method: quantizer.methodName, parameters: quantizer.resolvedParameters, model: options.modelPath, modelSHA256: sha,
             output: options.outputPath, storage: q.storesDense ? "dense-f32-dequantized" : "ternary",
             calibration: q.calibration, layers: records, bitsPerWeight: bits / Double(weightCount), weightCount: weightCount,
+            keptLayers: q.kept.isEmpty ? nil : q.kept.map(\.name), keptWeightCount: q.kept.isEmpty ? nil : q.kept.map(\.weights).reduce(0, +),
             fileBytes: fileBytes, quantizeSeconds: records.reduce(0) { $0 + $1.report.seconds },
             totalSeconds: Date().timeIntervalSince(start), peakRSSBytes: MemoryReport.peakResidentSetBytes())
         return (report, file)
@@ -215,6 +236,7 @@ public struct ModelQuantization {
         var records: [LayerQuantizationRecord] = []
         var calibration: CalibrationSummary?
         var storesDense = false
+        var kept: [(name: String, weights: Int)] = []
     }
 
     private func quantizeLayers(with quantizer: any Quantizer) throws -> QuantizedLayers {
@@ -264,59 +286,106 @@ public struct ModelQuantization {
         var tensors: [String: PackedTensor] = [:]
         var calibrationSeconds = 0.0
         var storesDense = false
+        // The Float32 model's hidden states beside the quantized one's, for GPTAQ's cross term.
+        let needs = quantizer.calibrationNeeds
+        let fullPrecisionStream = options.sequential && needs == .trueSequential(fullPrecisionInputs: true)
+        var fpHidden = fullPrecisionStream ? hidden : []
+        // The first layer of each input group carries the accumulator.
+        let groupOf: [LlamaLinearName: LlamaLinearName] = [.query: .query, .key: .query, .value: .query, .output: .output,
+                                                            .gate: .gate, .up: .gate, .down: .down]
+        // Block inputs: one stage, statistics from the Float32 block. True-sequential: the layer
+        // groups in execution order, each calibrated on the block with the earlier ones quantized.
+        let stages: [[LlamaLinearName]] = needs == .blockInputs || !options.sequential
+            ? [LlamaLinearName.allCases]
+            : [[.query, .key, .value], [.output], [.gate, .up], [.down]]
         for b in 0...lastBlock {
             let blockLayers = LlamaLinearName.allCases.map { ($0, $0.tensorName(block: b)) }
-            let toQuantize = blockLayers.filter { selected.contains($0.1) }
-            // The first layer of each input group carries the accumulator.
-            let groupOf: [LlamaLinearName: LlamaLinearName] = [.query: .query, .key: .query, .value: .query, .output: .output,
-                                                                .gate: .gate, .up: .gate, .down: .down]
-            var stats: [LlamaLinearName: Calibration] = [:]
-            let blockInputs = options.sequential && !toQuantize.isEmpty ? hidden : []
+            for stage in stages {
+                let toQuantize = blockLayers.filter { stage.contains($0.0) && selected.contains($0.1) }
+                guard !toQuantize.isEmpty else { continue }
+                var stats: [LlamaLinearName: Calibration] = [:]
+                if !hidden.isEmpty {
+                    let t0 = Date()
+                    let leaders = Set(toQuantize.map { groupOf[$0.0]! })
+                    for g in leaders { taps[g.tensorName(block: b)]!.accumulator = Calibration.Accumulator(cols: taps[g.tensorName(block: b)]!.inputCount) }
+                    try collectStatistics(model, b, leaders: leaders, taps: taps, hidden: hidden, fullPrecision: fpHidden)
+                    for g in leaders {
+                        let tap = taps[g.tensorName(block: b)]!
+                        if let e = tap.accumulationError { throw ModelQuantizationError.layerFailed(layer: g.tensorName(block: b), reason: "calibration: \(e)") }
+                        stats[g] = try tap.accumulator!.finish()
+                        tap.accumulator = nil
+                    }
+                    calibrationSeconds += Date().timeIntervalSince(t0)
+                }
+                for (kind, name) in toQuantize {
+                    let tap = taps[name]!
+                    let result: QuantizationResult
+                    do {
+                        result = try quantizer.adapted(forLayer: name).quantizeLayer(tap.original!.weights, calibration: stats[groupOf[kind]!])
+                    } catch {
+                        throw ModelQuantizationError.layerFailed(layer: name, reason: "\(error)")
+                    }
+                    records.append(LayerQuantizationRecord(name: name, report: result.report))
+                    switch result.layer {
+                    case let .ternary(t): tensors[name] = .ternary(t)
+                    case let .uniform(u): tensors[name] = .dense(u.dequantized()); storesDense = true
+                    }
+                    // Later stages and blocks (sequential mode) see this layer as stored.
+                    if options.sequential && !hidden.isEmpty {
+                        tap.replace(with: FloatLinear(result.layer.dequantized(), bias: result.layer.bias, kind: "quantized-f32"))
+                    }
+                    let r = result.report
+                    progress.advance(detail: "\(name) \(r.rows)×\(r.cols) rel \(String(format: "%.4f", r.relativeError))"
+                        + (r.outputError.map { String(format: " out %.4f", $0) } ?? "")
+                        + String(format: " %.3f bpw %.2fs", r.bitsPerWeight, r.seconds))
+                }
+            }
             if !hidden.isEmpty {
+                // The next block's inputs: through this block as stored (sequential) or in Float32.
                 let t0 = Date()
-                let needed = Set(toQuantize.map { groupOf[$0.0]! })
-                for g in needed { taps[g.tensorName(block: b)]!.accumulator = Calibration.Accumulator(cols: taps[g.tensorName(block: b)]!.inputCount) }
+                let taken = blockLayers.map { taps[$0.1]! }
+                for t in taken { t.useOriginal = !options.sequential }
                 runBlock(model, b, &hidden)
-                for g in needed {
-                    let tap = taps[g.tensorName(block: b)]!
-                    if let e = tap.accumulationError { throw ModelQuantizationError.layerFailed(layer: g.tensorName(block: b), reason: "calibration: \(e)") }
-                    stats[g] = try tap.accumulator!.finish()
-                    tap.accumulator = nil
-                }
+                for t in taken { t.useOriginal = true }
+                if !fpHidden.isEmpty { runBlock(model, b, &fpHidden) }
+                for t in taken { t.useOriginal = false }
                 calibrationSeconds += Date().timeIntervalSince(t0)
             }
-            for (kind, name) in toQuantize {
-                let tap = taps[name]!
-                let result: QuantizationResult
-                do { result = try quantizer.quantizeLayer(tap.layer!.weights, calibration: stats[groupOf[kind]!]) } catch {
-                    throw ModelQuantizationError.layerFailed(layer: name, reason: "\(error)")
-                }
-                records.append(LayerQuantizationRecord(name: name, report: result.report))
-                switch result.layer {
-                case let .ternary(t): tensors[name] = .ternary(t)
-                case let .uniform(u): tensors[name] = .dense(u.dequantized()); storesDense = true
-                }
-                // Later blocks (sequential mode) see this layer as stored.
-                tap.replace(with: options.sequential && !hidden.isEmpty
-                    ? FloatLinear(result.layer.dequantized(), bias: result.layer.bias, kind: "quantized-f32") : nil)
-                let r = result.report
-                progress.advance(detail: "\(name) \(r.rows)×\(r.cols) rel \(String(format: "%.4f", r.relativeError))"
-                    + (r.outputError.map { String(format: " out %.4f", $0) } ?? "")
-                    + String(format: " %.3f bpw %.2fs", r.bitsPerWeight, r.seconds))
-            }
-            if !blockInputs.isEmpty {
-                // Recompute this block's output from its quantized layers for the next block.
-                let t0 = Date()
-                hidden = blockInputs
-                runBlock(model, b, &hidden)
-                calibrationSeconds += Date().timeIntervalSince(t0)
-            }
-            // This block never runs again: drop its weights (Float32 or dequantized copies).
-            for (_, name) in blockLayers { taps[name]!.replace(with: nil) }
+            // This block never runs again: drop its weights (Float32 and dequantized copies).
+            for (_, name) in blockLayers { taps[name]!.release() }
         }
         calibration?.seconds = calibrationSeconds
+        if fullPrecisionStream { calibration?.mode = "true-sequential, with full-precision inputs (GPTAQ)" }
+        else if options.sequential && needs != .blockInputs { calibration?.mode = "true-sequential" }
         progress.finish()
-        return QuantizedLayers(tensors: tensors, records: records, calibration: calibration, storesDense: storesDense)
+        let kept = names.filter { !selected.contains($0) }.map { ($0, taps[$0]!.inputCount * taps[$0]!.outputCount) }
+        return QuantizedLayers(tensors: tensors, records: records, calibration: calibration, storesDense: storesDense, kept: kept)
+    }
+
+    /// Runs block `b` over every sequence (on copies: the streams advance only once the block is
+    /// done) with accumulators on the `leaders`' taps. With a full-precision stream, each
+    /// sequence first runs through the Float32 block to capture the leaders' inputs there, which
+    /// then accompany the same tokens' inputs in the quantized stream.
+    private func collectStatistics(_ model: LlamaModel, _ b: Int, leaders: Set<LlamaLinearName>, taps: [String: CalibrationTap],
+                                   hidden: [[Float]], fullPrecision: [[Float]]) throws {
+        let dim = model.configuration.embeddingLength
+        let blockTaps = LlamaLinearName.allCases.map { taps[$0.tensorName(block: b)]! }
+        let leaderTaps = leaders.map { taps[$0.tensorName(block: b)]! }
+        var cache = model.makeCache(capacity: hidden.map(\.count).max()! / dim)
+        for s in hidden.indices {
+            if !fullPrecision.isEmpty {
+                for t in blockTaps { t.useOriginal = true }
+                for t in leaderTaps { t.capture = true }
+                let saved = leaderTaps.map { $0.accumulator }
+                for t in leaderTaps { t.accumulator = nil }
+                var h = fullPrecision[s]
+                model.blocks[b](&h, tokens: h.count / dim, cache: &cache, block: b)
+                for (t, a) in zip(leaderTaps, saved) { t.accumulator = a; t.capture = false; t.pendingFullPrecision = t.takeCaptured() }
+                for t in blockTaps { t.useOriginal = false }
+            }
+            var h = hidden[s]
+            model.blocks[b](&h, tokens: h.count / dim, cache: &cache, block: b)
+        }
     }
 
     /// Runs block `b` over every calibration sequence (each with its own KV cache), in place.

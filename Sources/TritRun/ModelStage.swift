@@ -8,24 +8,50 @@ import TritReport
 public struct MethodSpec: Codable, Sendable, Equatable {
     /// "reference" (no quantization) or a TritQuant method name.
     public var method: String
+    /// Distinguishes rows of one method with other parameters ("pt2llm-propagate").
+    public var id: String
     public var label: String
     public var parameters: [String: String]
-    public init(method: String, label: String, parameters: [String: String] = [:]) {
-        self.method = method; self.label = label; self.parameters = parameters
+    /// Linear layer kinds left in full precision (tensor-name fragments, e.g. "attn_q").
+    public var keepLayers: [String]
+    /// What the implementation follows, in one line: paper text, official code, released
+    /// checkpoint, or ours (an improvement, shown beside the paper's method).
+    public var follows: String
+
+    public init(method: String, id: String? = nil, label: String, parameters: [String: String] = [:],
+                keepLayers: [String] = [], follows: String) {
+        self.method = method; self.id = id ?? method; self.label = label; self.parameters = parameters
+        self.keepLayers = keepLayers; self.follows = follows
+    }
+
+    /// Whether the method quantizes the model tensor `name` (`blk.0.attn_q.weight`).
+    public func quantizes(_ name: String) -> Bool {
+        method != "reference" && !keepLayers.contains { name.contains(".\($0).") }
     }
 
     /// The methods every paper compares, in the order the report shows them.
     public static func defaults(full: Bool) -> [MethodSpec] {
-        [MethodSpec(method: "reference", label: "Float32 reference (Q4_1 dequantized)"),
-         MethodSpec(method: "absmean", label: "absmean ternary (group 128)", parameters: ["granularity": "group"]),
-         MethodSpec(method: "twn", label: "TWN ternary (per row)"),
-         MethodSpec(method: "rtn", label: "RTN 2-bit (group 128)", parameters: ["bits": "2"]),
-         MethodSpec(method: "gptq", label: "GPTQ 2-bit (group 128)", parameters: ["bits": "2"]),
-         MethodSpec(method: "ptqtp", label: "PTQTP (two trit-planes)"),
-         MethodSpec(method: "pt2llm", label: "PT²-LLM (init+ITF+AGA+SSR)"),
-         MethodSpec(method: "tequila-untrained", label: "absmean + deadzone bias (Tequila, untrained)"),
-         MethodSpec(method: "tequila", label: full ? "Tequila (trained)" : "Tequila (trained, short budget)",
-                    parameters: full ? [:] : ["steps": "20"])]
+        [MethodSpec(method: "reference", label: "Float32 reference (Q4_1 dequantized)",
+                    follows: "the GGUF as shipped (Q4_1), dequantized to Float32"),
+         MethodSpec(method: "absmean", label: "absmean ternary (group 128)", parameters: ["granularity": "group"],
+                    follows: "BitNet b1.58's absmean rounding (paper text), one scale per (row, 128-group)"),
+         MethodSpec(method: "twn", label: "TWN ternary (per row)",
+                    follows: "TWN paper text: Δ = 0.7·mean|w|, α = mean |w| above Δ, per row"),
+         MethodSpec(method: "rtn", label: "RTN 2-bit (group 128)", parameters: ["bits": "2"],
+                    follows: "uniform asymmetric round-to-nearest, group 128 (the papers' RTN baseline)"),
+         MethodSpec(method: "gptq", label: "GPTQ 2-bit (group 128)", parameters: ["bits": "2"],
+                    follows: "GPTQ reference code: Cholesky of H⁻¹, 128-column blocks with column updates, asymmetric 2-bit grid per group"),
+         MethodSpec(method: "ptqtp", label: "PTQTP (two trit-planes)",
+                    follows: "paper text (arXiv 2509.16989): two trit-planes per (row, 128-group) on every linear layer"),
+         MethodSpec(method: "ptqtp", id: "ptqtp-keep-qk", label: "PTQTP, q/k kept in full precision", keepLayers: ["attn_q", "attn_k"],
+                    follows: "the authors' released checkpoints: q_proj and k_proj stay in full precision (counted at 16 bits)"),
+         MethodSpec(method: "pt2llm", label: "PT²-LLM",
+                    follows: "official code (XIANGLONGYAN/PT2-LLM) as audited: each block fitted once (init, ITF, AGA), Err = (W − Q)/diag propagated, GPTAQ term α 0.25, true-sequential, SSR in top-k order except ffn_down"),
+         MethodSpec(method: "pt2llm", id: "pt2llm-rerounding", label: "PT²-LLM + column re-rounding",
+                    parameters: ["intra_block": "propagate"],
+                    follows: "ours: the official pipeline, but each block column is re-rounded against its grid after GPTQ's column updates"),
+         MethodSpec(method: "tequila-untrained", label: "absmean + deadzone bias (Tequila's bias, untrained)",
+                    follows: "absmean with the paper's folded deadzone bias c = λ·Σ deadzone w (λ = 1e-3), no training")]
     }
 }
 
@@ -56,38 +82,46 @@ public struct ModelStage {
         self.stageCache = stageCache; self.buildKey = buildKey
     }
 
-    public func run() throws -> (methods: [MethodResult], reused: Bool) {
+    /// Each method's result, whether every method came from the stage cache, and the model's
+    /// vocabulary size.
+    public func run() throws -> (methods: [MethodResult], reused: Bool, vocabularySize: Int?) {
         let ggufSHA = try PackedModelFile.sha256(ofFile: gguf)
         let planKey = String(decoding: try JSONCoding.encode(plan), as: UTF8.self)
         var results: [MethodResult] = []
         var allReused = true
+        var vocabularySize: Int?
+        var documents: [String: [MultipleChoiceDocument]]?
         for (i, spec) in methods.enumerated() {
             logNotice("[run] method \(i + 1)/\(methods.count): \(spec.label)")
             let key = StageCache.key(buildKey + [ggufSHA, spec.method, spec.parameters.sorted { $0.key < $1.key }.description,
+                                                 spec.keepLayers.description,
                                                  "calib \(calibrationSequences)x\(calibrationLength)", planKey])
-            let (outcome, reused) = try stageCache.run(stage: "method-\(spec.method)", key: key) { () -> MethodOutcome in
+            let (outcome, reused) = try stageCache.run(stage: "method-\(spec.id)", key: key) { () -> MethodOutcome in
                 var quantization: ModelQuantizationReport?
                 var path = gguf
                 if spec.method != "reference" {
                     let dir = stageCache.directory + "/models"
                     try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-                    path = dir + "/\(spec.method)-\(key.prefix(16)).tpk"
+                    path = dir + "/\(spec.id)-\(key.prefix(16)).tpk"
                     let method = try QuantizationMethod.named(spec.method)
                     let options = ModelQuantizationOptions(
                         modelPath: gguf, method: spec.method, parameters: spec.parameters, outputPath: path,
                         calibrationSequences: method.requiresCalibration ? calibrationSequences : 0,
                         calibrationSequenceLength: calibrationLength,
-                        scored: PerplexitySource(argument: plan.pplSource ?? "boolq-passages"))
+                        scored: PerplexitySource(argument: plan.pplSource ?? "boolq-passages"),
+                        layers: spec.quantizes)
                     quantization = try ModelQuantization(options: options).run().report
                 }
                 let loaded = try LoadedModel(path: path)
-                let evaluation = try plan.run(on: loaded, path: path)
+                if documents == nil { documents = try plan.documents() }
+                let evaluation = try plan.run(on: loaded, path: path, documents: documents)
                 return MethodOutcome(spec: spec, quantization: quantization, evaluation: evaluation)
             }
             allReused = allReused && reused
             results.append(Self.methodResult(outcome))
+            vocabularySize = vocabularySize ?? outcome.evaluation.vocabularySize
         }
-        return (results, allReused)
+        return (results, allReused, vocabularySize)
     }
 
     /// A note for layers that hold two packed copies (representation "ternary-A+B": decode
@@ -112,13 +146,20 @@ public struct ModelStage {
         let tuned = e.runtime.values.contains { $0.kernels.values.contains { $0.keys.contains { $0.hasSuffix("tuned") } } }
         let runtime = ternary ? "packed ternary kernels (\(tuned ? "tuned" : "default") dispatch)"
             : o.quantization != nil ? "Float32 BLAS on the dequantized weights" : "Float32 BLAS"
-        var r = MethodResult(method: o.spec.method, label: o.spec.label, runtime: runtime)
+        var r = MethodResult(method: o.spec.id, label: o.spec.label, runtime: runtime)
+        r.follows = o.spec.follows
         r.bitsPerWeight = o.quantization?.bitsPerWeight ?? 32
+        // Layers kept in full precision count at 16 bits, as the checkpoints that keep them store them.
+        let kept = o.quantization?.keptWeightCount ?? 0
+        if let q = o.quantization, kept > 0 {
+            r.bitsPerWeight = (q.bitsPerWeight * Double(q.weightCount) + 16 * Double(kept)) / Double(q.weightCount + kept)
+            r.notes.append("\((q.keptLayers ?? []).count) layers (\(kept) weights) kept in full precision: counted at 16 bits per weight; the runtime holds them in Float32")
+        }
         // Storage at the method's bits per weight for the linear layers, plus what the runtime
         // holds for the rest (int8 embedding/LM head, norms); the reference is its Float32 weights.
         if let q = o.quantization, let mem = e.memory {
             let rest = mem.weightBytesByKind.filter { !$0.key.hasPrefix("linear") }.values.reduce(0, +)
-            r.modelBytes = Int((q.bitsPerWeight * Double(q.weightCount) / 8).rounded(.up)) + rest
+            r.modelBytes = Int((q.bitsPerWeight * Double(q.weightCount) / 8).rounded(.up)) + 2 * kept + rest
         } else {
             r.modelBytes = e.memory?.totalWeightBytes
         }
@@ -126,9 +167,12 @@ public struct ModelStage {
         if let note = Self.twoCopyNote(e.runtime.values.map(\.representations)) { r.notes.append(note) }
         r.ppl = e.ppl
         r.tokensScored = e.tokensScored
+        r.pplWindowNLL = e.perplexity?.windowNLL
+        r.pplWindowTokens = e.perplexity?.windowTokens
         r.tasks = e.tasks.keys.sorted().map { k in
             let t = e.tasks[k]!
-            return TritReport.TaskResult(task: k, acc: t.acc, accNorm: t.accNorm, docs: t.docs)
+            return TritReport.TaskResult(task: k, acc: t.acc, accNorm: t.accNorm, docs: t.docs, chance: t.chance,
+                                         outcomes: t.outcomes, outcomesNorm: t.outcomesNorm)
         }
         r.quantizeSeconds = o.quantization?.totalSeconds
         if let s = e.speed.first(where: { $0.threads == 1 }) ?? e.speed.first {
@@ -137,6 +181,9 @@ public struct ModelStage {
         }
         for s in e.speed where s.threads != 1 {
             r.notes.append(String(format: "%d threads: prefill %.0f tok/s, decode %.1f tok/s", s.threads, s.prefillTokensPerSecond, s.decodeTokensPerSecond))
+        }
+        if let cap = e.collapsedTaskLimit {
+            r.notes.append("perplexity above the vocabulary size (\(e.vocabularySize ?? 0)): tasks scored on their first \(cap) documents only, enough to show a collapsed model at chance")
         }
         if let q = o.quantization, let c = q.calibration {
             r.notes.append("calibration: \(c.tokens) tokens from \(c.source) (\(c.mode)), not the scored text")

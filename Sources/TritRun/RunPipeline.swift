@@ -95,6 +95,7 @@ public struct RunPipeline {
             }
             result.tuning = out.landscapes
             result.kernels = out.kernels
+            result.notes += out.notes ?? []
             if !o.full { limits.append("tuning: successive halving, 14 evaluations per (variant, format, shape, tokens), 1 thread") }
         }
         if runsCachegrind, let exe = o.executable, let kernels = result.kernels {
@@ -120,17 +121,22 @@ public struct RunPipeline {
         if !o.skip.contains("models") {
             let plan = Self.evaluationPlan(full: o.full)
             let methods = MethodSpec.defaults(full: o.full)
-            let calibrationSequences = o.full ? 16 : 8
+            // --full: the papers' 128 × 2048 calibration tokens.
+            let calibrationSequences = o.full ? 128 : 8, calibrationLength = o.full ? 2048 : 256
             let stageModels = ModelStage(gguf: o.cache.defaultModel, methods: methods, plan: plan,
-                                         calibrationSequences: calibrationSequences, calibrationLength: 256,
+                                         calibrationSequences: calibrationSequences, calibrationLength: calibrationLength,
                                          stageCache: stageCache, buildKey: buildKey)
             try o.cache.requireFile(o.cache.defaultModel)
-            result.methods = try stage("models", "quantize, evaluate and time \(methods.count) methods") { try stageModels.run() }
+            let out = try stage("models", "quantize, evaluate and time \(methods.count) methods") { () -> ((methods: [MethodResult], vocabularySize: Int?), Bool) in
+                let r = try stageModels.run()
+                return ((r.methods, r.vocabularySize), r.reused)
+            }
+            // Intervals, chance-adjusted retention, paired tests and the collapse rule.
+            result.methods = AccuracyAnalysis(vocabularySize: out.vocabularySize).analyze(out.methods)
             if !o.full {
                 limits.append("perplexity: BoolQ Wikipedia passages, context 512, first \(plan.maxTokens ?? 0) tokens")
-                limits.append("zero-shot: \(plan.tasks.joined(separator: ", ")), first \(plan.limit ?? 0) documents each (use --full for the complete tasks)")
-                limits.append("Tequila trained with 20 Adam steps per layer (--full: the default 60)")
-                limits.append("calibration (GPTQ, PT²-LLM, Tequila): 8 × 256 = 2048 LAMBADA tokens (--full: 4096); methods without calibration report no output error")
+                limits.append("zero-shot: " + plan.tasks.map { "\($0) first \(plan.limit(of: $0).map(String.init) ?? "all") documents" }.joined(separator: ", ") + " (use --full for the complete tasks); a model whose perplexity exceeds the vocabulary size is scored on the first \(plan.collapsedTaskLimit ?? 0) of them")
+                limits.append("calibration (GPTQ, PT²-LLM): 8 × 256 = 2048 LAMBADA tokens (--full: the papers' 128 × 2048 = 262144); methods without calibration report no output error")
                 limits.append("speed at 1 thread only (--full: 1 and 2)")
             }
         }
@@ -158,14 +164,19 @@ public struct RunPipeline {
         }
     }
 
-    /// What the evaluate stage runs: bounded by default to fit ~30 minutes on 2 cores.
+    /// What the evaluate stage runs. By default enough documents to tell methods apart (at least
+    /// 500 of PIQA and ARC-Easy, and HellaSwag) on both cores; `--full` every document of every task.
     public static func evaluationPlan(full: Bool) -> EvaluationPlan {
         full ? EvaluationPlan(pplSource: "boolq-passages", context: 512,
                               tasks: ["piqa", "arc_easy", "arc_challenge", "hellaswag", "winogrande", "boolq", "openbookqa"],
-                              speedThreads: [1, 2])
+                              speedThreads: [1, 2], threads: 2)
              : EvaluationPlan(pplSource: "boolq-passages", context: 512, maxTokens: 4096,
-                              tasks: ["piqa", "arc_easy"], limit: 80, speedThreads: [1])
+                              tasks: ["piqa", "arc_easy", "hellaswag"], limit: 500, taskLimits: defaultTaskLimits,
+                              collapsedTaskLimit: 100, speedThreads: [1], threads: 2)
     }
+
+    /// Per-task document limits of the default profile (ARC-Easy's file holds 570: all of them).
+    public static let defaultTaskLimits = ["arc_easy": 570, "hellaswag": 200]
 
     /// Metrics a later run is compared against: roofline bandwidths and tuned kernel timings
     /// (samples), method sizes and accuracies (deterministic).

@@ -80,8 +80,10 @@ struct ModelQuantizationTests {
     /// would change it). Covers a shared input (q/k/v) and the 1536-wide input of ffn_down.
     @Test func calibrationStatisticsComeFromTheRealActivations() throws {
         let names: Set = ["blk.0.attn_v.weight", "blk.0.ffn_down.weight"]
-        let out = Self.tempPath("pt2llm.trit")
-        let (report, file) = try ModelQuantization(options: Self.options("pt2llm", [:], layers: names, out: out)).run()
+        let out = Self.tempPath("tequila.trit")
+        // A method calibrated on block inputs (the block itself in Float32).
+        let (report, file) = try ModelQuantization(options: Self.options("tequila-untrained", [:], layers: names, out: out)).run()
+        #expect(report.calibration?.mode == "sequential")
         #expect(report.calibration?.tokens == 64 && report.calibration?.source == "lambada")
 
         let gguf = try GGUFFile(path: Self.model)
@@ -99,12 +101,81 @@ struct ModelQuantizationTests {
             #expect(record.report.calibrationTokens == 64)
             let w = try gguf.matrix(named: record.name, rows: record.report.rows, cols: record.report.cols)
             guard case let .ternary(t)? = file.tensors[record.name] else { Issue.record("not ternary"); continue }
-            #expect(t.permutation != nil)   // SSR is on by default
             let expected = cal.relativeOutputError(reference: w, quantized: t.dequantized(), bias: t.bias)
             let got = try #require(record.report.outputError)
             #expect(abs(got - expected) < 1e-4 * expected, "\(record.name): reported \(got), from recorded X \(expected)")
             #expect(got > 0.01 && got < 1)
         }
+    }
+
+    /// PT²-LLM as its official pipeline calibrates: attn_output sees the block with attn_v
+    /// already quantized (true-sequential), and GPTAQ's cross term pairs those inputs with the
+    /// Float32 model's on the same tokens. Quantizing attn_output directly from statistics of
+    /// inputs recorded that way gives the layer the run stored.
+    @Test func pt2llmCalibratesTrueSequentiallyWithFullPrecisionInputs() throws {
+        let v = "blk.0.attn_v.weight", o = "blk.0.attn_output.weight"
+        let out = Self.tempPath("pt2llm.trit")
+        let (report, file) = try ModelQuantization(options: Self.options("pt2llm", [:], layers: [v, o], out: out)).run()
+        #expect(report.calibration?.mode == "true-sequential, with full-precision inputs (GPTAQ)")
+        guard case let .ternary(storedV)? = file.tensors[v], case let .ternary(storedO)? = file.tensors[o] else {
+            Issue.record("not ternary"); return
+        }
+        let gguf = try GGUFFile(path: Self.model)
+        let seqs = try calibrationSequences(scored: .boolqPassages, tokenizer: try BPETokenizer(gguf: gguf), count: 2, length: 32)
+        func record(replacingV: Bool) throws -> Matrix {
+            let recorder = LinearInputRecorder(maxRowsPerLayer: 64)
+            let model = try LlamaModel(weights: LlamaWeights(gguf: gguf)) { name, m in
+                let layer = name == v && replacingV ? FloatLinear(storedV.dequantized()) : FloatLinear(m)
+                return RecordingLinear(name: name, inner: layer, recorder: recorder)
+            }
+            for s in seqs { var cache = model.makeCache(capacity: 32); _ = model.hiddenStates(s, cache: &cache) }
+            return try #require(recorder.inputs(of: o))
+        }
+        let quantizedStream = try record(replacingV: true), fullPrecision = try record(replacingV: false)
+        #expect(quantizedStream.values != fullPrecision.values)
+        var acc = Calibration.Accumulator(cols: 576)
+        try acc.add(quantizedStream, fullPrecision: fullPrecision)
+        let w = try gguf.matrix(named: o, rows: 576, cols: 576)
+        let direct = try PT2LLMQuantizer().adapted(forLayer: o).quantizeLayer(w, calibration: try acc.finish())
+        guard case let .ternary(expected) = direct.layer else { Issue.record("not ternary"); return }
+        // The run accumulates per sequence, the recorder in one batch: equal up to rounding.
+        let same = zip(storedO.planes[0], expected.planes[0]).filter { $0 == $1 }.count
+        #expect(Double(same) >= 0.999 * Double(expected.planes[0].count), "\(same) of \(expected.planes[0].count) trits agree")
+        #expect(expected.permutation == storedO.permutation || same < expected.planes[0].count)
+        #expect(direct.report.details.stages?.contains("gptaq") == true)
+        // Without the quantized attn_v in the stream the statistics differ, and so does the layer.
+        let floatOnly = try PT2LLMQuantizer().quantizeLayer(w, calibration: try Calibration(activations: fullPrecision))
+        guard case let .ternary(plain) = floatOnly.layer else { return }
+        #expect(zip(storedO.planes[0], plain.planes[0]).filter { $0 != $1 }.count > 100)
+    }
+
+    /// Which layers each default method ternarizes: every linear layer, except where a method
+    /// row keeps some in full precision (PTQTP as released keeps q and k).
+    @Test func methodsTernarizeTheLayersTheyClaim() {
+        let names = (0..<2).flatMap { b in LlamaLinearName.allCases.map { $0.tensorName(block: b) } }
+        for spec in MethodSpec.defaults(full: false) {
+            let kept = names.filter { !spec.quantizes($0) }
+            switch spec.id {
+            case "reference": #expect(kept == names)
+            case "ptqtp-keep-qk":
+                #expect(kept == ["blk.0.attn_q.weight", "blk.0.attn_k.weight", "blk.1.attn_q.weight", "blk.1.attn_k.weight"])
+            default: #expect(kept.isEmpty, "\(spec.id) keeps \(kept)")
+            }
+            #expect(!spec.follows.isEmpty)
+        }
+        #expect(Set(MethodSpec.defaults(full: false).map(\.id)).count == MethodSpec.defaults(full: false).count)
+    }
+
+    /// A kept layer stays out of the packed file and is counted in the report.
+    @Test func keptLayersAreReportedAndNotPacked() throws {
+        let out = Self.tempPath("keep.trit")
+        let spec = MethodSpec.defaults(full: false).first { $0.id == "ptqtp-keep-qk" }!
+        var o = Self.options("ptqtp", ["max_iter": "3"], layers: [], out: out, sequences: 0)
+        o.layers = { $0.hasPrefix("blk.0.") && spec.quantizes($0) }
+        let (report, file) = try ModelQuantization(options: o).run()
+        #expect(!file.tensors.keys.contains("blk.0.attn_q.weight") && file.tensors.keys.contains("blk.0.attn_v.weight"))
+        #expect(report.keptLayers?.contains("blk.0.attn_q.weight") == true)
+        #expect(report.keptLayers?.contains("blk.0.ffn_up.weight") == false)
     }
 
     @Test func badInputsGiveClearErrorsBeforeAnyWork() throws {
