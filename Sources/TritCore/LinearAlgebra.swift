@@ -75,6 +75,18 @@ public enum LinearAlgebra {
     /// Threads OpenBLAS may use (1 for single-thread measurements).
     public static func setThreads(_ n: Int) { openblas_set_num_threads(Int32(n)) }
 
+    /// Threads OpenBLAS uses now.
+    public static var threads: Int { Int(openblas_get_num_threads()) }
+
+    /// Runs `body` with OpenBLAS on `n` threads and restores the count it found: the setting is
+    /// process-wide, so library code that changes it must not leave it changed.
+    public static func withThreads<T>(_ n: Int, _ body: () throws -> T) rethrows -> T {
+        let before = threads
+        setThreads(n)
+        defer { setThreads(before) }
+        return try body()
+    }
+
     /// Lower Cholesky factor L of a symmetric positive definite n × n matrix (row-major,
     /// Double): A = L Lᵀ. Upper triangle of the result is zeroed.
     public static func cholesky(_ a: [Double], n: Int) throws -> [Double] {

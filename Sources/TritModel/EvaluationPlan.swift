@@ -51,7 +51,9 @@ public struct EvaluationPlan: Codable, Sendable, Equatable {
         // Perplexity windows and documents are independent: `threads` workers each score their
         // share on one thread with a replica of the model (layers, head and BLAS single-threaded),
         // which keeps attention, norms and the head's softmax parallel too.
+        let blasThreads = LinearAlgebra.threads
         LinearAlgebra.setThreads(1)
+        defer { LinearAlgebra.setThreads(blasThreads) }
         let evalModel = loaded.model.threaded(1)
         var report = EvalReport(model: path, representation: loaded.representation)
         report.runtime = loaded.model.runtimeByLayerKind
@@ -88,7 +90,6 @@ public struct EvaluationPlan: Codable, Sendable, Equatable {
                 report.speed.append(measureSpeed(model: model, prompt: prompt, threads: t))
                 report.decodeBreakdown.append(measureDecodeBreakdown(model: model, prompt: prompt, threads: t))
             }
-            LinearAlgebra.setThreads(threads)
         }
         report.memory = MemoryReport(model: loaded.model)
         report.vocabularySize = loaded.model.outputHead.rows

@@ -18,7 +18,9 @@ public struct SpeedResult: Codable, Sendable {
 /// same two figures llama-bench reports as pp and tg. Sets OpenBLAS to `threads` threads.
 public func measureSpeed(model original: LlamaModel, prompt: [Int32], decodeTokens: Int = 32, threads: Int,
                          repeats: Int = 3) -> SpeedResult {
+    let blasThreads = LinearAlgebra.threads
     LinearAlgebra.setThreads(threads)
+    defer { LinearAlgebra.setThreads(blasThreads) }
     let model = original.threaded(threads)
     var prefill: [Double] = [], decode: [Double] = []
     var cache = model.makeCache(capacity: prompt.count + decodeTokens + 1)
@@ -91,7 +93,9 @@ struct TimedLinear: LinearLayer {
 /// Decodes `decodeTokens` tokens after `prompt` with every linear layer timed, and splits the
 /// step into linear layers by kind, the LM head and the rest.
 public func measureDecodeBreakdown(model: LlamaModel, prompt: [Int32], decodeTokens: Int = 32, threads: Int) -> DecodeBreakdown {
+    let blasThreads = LinearAlgebra.threads
     LinearAlgebra.setThreads(threads)
+    defer { LinearAlgebra.setThreads(blasThreads) }
     let times = LinearTimes()
     let kinds = LlamaLinearName.allCases
     let m = model.threaded(threads).mappingLinears { kind, layer in

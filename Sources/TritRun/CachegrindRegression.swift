@@ -78,9 +78,10 @@ public struct CachegrindRegression {
 extension CachegrindRegression {
     /// The fastest tuned kernel of each (shape, tokens) on 1 thread, at its tuned configuration:
     /// the run's kernel table shows their simulated instructions per call beside the counters.
-    public static func fastestTuned(_ kernels: [KernelResult], tuning: [TuningLandscape]) -> [Case] {
+    /// `maxTokens` leaves out the larger calls (a 64-token GEMM takes tens of seconds under valgrind).
+    public static func fastestTuned(_ kernels: [KernelResult], tuning: [TuningLandscape], maxTokens: Int = .max) -> [Case] {
         var best: [String: KernelResult] = [:]
-        for k in kernels where k.threads == 1 {
+        for k in kernels where k.threads == 1 && k.tokens <= maxTokens {
             let key = "\(k.shape)|\(k.tokens)"
             if k.medianSeconds < best[key]?.medianSeconds ?? .infinity { best[key] = k }
         }

@@ -42,6 +42,8 @@ public struct ModelQuantizationOptions {
     /// blocks (the in-block layers see the Float32 block). Off: every input comes from the
     /// Float32 model.
     public var sequential: Bool
+    /// OpenBLAS threads for the calibration passes and the Hessian work (restored afterwards).
+    public var threads: Int = 1
     /// Which linear tensors (GGUF names, e.g. `blk.0.attn_q.weight`) to quantize; the packed
     /// file holds only those. Default: all.
     public var layers: (String) -> Bool
@@ -196,6 +198,10 @@ public struct ModelQuantization {
     }
 
     public func run() throws -> (report: ModelQuantizationReport, file: PackedModelFile) {
+        try LinearAlgebra.withThreads(max(1, options.threads)) { try runOnThreads() }
+    }
+
+    private func runOnThreads() throws -> (report: ModelQuantizationReport, file: PackedModelFile) {
         let start = Date()
         let (method, quantizer) = try makeQuantizer()
         try CachePaths().requireFile(options.modelPath)
@@ -277,7 +283,9 @@ public struct ModelQuantization {
                                              sequences: seqs.count, sequenceLength: length, tokens: seqs.count * length,
                                              mode: options.sequential ? "sequential" : "float", seconds: 0)
             if options.progress {
-                logNotice("[quantize] calibration: \(seqs.count) sequences × \(length) tokens = \(seqs.count * length) tokens of \(options.scored.calibrationSource) (not scored; scored: \(options.scored)), \(calibration!.mode) inputs")
+                let mode = !options.sequential ? "Float32" : quantizer.calibrationNeeds == .blockInputs
+                    ? "block-sequential" : "true-sequential"
+                logNotice("[quantize] calibration: \(seqs.count) sequences × \(length) tokens = \(seqs.count * length) tokens of \(options.scored.calibrationSource) (not scored; scored: \(options.scored)), \(mode) inputs")
             }
         }
 
@@ -300,6 +308,19 @@ public struct ModelQuantization {
             : [[.query, .key, .value], [.output], [.gate, .up], [.down]]
         for b in 0...lastBlock {
             let blockLayers = LlamaLinearName.allCases.map { ($0, $0.tensorName(block: b)) }
+            // The full-precision inputs of every stage's leaders, from one Float32 pass over the
+            // block, when they fit in memory (else each stage repeats that pass).
+            var fpInputs: [LlamaLinearName: [Matrix]]?
+            if !fpHidden.isEmpty {
+                let leaders = Set(stages.joined().map { groupOf[$0]! })
+                let floats = fpHidden.reduce(0) { $0 + $1.count } / model.configuration.embeddingLength
+                    * leaders.reduce(0) { $0 + taps[$1.tensorName(block: b)]!.inputCount }
+                if floats <= Self.fullPrecisionCaptureFloats {
+                    let t0 = Date()
+                    fpInputs = captureFullPrecisionInputs(model, b, leaders: leaders, taps: taps, fullPrecision: fpHidden)
+                    calibrationSeconds += Date().timeIntervalSince(t0)
+                }
+            }
             for stage in stages {
                 let toQuantize = blockLayers.filter { stage.contains($0.0) && selected.contains($0.1) }
                 guard !toQuantize.isEmpty else { continue }
@@ -308,7 +329,8 @@ public struct ModelQuantization {
                     let t0 = Date()
                     let leaders = Set(toQuantize.map { groupOf[$0.0]! })
                     for g in leaders { taps[g.tensorName(block: b)]!.accumulator = Calibration.Accumulator(cols: taps[g.tensorName(block: b)]!.inputCount) }
-                    try collectStatistics(model, b, leaders: leaders, taps: taps, hidden: hidden, fullPrecision: fpHidden)
+                    try collectStatistics(model, b, leaders: leaders, taps: taps, hidden: hidden, fullPrecision: fpHidden,
+                                          captured: fpInputs)
                     for g in leaders {
                         let tap = taps[g.tensorName(block: b)]!
                         if let e = tap.accumulationError { throw ModelQuantizationError.layerFailed(layer: g.tensorName(block: b), reason: "calibration: \(e)") }
@@ -367,13 +389,15 @@ public struct ModelQuantization {
     /// sequence first runs through the Float32 block to capture the leaders' inputs there, which
     /// then accompany the same tokens' inputs in the quantized stream.
     private func collectStatistics(_ model: LlamaModel, _ b: Int, leaders: Set<LlamaLinearName>, taps: [String: CalibrationTap],
-                                   hidden: [[Float]], fullPrecision: [[Float]]) throws {
+                                   hidden: [[Float]], fullPrecision: [[Float]], captured: [LlamaLinearName: [Matrix]]?) throws {
         let dim = model.configuration.embeddingLength
         let blockTaps = LlamaLinearName.allCases.map { taps[$0.tensorName(block: b)]! }
         let leaderTaps = leaders.map { taps[$0.tensorName(block: b)]! }
         var cache = model.makeCache(capacity: hidden.map(\.count).max()! / dim)
         for s in hidden.indices {
-            if !fullPrecision.isEmpty {
+            if let captured {
+                for g in leaders { taps[g.tensorName(block: b)]!.pendingFullPrecision = captured[g]![s] }
+            } else if !fullPrecision.isEmpty {
                 for t in blockTaps { t.useOriginal = true }
                 for t in leaderTaps { t.capture = true }
                 let saved = leaderTaps.map { $0.accumulator }
@@ -386,6 +410,29 @@ public struct ModelQuantization {
             var h = hidden[s]
             model.blocks[b](&h, tokens: h.count / dim, cache: &cache, block: b)
         }
+    }
+
+    /// At most this many floats of full-precision inputs are kept per block (256 MiB); beyond
+    /// it (the papers' 128 × 2048 calibration) each stage repeats the Float32 pass instead.
+    static let fullPrecisionCaptureFloats = 64 << 20
+
+    /// One Float32 pass of block `b` over every sequence, keeping each leader's inputs.
+    private func captureFullPrecisionInputs(_ model: LlamaModel, _ b: Int, leaders: Set<LlamaLinearName>,
+                                            taps: [String: CalibrationTap], fullPrecision: [[Float]]) -> [LlamaLinearName: [Matrix]] {
+        let dim = model.configuration.embeddingLength
+        let blockTaps = LlamaLinearName.allCases.map { taps[$0.tensorName(block: b)]! }
+        var out: [LlamaLinearName: [Matrix]] = [:]
+        var cache = model.makeCache(capacity: fullPrecision.map(\.count).max()! / dim)
+        for t in blockTaps { t.useOriginal = true }
+        for g in leaders { taps[g.tensorName(block: b)]!.capture = true }
+        for s in fullPrecision.indices {
+            var h = fullPrecision[s]
+            model.blocks[b](&h, tokens: h.count / dim, cache: &cache, block: b)
+            for g in leaders { out[g, default: []].append(taps[g.tensorName(block: b)]!.takeCaptured()!) }
+        }
+        for g in leaders { taps[g.tensorName(block: b)]!.capture = false }
+        for t in blockTaps { t.useOriginal = false }
+        return out
     }
 
     /// Runs block `b` over every calibration sequence (each with its own KV cache), in place.

@@ -104,12 +104,13 @@ public struct ModelStage {
                     try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
                     path = dir + "/\(spec.id)-\(key.prefix(16)).tpk"
                     let method = try QuantizationMethod.named(spec.method)
-                    let options = ModelQuantizationOptions(
+                    var options = ModelQuantizationOptions(
                         modelPath: gguf, method: spec.method, parameters: spec.parameters, outputPath: path,
                         calibrationSequences: method.requiresCalibration ? calibrationSequences : 0,
                         calibrationSequenceLength: calibrationLength,
                         scored: PerplexitySource(argument: plan.pplSource ?? "boolq-passages"),
                         layers: spec.quantizes)
+                    options.threads = plan.threads
                     quantization = try ModelQuantization(options: options).run().report
                 }
                 let loaded = try LoadedModel(path: path)

@@ -99,7 +99,9 @@ public struct RunPipeline {
             if !o.full { limits.append("tuning: successive halving, 14 evaluations per (variant, format, shape, tokens), 1 thread") }
         }
         if runsCachegrind, let exe = o.executable, let kernels = result.kernels {
-            let set = CachegrindRegression(cases: CachegrindRegression.fastestTuned(kernels, tuning: result.tuning ?? []), calls: 3)
+            // Decode kernels only by default (--full: the GEMMs too).
+            let set = CachegrindRegression(cases: CachegrindRegression.fastestTuned(kernels, tuning: result.tuning ?? [],
+                                                                                     maxTokens: o.full ? .max : 1), calls: 3)
             let key = StageCache.key(buildKey + ["cachegrind-v1"] + set.cases.map { "\($0.name){\($0.configuration)}" })
             do {
                 let ir = try stage("cachegrind", "simulated instructions of the fastest tuned kernel per shape and token count") {

@@ -29,7 +29,6 @@ struct EvalCommand: ParsableCommand {
         do {
             let path = model ?? CachePaths().defaultModel
             guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
-            LinearAlgebra.setThreads(threads)
             if let out = writePplText {
                 guard let ppl else { throw ValidationError("--write-ppl-text needs --ppl") }
                 try AtomicFile.write(try PerplexitySource(argument: ppl).text(EvaluationData()), to: out)

@@ -32,6 +32,7 @@ struct QuantizeCommand: ParsableCommand {
     @Option(name: .customLong("param"), help: "Method parameter key=value (repeatable).") var params: [String] = []
     @Flag(help: "Print one JSON object instead of text.") var json = false
     @Option(help: "Write the dequantized matrix Ŵ to this .npy.") var dequantOut: String?
+    @Option(help: "OpenBLAS threads for calibration and the Hessian work (1-256).") var threads = 1
 
     func run() throws {
         if model != nil || out != nil {
@@ -62,10 +63,12 @@ struct QuantizeCommand: ParsableCommand {
             let source = PerplexitySource(argument: scored)
             if case .file = source { throw ValidationError("--scored must be boolq or lambada, got '\(scored)'") }
             let filters = layers.map { $0.split(separator: ",").map(String.init) }
-            let options = ModelQuantizationOptions(
+            guard (1...256).contains(threads) else { throw ValidationError("--threads must be 1 to 256; got \(threads)") }
+            var options = ModelQuantizationOptions(
                 modelPath: model, method: method, parameters: try QuantizationParameters.parse(params), outputPath: out,
                 calibrationSequences: calibTokens / calibLength, calibrationSequenceLength: calibLength, scored: source,
                 sequential: sequential, layers: { name in filters.map { $0.contains { name.contains($0) } } ?? true })
+            options.threads = threads
             let report = try ModelQuantization(options: options).run().report
             if json { try printJSON(report) } else { print(Self.text(report, allLayers: allLayers), terminator: "") }
         } catch {
