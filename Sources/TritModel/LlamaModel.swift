@@ -273,18 +273,37 @@ public struct TransformerBlock {
     public let feedForwardNorm: RMSNorm
     public let mlp: MLP
 
+    /// `stoppingAfterInputOf`: return as soon as that layer has run on its input, leaving `h`
+    /// partly updated (calibration records a layer's inputs and needs nothing after it: the
+    /// inputs of q/k/v need only the norm, those of gate/up no MLP).
     public func callAsFunction(_ h: inout [Float], tokens: Int, cache: inout KVCache, block: Int,
-                               segments: TokenSegments? = nil) {
+                               segments: TokenSegments? = nil, stoppingAfterInputOf stop: LlamaLinearName? = nil) {
         let n = h.count
         var normed = [Float](repeating: 0, count: n), delta = [Float](repeating: 0, count: n)
         h.withUnsafeBufferPointer { hp in normed.withUnsafeMutableBufferPointer { attentionNorm(hp, tokens: tokens, into: $0) } }
+        func runOnly(_ layer: LinearLayer) {
+            var out = [Float](repeating: 0, count: tokens * layer.outputCount)
+            normed.withUnsafeBufferPointer { np in out.withUnsafeMutableBufferPointer { layer.forward(np, tokens: tokens, into: $0) } }
+        }
+        switch stop {
+        case .query?: runOnly(attention.query); return
+        case .key?: runOnly(attention.key); return
+        case .value?: runOnly(attention.value); return
+        default: break
+        }
         normed.withUnsafeBufferPointer { np in
             delta.withUnsafeMutableBufferPointer {
                 attention(np, tokens: tokens, cache: &cache, block: block, segments: segments, into: $0)
             }
         }
+        if stop == .output { return }
         for i in 0..<n { h[i] += delta[i] }
         h.withUnsafeBufferPointer { hp in normed.withUnsafeMutableBufferPointer { feedForwardNorm(hp, tokens: tokens, into: $0) } }
+        switch stop {
+        case .gate?: runOnly(mlp.gate); return
+        case .up?: runOnly(mlp.up); return
+        default: break
+        }
         normed.withUnsafeBufferPointer { np in delta.withUnsafeMutableBufferPointer { mlp(np, tokens: tokens, into: $0) } }
         for i in 0..<n { h[i] += delta[i] }
     }

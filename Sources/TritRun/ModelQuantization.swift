@@ -393,6 +393,8 @@ public struct ModelQuantization {
         let dim = model.configuration.embeddingLength
         let blockTaps = LlamaLinearName.allCases.map { taps[$0.tensorName(block: b)]! }
         let leaderTaps = leaders.map { taps[$0.tensorName(block: b)]! }
+        // Nothing after the last leader's input is needed: the passes stop there.
+        let stop = LlamaLinearName.allCases.last { leaders.contains($0) }
         var cache = model.makeCache(capacity: hidden.map(\.count).max()! / dim)
         for s in hidden.indices {
             if let captured {
@@ -403,12 +405,12 @@ public struct ModelQuantization {
                 let saved = leaderTaps.map { $0.accumulator }
                 for t in leaderTaps { t.accumulator = nil }
                 var h = fullPrecision[s]
-                model.blocks[b](&h, tokens: h.count / dim, cache: &cache, block: b)
+                model.blocks[b](&h, tokens: h.count / dim, cache: &cache, block: b, stoppingAfterInputOf: stop)
                 for (t, a) in zip(leaderTaps, saved) { t.accumulator = a; t.capture = false; t.pendingFullPrecision = t.takeCaptured() }
                 for t in blockTaps { t.useOriginal = false }
             }
             var h = hidden[s]
-            model.blocks[b](&h, tokens: h.count / dim, cache: &cache, block: b)
+            model.blocks[b](&h, tokens: h.count / dim, cache: &cache, block: b, stoppingAfterInputOf: stop)
         }
     }
 

@@ -19,6 +19,8 @@ public struct RunOptions: Sendable {
     public var skip: Set<String>
     /// The `tritbench` binary the cachegrind stage runs kernels in (nil: the stage is skipped).
     public var executable: String?
+    /// Method rows to run, by id (nil: all); the reference always runs, as every figure is relative to it.
+    public var methods: [String]?
 
     public init(reportsDirectory: String = "Reports", runID: String? = nil, cache: CachePaths = CachePaths(),
                 full: Bool = false, fresh: Bool = false, skip: Set<String> = [], executable: String? = nil) {
@@ -54,6 +56,8 @@ public struct RunPipeline {
     /// Runs every stage and returns the result and the path of result.json.
     public func run() throws -> (result: RunResult, path: String) {
         let o = options
+        // Checked before any stage runs.
+        let methods = try Self.methods(full: o.full, selected: o.methods)
         let stageCache = StageCache(cache: o.cache, reuse: !o.fresh)
         var stages: [StageRecord] = []
         let runsCachegrind = o.executable != nil && !o.skip.contains("tune") && !o.skip.contains("cachegrind")
@@ -122,7 +126,7 @@ public struct RunPipeline {
         }
         if !o.skip.contains("models") {
             let plan = Self.evaluationPlan(full: o.full)
-            let methods = MethodSpec.defaults(full: o.full)
+
             // --full: the papers' 128 × 2048 calibration tokens.
             let calibrationSequences = o.full ? 128 : 8, calibrationLength = o.full ? 2048 : 256
             let stageModels = ModelStage(gguf: o.cache.defaultModel, methods: methods, plan: plan,
@@ -166,6 +170,16 @@ public struct RunPipeline {
         }
     }
 
+    /// The default method rows, or those named in `selected` (and the reference).
+    public static func methods(full: Bool, selected: [String]?) throws -> [MethodSpec] {
+        let all = MethodSpec.defaults(full: full)
+        guard let selected else { return all }
+        if let unknown = selected.first(where: { id in !all.contains { $0.id == id } }) {
+            throw RunError.unknownMethod(unknown, known: all.map(\.id))
+        }
+        return all.filter { $0.id == "reference" || selected.contains($0.id) }
+    }
+
     /// What the evaluate stage runs. By default enough documents to tell methods apart (at least
     /// 500 of PIQA and ARC-Easy, and HellaSwag) on both cores; `--full` every document of every task.
     public static func evaluationPlan(full: Bool) -> EvaluationPlan {
@@ -198,5 +212,14 @@ public struct RunPipeline {
             }
         }
         return m
+    }
+}
+
+public enum RunError: Error, CustomStringConvertible, Equatable {
+    case unknownMethod(String, known: [String])
+    public var description: String {
+        switch self {
+        case let .unknownMethod(m, known): return "--methods: unknown method row '\(m)'; known: \(known.joined(separator: ", "))"
+        }
     }
 }

@@ -12,12 +12,15 @@ struct RunCommand: ParsableCommand {
     @Option(help: "Run id (default: UTC date, time and git revision).") var runID: String?
     @Flag(help: "The complete profile: full roofline and full task sets (slow).") var full = false
     @Flag(help: "Run every stage afresh instead of reusing completed stages.") var fresh = false
+    @Option(help: "Comma-separated method rows to run (ids as in result.json, e.g. ptqtp,ptqtp-keep-qk,pt2llm,pt2llm-rerounding); the reference always runs. Default: all.")
+    var methods: String?
 
     func run() throws {
         do {
             let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
-            let out = try RunPipeline(options: RunOptions(reportsDirectory: reports, runID: runID, full: full, fresh: fresh,
-                                                          executable: exe)).run()
+            var options = RunOptions(reportsDirectory: reports, runID: runID, full: full, fresh: fresh, executable: exe)
+            options.methods = methods.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
+            let out = try RunPipeline(options: options).run()
             print(out.path)
         } catch {
             throw fail(error)
