@@ -77,19 +77,23 @@ let package = Package(
         // Model runtime: GGUF, tokenizer, Llama forward, evaluation, packed model file.
         .target(name: "TritModel", dependencies: ["TritCore", "TritKernels", "TritTune"],
                 path: "Sources/TritModel"),
+        // Training: backward pass through the Llama forward, STE quantization-aware training
+        // (Tequila, absmean-STE), resumable checkpoints.
+        .target(name: "TritTrain", dependencies: ["TritCore", "TritModel", "TritQuant", "TritKernels", "CBLAS"],
+                path: "Sources/TritTrain"),
         // Reports: versioned result schema, Markdown, HTML/SVG, compare.
         .target(name: "TritReport", dependencies: ["TritCore", "TritMeasure"], path: "Sources/TritReport"),
         // The main job: stages with a content-hash stage cache.
         .target(name: "TritRun",
                 dependencies: ["TritCore", "TritKernels", "TritMeasure", "TritTune", "TritQuant",
-                               "TritModel", "TritReport"],
+                               "TritModel", "TritReport", "TritTrain"],
                 path: "Sources/TritRun"),
         // Command-line tool: parses arguments, calls one function, prints.
         .executableTarget(
             name: "tritbench",
             dependencies: [
                 "TritCore", "TritKernels", "TritMeasure", "TritTune", "TritQuant", "TritModel",
-                "TritReport", "TritRun",
+                "TritReport", "TritRun", "TritTrain",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Sources/tritbench"),
@@ -101,6 +105,7 @@ let package = Package(
         .testTarget(name: "TritTuneTests", dependencies: ["TritTune", "TritKernels", "TritMeasure"]),
         .testTarget(name: "TritQuantTests", dependencies: ["TritQuant", "TritKernels", "TritCore"]),
         .testTarget(name: "TritModelTests", dependencies: ["TritModel", "TritKernels", "TritCore", "TritQuant", "TritTune"]),
+        .testTarget(name: "TritTrainTests", dependencies: ["TritTrain", "TritModel", "TritCore"]),
         .testTarget(name: "TritReportTests", dependencies: ["TritReport", "TritMeasure", "TritCore"]),
         .testTarget(name: "TritRunTests", dependencies: ["TritRun", "TritReport", "TritCore", "TritModel", "TritQuant", "TritKernels", "TritMeasure"]),
     ],

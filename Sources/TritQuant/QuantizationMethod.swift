@@ -14,14 +14,20 @@ public enum QuantizationMethod: String, CaseIterable, Sendable {
     case pt2llm
     /// Absmean plus Tequila's folded deadzone bias, no training; `group`, `lambda`.
     case tequilaUntrained = "tequila-untrained"
-    /// Tequila with layer-wise training; `group`, `lambda`, `steps`, `lr`, `beta1`, `beta2`, `adam_eps`.
-    case tequila
+    /// Absmean with Tequila's deadzone bias and a per-layer STE reconstruction on calibration
+    /// statistics (not Tequila's method, which trains the whole model end to end: `tritbench
+    /// train --method tequila`); `group`, `lambda`, `steps`, `lr`, `beta1`, `beta2`, `adam_eps`.
+    case deadzoneLayerwise = "deadzone-layerwise"
 
     public static var names: [String] { allCases.map(\.rawValue) }
 
     /// Looks a method up by name; an unknown name is an error listing the known ones.
     public static func named(_ name: String) throws -> QuantizationMethod {
         guard let m = QuantizationMethod(rawValue: name) else {
+            if name == "tequila" {
+                throw QuantizationError.badParameter(method: name, key: "method", value: name,
+                    expected: "Tequila trains the whole model end to end: `tritbench train --method tequila` (the per-layer reconstruction is 'deadzone-layerwise')")
+            }
             throw QuantizationError.unknownMethod(name: name, known: names)
         }
         return m
@@ -36,14 +42,14 @@ public enum QuantizationMethod: String, CaseIterable, Sendable {
         case .ptqtp: return try PTQTPQuantizer(parameters: parameters)
         case .pt2llm: return try PT2LLMQuantizer(parameters: parameters)
         case .tequilaUntrained: return try TequilaQuantizer(trained: false, parameters: parameters)
-        case .tequila: return try TequilaQuantizer(trained: true, parameters: parameters)
+        case .deadzoneLayerwise: return try TequilaQuantizer(trained: true, parameters: parameters)
         }
     }
 
     /// Whether the method needs calibration activations.
     public var requiresCalibration: Bool {
         switch self {
-        case .gptq, .pt2llm, .tequila: return true
+        case .gptq, .pt2llm, .deadzoneLayerwise: return true
         case .absmean, .twn, .rtn, .ptqtp, .tequilaUntrained: return false
         }
     }

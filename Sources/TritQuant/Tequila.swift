@@ -72,7 +72,8 @@ struct DeadzoneTernary {
     }
 }
 
-/// Tequila, untrained ("tequila-untrained") or trained ("tequila").
+/// Absmean with Tequila's deadzone bias: untrained ("tequila-untrained"), or with a per-layer
+/// STE reconstruction ("deadzone-layerwise"; not Tequila's end-to-end training, TritTrain).
 ///
 /// Untrained: the absmean quantizer of the pretrained weights plus the folded deadzone bias.
 ///
@@ -94,12 +95,12 @@ public struct TequilaQuantizer: Quantizer {
     public let learningRate: Double
     public let beta1: Double, beta2: Double, adamEpsilon: Double
     public let resolvedParameters: [String: String]
-    public var methodName: String { trained ? "tequila" : "tequila-untrained" }
+    public var methodName: String { trained ? "deadzone-layerwise" : "tequila-untrained" }
     public var requiresCalibration: Bool { trained }
 
     public init(trained: Bool, parameters: [String: String] = [:]) throws {
         self.trained = trained
-        var p = QuantizationParameters(method: trained ? "tequila" : "tequila-untrained", parameters)
+        var p = QuantizationParameters(method: trained ? "deadzone-layerwise" : "tequila-untrained", parameters)
         groupSize = try p.int("group", default: 128, in: 1...1 << 20)
         lambda = try p.double("lambda", default: 1e-3, in: 0...1e3)
         if trained {

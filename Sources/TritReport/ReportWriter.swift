@@ -254,6 +254,19 @@ public struct ReportWriter {
             }
             out.append(d.render())
         }
+        let trained = (result.methods ?? []).filter { !($0.learningCurve ?? []).isEmpty }
+        if !trained.isEmpty {
+            var c = SVGScatterChart(title: "Learning curves: held-out perplexity while training", xLabel: "training tokens",
+                                    yLabel: "held-out perplexity (log scale)", logY: true)
+            c.lines = trained.map { m in .init(points: m.learningCurve!.map { (Double($0.tokens), $0.perplexity) }, label: m.label) }
+            c.points = trained.flatMap { m in m.learningCurve!.map {
+                .init(x: Double($0.tokens), y: $0.perplexity,
+                      label: String(format: "%@: %d tokens, ppl %.4g, deadzone %.1f%%", m.label, $0.tokens, $0.perplexity, $0.deadzoneFraction * 100),
+                      series: m.label)
+            } }
+            c.labelPoints = false
+            out.append(c.render())
+        }
         var heatmaps: [String] = []
         // One heatmap per (shape, tokens, threads): the landscape of the variant/format that won there.
         var winners: [String: TuningLandscape] = [:]

@@ -46,6 +46,9 @@ public struct MethodResult: Codable, Equatable, Sendable {
     /// Intervals, chance-adjusted retention, paired tests and the collapse verdict
     /// (`AccuracyAnalysis`); nil before the analysis ran.
     public var statistics: MethodStatistics?
+    /// For a method trained end to end: held-out perplexity and deadzone fraction against
+    /// training tokens.
+    public var learningCurve: [LearningCurvePoint]?
     public var quantizeSeconds: Double?
     public var prefillTokensPerSecond: Double?
     public var decodeTokensPerSecond: Double?
@@ -139,5 +142,17 @@ public struct TuningLandscape: Codable, Equatable, Sendable {
         self.threads = threads; self.strategy = strategy; self.points = points; self.best = best
         self.bestMedianSeconds = bestMedianSeconds; self.defaultMedianSeconds = defaultMedianSeconds
         self.evaluations = evaluations; self.seconds = seconds; self.cold = cold
+    }
+}
+
+/// One point of a learning curve.
+public struct LearningCurvePoint: Codable, Equatable, Sendable {
+    public var tokens: Int
+    /// Held-out perplexity of the model as it trains (its ternary forward).
+    public var perplexity: Double
+    /// Fraction of latent weights in the deadzone.
+    public var deadzoneFraction: Double
+    public init(tokens: Int, perplexity: Double, deadzoneFraction: Double) {
+        self.tokens = tokens; self.perplexity = perplexity; self.deadzoneFraction = deadzoneFraction
     }
 }

@@ -3,6 +3,7 @@ import TritCore
 import TritModel
 import TritQuant
 import TritReport
+import TritTrain
 
 /// One method of the main run: what to quantize with, and how to show it.
 public struct MethodSpec: Codable, Sendable, Equatable {
@@ -17,11 +18,13 @@ public struct MethodSpec: Codable, Sendable, Equatable {
     /// What the implementation follows, in one line: paper text, official code, released
     /// checkpoint, or ours (an improvement, shown beside the paper's method).
     public var follows: String
+    /// End-to-end quantization-aware training instead of a post-training quantizer.
+    public var training: TrainingOptions?
 
     public init(method: String, id: String? = nil, label: String, parameters: [String: String] = [:],
-                keepLayers: [String] = [], follows: String) {
+                keepLayers: [String] = [], follows: String, training: TrainingOptions? = nil) {
         self.method = method; self.id = id ?? method; self.label = label; self.parameters = parameters
-        self.keepLayers = keepLayers; self.follows = follows
+        self.keepLayers = keepLayers; self.follows = follows; self.training = training
     }
 
     /// Whether the method quantizes the model tensor `name` (`blk.0.attn_q.weight`).
@@ -51,7 +54,24 @@ public struct MethodSpec: Codable, Sendable, Equatable {
                     parameters: ["intra_block": "propagate"],
                     follows: "ours: the official pipeline, but each block column is re-rounded against its grid after GPTQ's column updates"),
          MethodSpec(method: "tequila-untrained", label: "absmean + deadzone bias (Tequila's bias, untrained)",
-                    follows: "absmean with the paper's folded deadzone bias c = λ·Σ deadzone w (λ = 1e-3), no training")]
+                    follows: "absmean with the paper's folded deadzone bias c = λ·Σ deadzone w (λ = 1e-3), no training"),
+         MethodSpec(method: "qat", id: "absmean-ste", label: "absmean-STE QAT (λ = 0)",
+                    follows: "BitNet-style quantization-aware training, the paper's λ = 0 baseline: STE through the whole model, next-token loss",
+                    training: trainingOptions(.absmean, full: full)),
+         MethodSpec(method: "qat", id: "tequila", label: "Tequila QAT",
+                    follows: "paper text (arXiv 2509.23809): end-to-end STE training with the folded deadzone bias and λ·∂L/∂c on deadzone weights, λ = 1e-3 fixed as in the released code",
+                    training: trainingOptions(.tequila(lambda: 1e-3), full: full))]
+    }
+
+    /// Training tokens of the default run's QAT rows: what two CPU cores train in a few minutes
+    /// (papers train on billions; the report states the count).
+    public static let defaultTrainingTokens = 12_288
+    public static let fullTrainingTokens = 131_072
+
+    static func trainingOptions(_ form: TernaryTraining, full: Bool) -> TrainingOptions {
+        var o = TrainingOptions(form: form, tokens: full ? fullTrainingTokens : defaultTrainingTokens)
+        o.curvePoints = full ? 9 : 4
+        return o
     }
 }
 
@@ -59,6 +79,8 @@ public struct MethodSpec: Codable, Sendable, Equatable {
 public struct MethodOutcome: Codable, Sendable {
     public var spec: MethodSpec
     public var quantization: ModelQuantizationReport?
+    public var training: TrainingReport?
+    public var trainedBitsPerWeight: Double?
     public var evaluation: EvalReport
 }
 
@@ -98,8 +120,22 @@ public struct ModelStage {
                                                  "calib \(calibrationSequences)x\(calibrationLength)", planKey])
             let (outcome, reused) = try stageCache.run(stage: "method-\(spec.id)", key: key) { () -> MethodOutcome in
                 var quantization: ModelQuantizationReport?
+                var training: TrainingReport?
+                var trainedBits: Double?
                 var path = gguf
-                if spec.method != "reference" {
+                if var options = spec.training {
+                    options.threads = plan.threads
+                    let dir = stageCache.directory + "/models"
+                    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+                    path = dir + "/\(spec.id)-\(key.prefix(16)).tpk"
+                    let trainer = Trainer(options: options, modelPath: gguf, checkpointDirectory: stageCache.directory + "/train")
+                    let (report, params) = try trainer.run()
+                    let file = try Trainer.packedModel(params, form: options.form, groupSize: options.groupSize, sourcePath: gguf,
+                                                       sourceSHA256: ggufSHA, parameters: ["tokens": "\(options.tokens)"])
+                    try file.write(to: path)
+                    training = report
+                    trainedBits = file.bitsPerWeight
+                } else if spec.method != "reference" {
                     let dir = stageCache.directory + "/models"
                     try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
                     path = dir + "/\(spec.id)-\(key.prefix(16)).tpk"
@@ -116,7 +152,8 @@ public struct ModelStage {
                 let loaded = try LoadedModel(path: path)
                 if documents == nil { documents = try plan.documents() }
                 let evaluation = try plan.run(on: loaded, path: path, documents: documents)
-                return MethodOutcome(spec: spec, quantization: quantization, evaluation: evaluation)
+                return MethodOutcome(spec: spec, quantization: quantization, training: training, trainedBitsPerWeight: trainedBits,
+                                     evaluation: evaluation)
             }
             allReused = allReused && reused
             results.append(Self.methodResult(outcome))
@@ -149,7 +186,7 @@ public struct ModelStage {
             : o.quantization != nil ? "Float32 BLAS on the dequantized weights" : "Float32 BLAS"
         var r = MethodResult(method: o.spec.id, label: o.spec.label, runtime: runtime)
         r.follows = o.spec.follows
-        r.bitsPerWeight = o.quantization?.bitsPerWeight ?? 32
+        r.bitsPerWeight = o.quantization?.bitsPerWeight ?? o.trainedBitsPerWeight ?? 32
         // Layers kept in full precision count at 16 bits, as the checkpoints that keep them store them.
         let kept = o.quantization?.keptWeightCount ?? 0
         if let q = o.quantization, kept > 0 {
@@ -175,7 +212,13 @@ public struct ModelStage {
             return TritReport.TaskResult(task: k, acc: t.acc, accNorm: t.accNorm, docs: t.docs, chance: t.chance,
                                          outcomes: t.outcomes, outcomesNorm: t.outcomesNorm)
         }
-        r.quantizeSeconds = o.quantization?.totalSeconds
+        r.quantizeSeconds = o.quantization?.totalSeconds ?? o.training?.trainingSeconds
+        if let t = o.training {
+            r.notes.append(String(format: "trained end to end on %d tokens of %@ in %d steps (%.0f tokens/s, peak lr %.0e, %@), held-out curve on %@; papers train on billions of tokens",
+                                  t.tokensTrained, t.trainingText, t.steps, t.tokensPerSecond, t.options.learningRate,
+                                  t.options.form.lambda > 0 ? "λ = \(t.options.form.lambda)" : "λ = 0", t.heldOutText))
+            r.learningCurve = t.curve.map { LearningCurvePoint(tokens: $0.tokens, perplexity: $0.heldOutPerplexity, deadzoneFraction: $0.deadzoneFraction) }
+        }
         if let s = e.speed.first(where: { $0.threads == 1 }) ?? e.speed.first {
             r.prefillTokensPerSecond = s.prefillTokensPerSecond
             r.decodeTokensPerSecond = s.decodeTokensPerSecond

@@ -99,7 +99,7 @@ struct BaselineTests {
         let w = Fixtures.weights(rows: 24, cols: 192, seed: 7)
         let cal = try Fixtures.calibration(tokens: 256, cols: 192, seed: 8)
         for method in QuantizationMethod.allCases {
-            let params: [String: String] = method == .tequila ? ["steps": "20"] : [:]
+            let params: [String: String] = method == .deadzoneLayerwise ? ["steps": "20"] : [:]
             let a = try method.quantizer(parameters: params).quantizeLayer(w, calibration: cal)
             let b = try method.quantizer(parameters: params).quantizeLayer(w, calibration: cal)
             #expect(a.layer == b.layer, "\(method.rawValue) is not deterministic")

@@ -241,7 +241,7 @@ struct MethodTests {
         let trained = try q.quantizeLayer(w, calibration: cal)
         let untrained = try TequilaQuantizer(trained: false).quantizeLayer(w, calibration: cal)
         #expect(trained.report.outputError! < untrained.report.outputError!)
-        #expect(trained.report.method == "tequila" && untrained.report.method == "tequila-untrained")
+        #expect(trained.report.method == "deadzone-layerwise" && untrained.report.method == "tequila-untrained")
         #expect(trained.report.details.tequilaSteps == 150 && trained.report.details.tequilaTokens == 512)
     }
 }

@@ -1,0 +1,69 @@
+import ArgumentParser
+import Foundation
+import TritCore
+import TritModel
+import TritTrain
+
+struct TrainCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "train",
+        abstract: "Quantization-aware training of every linear layer, end to end (Tequila, absmean-STE, minima reactivation), into a packed model; resumable.")
+
+    enum Method: String, ExpressibleByArgument, CaseIterable {
+        case tequila, absmeanSTE = "absmean-ste", reactivation = "minima-reactivation"
+    }
+
+    @Option(help: "tequila (deadzone bias + λ·∂L/∂c), absmean-ste (λ = 0), or minima-reactivation (deadzone weights as λ·w).")
+    var method: Method
+    @Option(help: "Training tokens (the budget).") var tokens: Int
+    @Option(help: "GGUF to start from (default: the cached SmolLM2-135M).") var model: String?
+    @Option(help: "Packed model file to write (default: none).") var out: String?
+    @Option(help: "λ of Tequila and minima reactivation.") var lambda = 1e-3
+    @Option(help: "Peak learning rate (warmup-stable-decay).") var lr = 1e-3
+    @Option(help: "Tokens per training sequence.") var sequenceLength = 256
+    @Option(help: "Sequences per step.") var batch = 4
+    @Option(help: "Seed of the data order.") var seed: UInt64 = 1
+    @Option(help: "OpenBLAS threads (1-256).") var threads = 2
+    @Option(help: "Seconds between checkpoints.") var checkpointSeconds = 180.0
+    @Flag(help: "Print the report as JSON.") var json = false
+
+    func validate() throws {
+        guard tokens > 0 else { throw ValidationError("--tokens must be positive; got \(tokens)") }
+        guard lambda >= 0 && lambda < 1 else { throw ValidationError("--lambda must be in [0, 1); got \(lambda)") }
+        guard lr > 0 && lr < 1 else { throw ValidationError("--lr must be in (0, 1); got \(lr)") }
+        guard (1...256).contains(threads) else { throw ValidationError("--threads must be 1 to 256; got \(threads)") }
+        guard checkpointSeconds > 0 else { throw ValidationError("--checkpoint-seconds must be positive") }
+    }
+
+    func run() throws {
+        do {
+            let form: TernaryTraining
+            switch method {
+            case .tequila: form = .tequila(lambda: lambda)
+            case .absmeanSTE: form = .absmean
+            case .reactivation: form = .reactivation(lambda: lambda)
+            }
+            var o = TrainingOptions(form: form, tokens: tokens)
+            o.learningRate = lr; o.sequenceLength = sequenceLength; o.batchSequences = batch; o.seed = seed; o.threads = threads
+            try o.validate()
+            let cache = CachePaths()
+            let path = model ?? cache.defaultModel
+            var trainer = Trainer(options: o, modelPath: path, checkpointDirectory: cache.root + "/train")
+            trainer.checkpointSeconds = checkpointSeconds
+            let (report, params) = try trainer.run()
+            if let out {
+                let file = try Trainer.packedModel(params, form: form, groupSize: o.groupSize, sourcePath: path,
+                                                   sourceSHA256: try PackedModelFile.sha256(ofFile: path),
+                                                   parameters: ["tokens": "\(o.tokens)", "lambda": "\(form.lambda)", "lr": "\(o.learningRate)", "seed": "\(o.seed)"])
+                try file.write(to: out)
+            }
+            if json { try printJSON(report); return }
+            print("method \(form.name), \(report.tokensTrained) tokens in \(report.steps) steps, \(String(format: "%.0f", report.tokensPerSecond)) tokens/s\(report.resumedAtStep.map { ", resumed at step \($0)" } ?? "")")
+            print("loss \(String(format: "%.3f", report.losses.first ?? .nan)) → \(String(format: "%.3f", report.losses.last ?? .nan))")
+            for p in report.curve {
+                print(String(format: "  after %7d tokens: held-out ppl %.2f, deadzone %.1f%%", p.tokens, p.heldOutPerplexity, p.deadzoneFraction * 100))
+            }
+            if let out { print("packed model: \(out)") }
+        } catch { throw fail(error) }
+    }
+}

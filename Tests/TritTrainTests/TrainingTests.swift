@@ -1,0 +1,77 @@
+import Foundation
+import Testing
+import TritCore
+import TritKernels
+import TritModel
+@testable import TritTrain
+
+@Suite struct TrainingTests {
+    static func floatParameters(seed: UInt64 = 3) -> LlamaParameters<Float> {
+        let d = GradientCheckTests.parameters(seed: seed)
+        func f(_ a: [Double]) -> [Float] { a.map { Float($0) } }
+        return LlamaParameters(configuration: d.configuration, embedding: f(d.embedding), finalNorm: f(d.finalNorm),
+                               linear: d.linear.map { $0.map(f) }, attentionNorms: d.attentionNorms.map(f),
+                               feedForwardNorms: d.feedForwardNorms.map(f))
+    }
+
+    /// A few Adam steps on one repeated batch lower the loss, for each training form; Tequila
+    /// moves deadzone weights that absmean-STE leaves with their plain STE gradient.
+    @Test(arguments: [TernaryTraining.float, .absmean, .tequila(lambda: 0.05), .reactivation(lambda: 0.05)])
+    func adamStepsLowerTheLoss(form: TernaryTraining) throws {
+        var p = Self.floatParameters()
+        var o = TrainingOptions(form: form, tokens: 12 * 14)
+        o.sequenceLength = 6; o.batchSequences = 2; o.learningRate = form == .float ? 3e-3 : 1e-2; o.groupSize = 8
+        var state = TrainingState(parameters: p)
+        let pass = LlamaTrainingPass<Float>(form: form, groupSize: 8)
+        var grads: LlamaGradients<Float>? = p.zeros()
+        var losses: [Double] = []
+        for _ in 0..<o.steps {
+            grads!.zero()
+            losses.append(try pass.loss(p, batch: GradientCheckTests.batch, gradients: &grads))
+            state.apply(grads!, to: &p, options: o)
+            state.step += 1
+        }
+        #expect(losses.last! < 0.8 * losses.first!, "\(form.name): \(losses)")
+    }
+
+    @Test func scheduleWarmsUpHoldsAndDecays() {
+        var o = TrainingOptions(form: .absmean, tokens: 1024 * 20)
+        o.sequenceLength = 256; o.batchSequences = 4
+        #expect(o.steps == 20)
+        #expect(o.learningRate(at: 0) == o.learningRate / 2 && o.learningRate(at: 1) == o.learningRate)
+        #expect(o.learningRate(at: 10) == o.learningRate)
+        #expect(abs(o.learningRate(at: 16) - o.learningRate) < 1e-12 && o.learningRate(at: 19) == o.learningRate / 4)
+    }
+
+    /// A checkpoint restores weights, moments and progress exactly; one of another model is refused.
+    @Test func checkpointRoundTripsAndRefusesOtherShapes() throws {
+        var s = TrainingState(parameters: Self.floatParameters())
+        s.step = 7; s.seconds = 12.5; s.losses = [3, 2.5]
+        s.curve = [CurvePoint(tokens: 0, heldOutPerplexity: 40, deadzoneFraction: 0.3)]
+        s.m[1][4][5] = 0.25; s.v[0][6][2] = 0.125; s.parameters.linear[1][3][0] = -7
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("tb-ckpt-\(UUID()).ckpt").path
+        defer { unlink(path) }
+        try s.write(to: path)
+        let r = try #require(try TrainingState.resume(path: path, parameters: Self.floatParameters()))
+        #expect(r.step == 7 && r.seconds == 12.5 && r.losses == [3, 2.5] && r.curve == s.curve)
+        #expect(r.parameters.linear == s.parameters.linear && r.m == s.m && r.v == s.v)
+        var other = Self.floatParameters()
+        other.linear[0][0].removeLast()
+        #expect(throws: TrainingError.self) { try TrainingState.resume(path: path, parameters: other) }
+        #expect(try TrainingState.resume(path: path + ".none", parameters: other) == nil)
+    }
+
+    /// The packed model holds what the training forward used: absmean trits and scales, and
+    /// Tequila's bias, up to fp16 side data.
+    @Test func packedModelIsTheTrainedForward() throws {
+        let p = Self.floatParameters()
+        let file = try Trainer.packedModel(p, form: .tequila(lambda: 0.05), groupSize: 8, sourcePath: "x", sourceSHA256: "00", parameters: [:])
+        let (rows, cols) = LlamaParameters<Float>.shape(.gate, p.configuration)
+        let w = EffectiveWeights(latent: p.linear[1][4], rows: rows, cols: cols, groupSize: 8, form: .tequila(lambda: 0.05))
+        guard case let .ternary(t)? = file.tensors["blk.1.ffn_gate.weight"] else { Issue.record("missing"); return }
+        let deq = t.dequantized()
+        for i in 0..<(rows * cols) { #expect(abs(deq.values[i] - w.weights[i]) <= 1e-3 * abs(w.weights[i]) + 1e-6) }
+        for r in 0..<rows { #expect(abs(t.bias![r] - w.bias![r]) <= 1e-3 * abs(w.bias![r]) + 1e-6) }
+        #expect(file.bitsPerWeight > 1.6 && file.bitsPerWeight < 6)
+    }
+}
