@@ -136,17 +136,31 @@ struct ModelQuantizationTests {
         var acc = Calibration.Accumulator(cols: 576)
         try acc.add(quantizedStream, fullPrecision: fullPrecision)
         let w = try gguf.matrix(named: o, rows: 576, cols: 576)
-        let direct = try PT2LLMQuantizer().adapted(forLayer: o).quantizeLayer(w, calibration: try acc.finish())
+        let statistics = try acc.finish()
+        // The statistics themselves match tightly: the error the run reports for the stored layer
+        // is the one these statistics give it.
+        let reported = try #require(report.layers.first { $0.name == o }?.report.outputError)
+        let fromStatistics = statistics.relativeOutputError(reference: w, quantized: storedO.dequantized(), bias: storedO.bias)
+        #expect(abs(reported - fromStatistics) < 1e-4 * fromStatistics, "reported \(reported), from recorded X \(fromStatistics)")
+        let direct = try PT2LLMQuantizer().adapted(forLayer: o).quantizeLayer(w, calibration: statistics)
         guard case let .ternary(expected) = direct.layer else { Issue.record("not ternary"); return }
-        // The run accumulates per sequence, the recorder in one batch: equal up to rounding.
-        let same = zip(storedO.planes[0], expected.planes[0]).filter { $0 == $1 }.count
-        #expect(Double(same) >= 0.999 * Double(expected.planes[0].count), "\(same) of \(expected.planes[0].count) trits agree")
-        #expect(expected.permutation == storedO.permutation || same < expected.planes[0].count)
+        // The run accumulates per sequence, the recorder in one batch, and BLAS sums in an order
+        // of its choosing per host: equal up to rounding, which GPTQ's error feedback carries on
+        // to a few trits near a threshold (0.26% on an AVX-512 Intel host). So the contract is
+        // relative: the stored layer is far closer to the true-sequential one than to the layer
+        // the Float32-only statistics give, and nearly identical to it in absolute terms.
+        let n = expected.planes[0].count
+        let differFromDirect = zip(storedO.planes[0], expected.planes[0]).filter { $0 != $1 }.count
+        #expect(Double(differFromDirect) <= 0.01 * Double(n), "\(differFromDirect) of \(n) trits differ")
+        #expect(expected.permutation == storedO.permutation || differFromDirect > 0)
         #expect(direct.report.details.stages?.contains("gptaq") == true)
         // Without the quantized attn_v in the stream the statistics differ, and so does the layer.
         let floatOnly = try PT2LLMQuantizer().quantizeLayer(w, calibration: try Calibration(activations: fullPrecision))
-        guard case let .ternary(plain) = floatOnly.layer else { return }
-        #expect(zip(storedO.planes[0], plain.planes[0]).filter { $0 != $1 }.count > 100)
+        guard case let .ternary(plain) = floatOnly.layer else { Issue.record("not ternary"); return }
+        let differFromFloatOnly = zip(storedO.planes[0], plain.planes[0]).filter { $0 != $1 }.count
+        #expect(differFromFloatOnly > 5 * max(differFromDirect, 20),
+                "stored differs from true-sequential in \(differFromDirect), from Float32-only in \(differFromFloatOnly) trits")
+        print("pt2llm attn_output: \(differFromDirect) trits differ from true-sequential, \(differFromFloatOnly) from Float32-only, of \(n)")
     }
 
     /// Which layers each default method ternarizes: every linear layer, except where a method
