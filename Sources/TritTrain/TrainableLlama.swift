@@ -113,6 +113,14 @@ public struct LlamaTrainingPass<S: TrainScalar> {
     /// Mean cross-entropy of predicting tokens[b][i + 1] from tokens[b][0...i], and (when
     /// `gradients` is given) its gradient with respect to every trainable parameter.
     public func loss(_ p: LlamaParameters<S>, batch: [[Int32]], gradients: inout LlamaGradients<S>?) throws -> Double {
+        var phases = TrainingPhases()
+        return try loss(p, batch: batch, gradients: &gradients, phases: &phases)
+    }
+
+    /// `loss(_:batch:gradients:)`, adding the seconds of its forward, head and backward to `phases`.
+    public func loss(_ p: LlamaParameters<S>, batch: [[Int32]], gradients: inout LlamaGradients<S>?,
+                     phases: inout TrainingPhases) throws -> Double {
+        var clock = PhaseClock()
         let c = p.configuration, dim = c.embeddingLength
         guard let first = batch.first, first.count >= 2, batch.allSatisfy({ $0.count == first.count }) else {
             throw TrainingError.badBatch("need sequences of equal length ≥ 2, got lengths \(batch.map(\.count))")
@@ -144,11 +152,13 @@ public struct LlamaTrainingPass<S: TrainScalar> {
             }
             h = out
         }
+        phases.forward += clock.lap()
         let eps = S(c.rmsNormEpsilon)
         let (nf, rf) = RMSNormMath.forward(h, gain: p.finalNorm, tokens: tokens, epsilon: eps)
         let targets = batch.flatMap { Array($0.dropFirst()) }
         var dnf: [S]? = gradients == nil ? nil : [S](repeating: 0, count: nf.count)
         let loss = headLoss(p, nf, targets: targets, dHidden: &dnf)
+        phases.head += clock.lap()
         guard var g = gradients, let dnf else { return loss }
         var dh = [S](repeating: 0, count: h.count)
         RMSNormMath.backward(dnf, x: h, r: rf, gain: p.finalNorm, tokens: tokens, dx: &dh, dg: &g.finalNorm, fault: fault)
@@ -164,6 +174,7 @@ public struct LlamaTrainingPass<S: TrainScalar> {
             dh = blockBackward(p, block, dh, trace: trace, tokens: tokens, sequences: sequences, rope: rope, gradients: &g)
         }
         gradients = g
+        phases.backward += clock.lap()
         return loss
     }
 

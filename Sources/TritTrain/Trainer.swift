@@ -28,6 +28,9 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
     public var heldOutTokens = 1024
     /// OpenBLAS threads.
     public var threads = 2
+    /// Keep every block's activations for the backward (≈1.3 GB at the default batch) rather
+    /// than recompute each block's forward (a third more linear-layer work).
+    public var keepActivations = true
 
     public init(form: TernaryTraining, tokens: Int) { self.form = form; self.tokens = tokens }
 
@@ -69,6 +72,15 @@ public struct TrainingReport: Codable, Sendable {
     public var tokensTrained: Int
     public var trainingSeconds: Double
     public var tokensPerSecond: Double
+    /// Floating-point work per token, and what the run achieved against SGEMM on this machine,
+    /// measured in the same run with the same threads.
+    public var work: TrainingWork
+    public var sgemmPeak: SGEMMPeak
+    /// Seconds by phase of the steps this invocation ran (a resumed run's earlier steps are not in it).
+    public var phases: TrainingPhases
+    /// work.perToken × tokensPerSecond, and that over the SGEMM peak (stored, so the JSON has them).
+    public var achievedGFLOPS = 0.0
+    public var fractionOfPeak = 0.0
     /// The training loss at every step (mean next-token cross-entropy of the batch).
     public var losses: [Double]
     public var curve: [CurvePoint]
@@ -127,6 +139,14 @@ public struct Trainer {
         if let r = resumedAt, progress { logNotice("[train] \(o.form.name): continuing from the checkpoint at step \(r) of \(o.steps) (\(ckptPath))") }
         var pass = LlamaTrainingPass<Float>(form: o.form, groupSize: o.groupSize)
         pass.threads = o.threads
+        pass.keepActivations = o.keepActivations
+        let work = TrainingWork(configuration: params.configuration, sequenceLength: o.sequenceLength,
+                                keepActivations: o.keepActivations)
+        let peak = SGEMMPeak.measure(m: o.tokensPerStep, n: params.configuration.feedForwardLength,
+                                     k: params.configuration.embeddingLength, threads: o.threads)
+        if progress { logNotice(String(format: "[train] SGEMM %d×%d×%d on %d thread(s): %.1f GFLOP/s (best of %d); training does %.2f GFLOP per token",
+                                       peak.m, peak.n, peak.k, peak.threads, peak.gflops, peak.repetitions, work.perToken / 1e9)) }
+        var phases = TrainingPhases()
         // One gradient buffer for the whole run, zeroed in place each step (fresh pages cost
         // the kernel a page clear per 4 KiB: 420 MB of them per step).
         var grads: LlamaGradients<Float>? = params.zeros()
@@ -150,17 +170,19 @@ public struct Trainer {
                 return available[Self.order(count: available.count, epoch: k / available.count, seed: o.seed)[k % available.count]]
             }
             grads!.zero()
-            let loss = try pass.loss(params, batch: batch, gradients: &grads)
+            let loss = try pass.loss(params, batch: batch, gradients: &grads, phases: &phases)
             guard loss.isFinite else { throw TrainingError.nonFinite(step: state.step, what: "the loss") }
+            var clock = PhaseClock()
             state.apply(grads!, to: &params, options: o)
+            phases.optimizer += clock.lap()
             state.losses.append(loss)
             state.step += 1
             let dt = Date().timeIntervalSince(t0)
             trainedSeconds += dt
             state.seconds = trainedSeconds
             let tps = Double(state.step * o.tokensPerStep) / max(trainedSeconds, 1e-9)
-            reporter.advance(detail: String(format: "step %d/%d loss %.3f, %.0f tokens/s, lr %.2g", state.step, o.steps, loss, tps,
-                                            o.learningRate(at: state.step - 1)))
+            reporter.advance(detail: String(format: "step %d/%d loss %.3f, %.0f tokens/s (%.0f%% of SGEMM), lr %.2g", state.step, o.steps,
+                                            loss, tps, 100 * tps * work.perToken / 1e9 / peak.gflops, o.learningRate(at: state.step - 1)))
             if Date().timeIntervalSince(lastCheckpoint) >= checkpointSeconds && state.step < o.steps {
                 state.parameters = params
                 try state.write(to: ckptPath)
@@ -174,11 +196,14 @@ public struct Trainer {
         state.parameters = params
         try state.write(to: ckptPath)   // the finished run: a rerun returns at once
         _ = started
-        let report = TrainingReport(options: o, steps: o.steps, tokensTrained: o.steps * o.tokensPerStep, trainingSeconds: trainedSeconds,
-                                    tokensPerSecond: Double(o.steps * o.tokensPerStep) / max(trainedSeconds, 1e-9), losses: state.losses,
+        var report = TrainingReport(options: o, steps: o.steps, tokensTrained: o.steps * o.tokensPerStep, trainingSeconds: trainedSeconds,
+                                    tokensPerSecond: Double(o.steps * o.tokensPerStep) / max(trainedSeconds, 1e-9),
+                                    work: work, sgemmPeak: peak, phases: phases, losses: state.losses,
                                     curve: state.curve, resumedAtStep: resumedAt,
                                     trainingText: "LAMBADA passages (\(available.count) sequences of \(sequenceTokens) tokens)",
                                     heldOutText: "BoolQ passages, first \(heldOut.count) tokens")
+        report.achievedGFLOPS = work.perToken * report.tokensPerSecond / 1e9
+        report.fractionOfPeak = report.achievedGFLOPS / peak.gflops
         return (report, params)
     }
 
@@ -339,7 +364,7 @@ struct TrainingState {
         func read(into arrays: inout [[[Float]]]) {
             for b in arrays.indices { for l in arrays[b].indices {
                 let n = arrays[b][l].count
-                arrays[b][l].withUnsafeMutableBytes { dst in data.copyBytes(to: dst, from: offset..<(offset + n * 4)) }
+                _ = arrays[b][l].withUnsafeMutableBytes { dst in data.copyBytes(to: dst, from: offset..<(offset + n * 4)) }
                 offset += n * 4
             } }
         }

@@ -25,6 +25,8 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Seed of the data order.") var seed: UInt64 = 1
     @Option(help: "OpenBLAS threads (1-256).") var threads = 2
     @Option(help: "Seconds between checkpoints.") var checkpointSeconds = 180.0
+    @Flag(help: "Recompute each block's forward in the backward instead of keeping its activations (less memory, more work).")
+    var recompute = false
     @Flag(help: "Print the report as JSON.") var json = false
 
     func validate() throws {
@@ -45,6 +47,7 @@ struct TrainCommand: ParsableCommand {
             }
             var o = TrainingOptions(form: form, tokens: tokens)
             o.learningRate = lr; o.sequenceLength = sequenceLength; o.batchSequences = batch; o.seed = seed; o.threads = threads
+            o.keepActivations = !recompute
             try o.validate()
             let cache = CachePaths()
             let path = model ?? cache.defaultModel
@@ -59,6 +62,15 @@ struct TrainCommand: ParsableCommand {
             }
             if json { try printJSON(report); return }
             print("method \(form.name), \(report.tokensTrained) tokens in \(report.steps) steps, \(String(format: "%.0f", report.tokensPerSecond)) tokens/s\(report.resumedAtStep.map { ", resumed at step \($0)" } ?? "")")
+            print(String(format: "speed: %.2f GFLOP per token → %.1f GFLOP/s, %.0f%% of SGEMM %d×%d×%d at %.1f GFLOP/s on %d thread(s), measured in this run",
+                         report.work.perToken / 1e9, report.achievedGFLOPS, 100 * report.fractionOfPeak, report.sgemmPeak.m,
+                         report.sgemmPeak.n, report.sgemmPeak.k, report.sgemmPeak.gflops, report.sgemmPeak.threads))
+            let ph = report.phases
+            if ph.total > 0 {
+                print(String(format: "time: forward %.0f%%, head %.0f%%, backward %.0f%%, optimizer %.0f%% of %.1f s",
+                             100 * ph.forward / ph.total, 100 * ph.head / ph.total, 100 * ph.backward / ph.total,
+                             100 * ph.optimizer / ph.total, ph.total))
+            }
             print("loss \(String(format: "%.3f", report.losses.first ?? .nan)) → \(String(format: "%.3f", report.losses.last ?? .nan))")
             for p in report.curve {
                 print(String(format: "  after %7d tokens: held-out ppl %.2f, deadzone %.1f%%", p.tokens, p.heldOutPerplexity, p.deadzoneFraction * 100))

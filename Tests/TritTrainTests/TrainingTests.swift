@@ -74,4 +74,45 @@ import TritModel
         for r in 0..<rows { #expect(abs(t.bias![r] - w.bias![r]) <= 1e-3 * abs(w.bias![r]) + 1e-6) }
         #expect(file.bitsPerWeight > 1.6 && file.bitsPerWeight < 6)
     }
+
+    /// The work per token is counted from the shapes: on SmolLM2-135M's configuration, 30 blocks
+    /// of 3,538,944 linear weights (6 flops each: forward, input and weight gradients), the tied
+    /// 49152 × 576 head (forward and input gradient), and recomputation adds one more forward.
+    @Test func workPerTokenIsCountedFromTheShapes() {
+        let c = LlamaConfiguration(blockCount: 30, embeddingLength: 576, feedForwardLength: 1536, headCount: 9, kvHeadCount: 3,
+                                   ropeFreqBase: 100000, rmsNormEpsilon: 1e-5, contextLength: 2048, vocabularySize: 49152)
+        let kept = TrainingWork(configuration: c, sequenceLength: 256, keepActivations: true)
+        #expect(kept.linear == 6 * 106_168_320)
+        #expect(kept.head == 4 * 49152 * 576)
+        #expect(kept.recomputed == 0)
+        // Attention: 2 products × 2·576 flops × 128.5 positions × 30 blocks forward, 3× that in all.
+        #expect(kept.attention == 3 * 2 * 2 * 576 * 128.5 * 30)
+        let recomputed = TrainingWork(configuration: c, sequenceLength: 256, keepActivations: false)
+        #expect(recomputed.recomputed == 2 * 106_168_320 + kept.attention / 3)
+        #expect(recomputed.perToken > kept.perToken)
+    }
+
+    /// The phases of a loss call add up to its wall time, each measured (the backward only when
+    /// gradients are asked for).
+    @Test func phasesAccountForTheStep() throws {
+        let p = Self.floatParameters()
+        let pass = LlamaTrainingPass<Float>(form: .absmean, groupSize: 8)
+        let batch: [[Int32]] = [[1, 5, 7, 2, 9, 11], [3, 4, 8, 0, 12, 6]]
+        var phases = TrainingPhases()
+        var none: LlamaGradients<Float>? = nil
+        let start = DispatchTime.now().uptimeNanoseconds
+        _ = try pass.loss(p, batch: batch, gradients: &none, phases: &phases)
+        #expect(phases.forward > 0 && phases.head > 0 && phases.backward == 0)
+        var grads: LlamaGradients<Float>? = p.zeros()
+        _ = try pass.loss(p, batch: batch, gradients: &grads, phases: &phases)
+        let wall = Double(DispatchTime.now().uptimeNanoseconds - start) * 1e-9
+        #expect(phases.backward > 0 && phases.total <= wall)
+    }
+
+    /// The SGEMM yardstick runs the product it names and reports a throughput.
+    @Test func sgemmPeakMeasuresTheProduct() {
+        let peak = SGEMMPeak.measure(m: 64, n: 48, k: 32, threads: 1, seconds: 0.05)
+        #expect(peak.m == 64 && peak.n == 48 && peak.k == 32 && peak.threads == 1)
+        #expect(peak.repetitions >= 3 && peak.gflops.isFinite && peak.gflops > 0)
+    }
 }
