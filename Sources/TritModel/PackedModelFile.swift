@@ -197,32 +197,47 @@ public struct PackedModelFile: Equatable, Sendable {
         }
         var tensors: [String: PackedTensor] = [:]
         for e in header.tensors {
-            let at = headerEnd + e.offset
+            // Every number of the directory entry is untrusted: offsets and sizes are computed
+            // with overflow checks and bounded by the payload before anything is read or allocated.
+            let at = CheckedSize.sum(headerEnd, max(e.offset, 0)) ?? headerEnd
             func bad(_ field: String, _ reason: String) -> PackedModelFileError {
                 .invalidTensor(path: path, tensor: e.name, offset: at, field: field, reason: reason)
             }
-            guard e.rows > 0, e.cols > 0, e.offset >= 0, e.length >= 0, e.offset + e.length <= Int(pLen) else {
+            guard e.rows > 0, e.cols > 0 else {
+                throw bad("rows/cols", "expected positive rows and columns, found \(e.rows)×\(e.cols)")
+            }
+            guard CheckedSize.fits(offset: e.offset, length: e.length, within: Int(pLen)) else {
                 throw bad("offset", "record \(e.rows)×\(e.cols) at payload offset \(e.offset) length \(e.length) lies outside the payload (\(pLen) bytes)")
             }
-            let n = e.rows * e.cols
+            // Each weight takes at least 2 bits of the record, so a shape the record cannot hold is
+            // refused before its product is used for anything.
+            guard let n = CheckedSize.product(e.rows, e.cols), n / 4 <= e.length else {
+                throw bad("rows/cols", "\(e.rows)×\(e.cols) weights do not fit the record's \(e.length) bytes")
+            }
             var cursor = at
             switch e.kind {
             case "dense":
-                guard e.length == n * 4 else { throw bad("length", "expected \(n * 4) bytes for \(e.rows)×\(e.cols) Float32, found \(e.length)") }
+                guard e.length == n * 4 else { throw bad("length", "expected \(n) × 4 bytes for \(e.rows)×\(e.cols) Float32, found \(e.length)") }
                 var v = [Float](repeating: 0, count: n)
                 data.withUnsafeBytes { raw in
                     for i in 0..<n { v[i] = Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: at + 4 * i, as: UInt32.self))) }
+                }
+                if let i = v.firstIndex(where: { !$0.isFinite }) {
+                    throw bad("values", "element \(i) is \(v[i]); expected finite Float32 weights")
                 }
                 tensors[e.name] = .dense(Matrix(rows: e.rows, cols: e.cols, values: v))
             case "ternary":
                 guard let gs = e.groupSize, gs > 0, let np = e.planes, np == 1 || np == 2 else {
                     throw bad("groupSize/planes", "ternary record needs a positive group size and 1 or 2 planes")
                 }
-                let groups = e.rows * ((e.cols + gs - 1) / gs)
-                let planeBytes = (n + 3) / 4
-                let expected = np * planeBytes + np * groups * 2 + (e.hasOffsets ? groups * 2 : 0)
-                    + (e.hasPermutation ? e.cols * 4 : 0) + (e.hasBias ? e.rows * 2 : 0)
-                guard e.length == expected else { throw bad("length", "expected \(expected) bytes, found \(e.length)") }
+                // n ≤ 4 × length (checked above) bounds every term here far below Int.max.
+                let groups = e.rows * (e.cols / gs + (e.cols % gs == 0 ? 0 : 1))
+                let planeBytes = n / 4 + (n % 4 == 0 ? 0 : 1)
+                guard let expected = CheckedSize.sum(CheckedSize.product(np, planeBytes) ?? -1, CheckedSize.product(np, groups, 2) ?? -1,
+                                                     e.hasOffsets ? groups * 2 : 0, e.hasPermutation ? e.cols * 4 : 0, e.hasBias ? e.rows * 2 : 0),
+                      e.length == expected else {
+                    throw bad("length", "expected \(np) plane(s) of \(planeBytes) bytes, \(np) × \(groups) Float16 scales and the side data the entry names, found \(e.length) bytes")
+                }
                 var planes: [[Int8]] = []
                 for p in 0..<np {
                     var plane = [Int8](repeating: 0, count: n)

@@ -75,7 +75,16 @@ public struct Comparison: Codable, Sendable {
         var pvals: [Double] = []
         for name in common {
             let b = base[name]!, c = cur[name]!
-            if b.kind == .timing, c.kind == .timing, let bs = b.samples, let cs = c.samples, !bs.isEmpty, !cs.isEmpty {
+            // A NaN or infinite value says nothing about a change: "inconclusive", never "unchanged"
+            // (every comparison with NaN is false, so the rules below would call it unchanged).
+            let values = (b.value.map { [$0] } ?? []) + (b.samples ?? []) + (c.value.map { [$0] } ?? []) + (c.samples ?? [])
+            if values.contains(where: { !$0.isFinite }) {
+                let bv = b.value ?? b.samples.map(Statistics.median) ?? .nan, cv = c.value ?? c.samples.map(Statistics.median) ?? .nan
+                rows.append(MetricComparison(name: name, unit: b.unit, kind: b.kind, verdict: .inconclusive,
+                                             baseline: bv, current: cv, change: .nan, changeCILow: nil, changeCIHigh: nil,
+                                             pValue: nil, pAdjusted: nil, baselineSamples: b.samples?.count ?? 1,
+                                             currentSamples: c.samples?.count ?? 1, rule: "a value is NaN or infinite: no verdict"))
+            } else if b.kind == .timing, c.kind == .timing, let bs = b.samples, let cs = c.samples, !bs.isEmpty, !cs.isEmpty {
                 let bm = Statistics.median(bs), cm = Statistics.median(cs)
                 let mw = Statistics.mannWhitneyU(bs, cs)
                 let ci = changeCI(bs, cs)
