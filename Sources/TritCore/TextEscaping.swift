@@ -15,13 +15,14 @@ public enum TextEscaping {
         return out
     }
 
-    /// For a Markdown table cell or paragraph: terminal-safe first, then `\`, `|`, `` ` ``, `*`, `_`,
-    /// `[`, `]` are backslash-escaped and `<`, `>`, `&` become entities (so no HTML passes through).
+    /// For a Markdown table cell or paragraph: terminal-safe first, then `\`, `|` and `` ` `` are
+    /// backslash-escaped (no forged cell, no code span) and `<`, `>`, `&` become entities (so no
+    /// HTML passes through).
     public static func markdown(_ s: String) -> String {
         var out = ""
         for ch in terminal(s) {
             switch ch {
-            case "\\", "|", "`", "*", "_", "[", "]": out += "\\" + String(ch)
+            case "\\", "|", "`": out += "\\" + String(ch)
             case "<": out += "&lt;"
             case ">": out += "&gt;"
             case "&": out += "&amp;"

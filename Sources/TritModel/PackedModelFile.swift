@@ -11,6 +11,8 @@ public enum PackedModelFileError: Error, CustomStringConvertible, Equatable {
     case invalidHeader(path: String, offset: Int, reason: String)
     case invalidTensor(path: String, tensor: String, offset: Int, field: String, reason: String)
     case sourceMismatch(expected: String, found: String, path: String)
+    /// The source GGUF named by the header cannot be used (missing, unreadable, not a GGUF, changed).
+    case sourceUnusable(packed: String, stored: String, resolved: String, reason: String)
 
     public var description: String {
         switch self {
@@ -25,6 +27,10 @@ public enum PackedModelFileError: Error, CustomStringConvertible, Equatable {
             return "packed model \(path): tensor '\(tensor)' at offset \(offset), field '\(field)': \(reason)"
         case let .sourceMismatch(expected, found, path):
             return "packed model: source GGUF \(path) has sha256 \(found), but the packed file was made from \(expected)"
+        case let .sourceUnusable(packed, stored, resolved, reason):
+            return "packed model \(packed): source GGUF '\(TextEscaping.terminal(stored))' from the header field 'sourceGGUFPath'"
+                + (stored == resolved ? "" : " (resolved relative to the packed file: \(TextEscaping.terminal(resolved)))")
+                + ": \(reason)"
         }
     }
 }
@@ -145,8 +151,16 @@ public struct PackedModelFile: Equatable, Sendable {
         return out
     }
 
-    /// Writes the file atomically (temporary file + rename), streaming record by record.
-    public func write(to path: String) throws { try AtomicFile.write(to: path) { try encode(into: $0) } }
+    /// Writes the file atomically (temporary file + rename), streaming record by record. A
+    /// relative source path is stored absolute: read back, a relative path is taken relative to
+    /// the packed file, not to whatever directory the reader runs in.
+    public func write(to path: String) throws {
+        var file = self
+        if !file.header.sourceGGUFPath.hasPrefix("/") {
+            file.header.sourceGGUFPath = URL(fileURLWithPath: file.header.sourceGGUFPath).standardizedFileURL.path
+        }
+        try AtomicFile.write(to: path) { try file.encode(into: $0) }
+    }
 
     static func packTrits(_ trits: [Int8]) -> [UInt8] {
         var out = [UInt8](repeating: 0, count: (trits.count + 3) / 4)
@@ -277,6 +291,42 @@ public struct PackedModelFile: Equatable, Sendable {
                                    sourceGGUFSHA256: header.sourceGGUFSHA256, tensors: tensors)
         file.header.tensors = header.tensors
         return file
+    }
+
+    /// The header's source path as a file path: absolute as stored, or relative to the directory
+    /// of the packed file at `packedPath` (never to the reader's working directory).
+    public func resolvedSourcePath(packedPath: String) -> String {
+        let stored = header.sourceGGUFPath
+        if stored.hasPrefix("/") { return stored }
+        return URL(fileURLWithPath: packedPath).deletingLastPathComponent().appendingPathComponent(stored).standardizedFileURL.path
+    }
+
+    /// Resolves the source GGUF named in the header of the packed file at `packedPath` and checks,
+    /// before anything is read from it, that it exists, is a regular file with GGUF magic, and
+    /// has the SHA-256 the packed file recorded. Returns the resolved path. Each failure names the
+    /// packed file, the stored and the resolved path, and what was found; no byte of a file that
+    /// is not a GGUF is echoed.
+    public func verifiedSource(packedPath: String) throws -> String {
+        let stored = header.sourceGGUFPath
+        let resolved = resolvedSourcePath(packedPath: packedPath)
+        func unusable(_ reason: String) -> PackedModelFileError {
+            .sourceUnusable(packed: packedPath, stored: stored, resolved: resolved, reason: reason)
+        }
+        guard header.sourceGGUFSHA256.count == 64, header.sourceGGUFSHA256.allSatisfy({ $0.isHexDigit }) else {
+            throw unusable("the header's 'sourceGGUFSHA256' is not 64 hex digits, so the source cannot be verified")
+        }
+        var st = stat()
+        guard stat(resolved, &st) == 0 else { throw unusable("it does not exist (\(String(cString: strerror(errno))))") }
+        guard (st.st_mode & S_IFMT) == S_IFREG else { throw unusable("it is not a regular file") }
+        guard let h = FileHandle(forReadingAtPath: resolved) else { throw unusable("it cannot be opened for reading") }
+        let magic = (try? h.read(upToCount: 4)).map { [UInt8]($0) } ?? []
+        try? h.close()
+        guard magic == Array("GGUF".utf8) else { throw unusable("it is not a GGUF file (its first 4 bytes are not \"GGUF\")") }
+        let found = try Self.sha256(ofFile: resolved)
+        guard found == header.sourceGGUFSHA256.lowercased() else {
+            throw unusable("its SHA-256 is \(found), but the packed file was made from \(header.sourceGGUFSHA256): the source was replaced or changed")
+        }
+        return resolved
     }
 
     /// Checks that the GGUF at the header's path is the one the file was made from.
