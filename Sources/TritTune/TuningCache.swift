@@ -92,30 +92,46 @@ public struct TuningCache: Sendable {
         self.path = path
         self.validator = validator
         guard let data = FileManager.default.contents(atPath: path) else { return }
-        func moveAside() -> String { Self.moveAside(path) }
-        do {
-            let file = try JSONCoding.decoder().decode(LenientFile.self, from: data)
-            guard file.schema == Self.schemaName else {
-                throw DecodingError.dataCorrupted(.init(codingPath: [], debugDescription: "schema is '\(file.schema)', expected '\(Self.schemaName)'"))
-            }
-            guard file.schemaVersion == Self.currentSchemaVersion else {
-                onCorrupt(.unsupportedVersion(path: path, found: file.schemaVersion, supported: Self.currentSchemaVersion, movedTo: moveAside()))
-                return
-            }
-            var dropped = 0
-            var first: String?
-            for (i, lenient) in file.records.enumerated() {
-                let why: String?
-                switch lenient.result {
-                case let .success(r): why = insert(r)
-                case let .failure(e): why = Self.reason(e)
-                }
-                if let why { dropped += 1; if first == nil { first = "record \(i): \(why)" } }
-            }
+        switch Self.parse(data, validator: validator) {
+        case let .notACache(reason):
+            onCorrupt(.corrupt(path: path, reason: reason, movedTo: Self.moveAside(path)))
+        case let .unsupportedVersion(found):
+            onCorrupt(.unsupportedVersion(path: path, found: found, supported: Self.currentSchemaVersion, movedTo: Self.moveAside(path)))
+        case let .records(valid, dropped, first):
+            for r in valid { insert(r) }
             if let first { onCorrupt(.droppedRecords(path: path, dropped: dropped, kept: records.count, first: first)) }
-        } catch {
-            onCorrupt(.corrupt(path: path, reason: Self.reason(error), movedTo: moveAside()))
         }
+    }
+
+    /// What a cache file's bytes hold.
+    public enum Parsed {
+        /// Not a tuning cache at all (not JSON, another schema, no record list).
+        case notACache(reason: String)
+        case unsupportedVersion(found: Int)
+        /// The records that decode and pass the validator; how many did not, and the first reason.
+        case records(valid: [TuningRecord], dropped: Int, firstProblem: String?)
+    }
+
+    /// Parses a cache file's bytes record by record (the one place every file passes through;
+    /// the fuzz target calls it directly). Never throws: each failure is part of the answer.
+    public static func parse(_ data: Data, validator: TuningRecordValidator) -> Parsed {
+        let file: LenientFile
+        do { file = try JSONCoding.decoder().decode(LenientFile.self, from: data) } catch { return .notACache(reason: reason(error)) }
+        guard file.schema == schemaName else { return .notACache(reason: "schema is '\(TextEscaping.terminal(file.schema))', expected '\(schemaName)'") }
+        guard file.schemaVersion == currentSchemaVersion else { return .unsupportedVersion(found: file.schemaVersion) }
+        var valid: [TuningRecord] = []
+        var dropped = 0
+        var first: String?
+        for (i, lenient) in file.records.enumerated() {
+            let why: String?
+            switch lenient.result {
+            case let .success(r): why = validator.problem(with: r)
+                if why == nil { valid.append(r) }
+            case let .failure(e): why = reason(e)
+            }
+            if let why { dropped += 1; if first == nil { first = "record \(i): \(why)" } }
+        }
+        return .records(valid: valid, dropped: dropped, firstProblem: first)
     }
 
     /// A decoding error as a short reason naming the field.

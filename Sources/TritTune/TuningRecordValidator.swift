@@ -1,5 +1,4 @@
 import Foundation
-import TritKernels
 
 /// Decides whether one tuning record may be kept and used: the tuning cache checks every record
 /// it reads from disk and every record inserted, so dispatch only ever ranks valid ones.
@@ -16,23 +15,6 @@ public struct TuningRecordValidator: Sendable {
 
     /// Structural checks only (synthetic kernels in tests, in-memory caches).
     public static let structural = TuningRecordValidator { _, _ in nil }
-
-    /// Structural checks plus the kernel registry: known variant, a format it runs, parameters in
-    /// its space (the thread parameter must equal the problem's thread count).
-    public static let kernels = TuningRecordValidator { p, c in
-        guard let variant = KernelRegistry.allKnown.first(where: { $0.id == p.variant }) else {
-            return "unknown variant '\(p.variant)' (known: \(KernelRegistry.allKnown.map(\.id).joined(separator: ", ")))"
-        }
-        guard let format = PackedFormatKind(rawValue: p.format) else { return "unknown format '\(p.format)'" }
-        guard variant.formats.contains(format) else { return "variant '\(p.variant)' does not run format '\(p.format)'" }
-        var values = c.values
-        if let t = values[KernelParameterName.threads] {
-            guard t == p.threads else { return "parameter threads = \(t) differs from the problem's \(p.threads) threads" }
-            values[KernelParameterName.threads] = nil
-        }
-        do { _ = try variant.space.resolve(KernelConfiguration(values)) } catch { return "\(error)" }
-        return nil
-    }
 
     /// Why `r` is invalid, or nil when it may be kept.
     public func problem(with r: TuningRecord) -> String? {
