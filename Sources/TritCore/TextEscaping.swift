@@ -32,6 +32,14 @@ public enum TextEscaping {
         return out
     }
 
+    /// For a name shown as code in Markdown (a metric name): a code span when that is safe —
+    /// inside one nothing is markup, but a backtick would end it and a `|` still splits a table
+    /// cell, and control characters are never safe — otherwise the escaped plain text.
+    public static func markdownCode(_ s: String) -> String {
+        let safe = !s.isEmpty && !s.contains("`") && !s.contains("|") && !s.unicodeScalars.contains(where: isControl)
+        return safe ? "`\(s)`" : markdown(s)
+    }
+
     /// Whether a scalar is a control character or a bidirectional override/isolate.
     static func isControl(_ u: Unicode.Scalar) -> Bool {
         let v = u.value

@@ -160,10 +160,10 @@ public struct Comparison: Codable, Sendable {
         for r in rows.sorted(by: { ($0.verdict, $0.name) > ($1.verdict, $1.name) }) {
             let ci = r.changeCILow.map { "[\(Self.fmtSigned($0)), \(Self.fmtSigned(r.changeCIHigh!))]" } ?? "—"
             let p = r.pAdjusted.map { String(format: "%.3g", $0) } ?? "—"
-            s += "| \(r.verdict.rawValue) | \(TextEscaping.markdown(r.name)) | \(Self.fmtValue(r.baseline, r.unit)) | \(Self.fmtValue(r.current, r.unit)) | \(Self.fmtSigned(r.change)) | \(ci) | \(p) | \(r.baselineSamples)/\(r.currentSamples) | \(TextEscaping.markdown(r.rule)) |\n"
+            s += "| \(r.verdict.rawValue) | \(TextEscaping.markdownCode(r.name)) | \(Self.fmtValue(r.baseline, r.unit)) | \(Self.fmtValue(r.current, r.unit)) | \(Self.fmtSigned(r.change)) | \(ci) | \(p) | \(r.baselineSamples)/\(r.currentSamples) | \(TextEscaping.markdown(r.rule)) |\n"
         }
-        if !onlyInBaseline.isEmpty { s += "\nOnly in the baseline (not compared): \(onlyInBaseline.map { TextEscaping.markdown($0) }.joined(separator: ", "))\n" }
-        if !onlyInCurrent.isEmpty { s += "\nNew in this run (not compared): \(onlyInCurrent.map { TextEscaping.markdown($0) }.joined(separator: ", "))\n" }
+        if !onlyInBaseline.isEmpty { s += "\nOnly in the baseline (not compared): \(onlyInBaseline.map { TextEscaping.markdownCode($0) }.joined(separator: ", "))\n" }
+        if !onlyInCurrent.isEmpty { s += "\nNew in this run (not compared): \(onlyInCurrent.map { TextEscaping.markdownCode($0) }.joined(separator: ", "))\n" }
         return s
     }
 

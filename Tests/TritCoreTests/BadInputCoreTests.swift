@@ -32,6 +32,10 @@ struct BadInputCoreTests {
         #expect(TextEscaping.markdown("<script>&`x`") == "&lt;script&gt;&amp;\\`x\\`")
         // The backslash of a terminal escape is itself escaped, so Markdown shows it literally.
         #expect(TextEscaping.markdown("back\\slash\u{1B}") == "back\\\\slash\\\\u{1b}")
+        // Code spans where they are safe (inside one, < and & are literal text), escaped text otherwise.
+        #expect(TextEscaping.markdownCode("k/<slow>&") == "`k/<slow>&`")
+        #expect(TextEscaping.markdownCode("a|b") == "a\\|b")
+        #expect(TextEscaping.markdownCode("a`b") == "a\\`b")
         // Names used in paths.
         for (bad, reason) in [("", "empty"), ("..", "names a directory"), ("a/b", "contains '/'"), ("../x", "contains '/'"),
                               ("x..y", "contains '..'"), ("-rf", "starts with '-'"), ("a\u{0}b", "control character"), ("a\nb", "control character")] {
