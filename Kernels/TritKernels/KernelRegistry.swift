@@ -84,6 +84,16 @@ public enum KernelRegistry {
     /// The variants as this process may run them (`CPUFeatures.current`).
     public static let all: [KernelVariant] = variants(for: .current)
 
+    /// The variants with every parameter value any CPU may offer: what a tuning record from any
+    /// context (another ISA cap, a newer CPU) is checked against before it is kept.
+    public static let allKnown: [KernelVariant] = {
+        var f = CPUFeatures()
+        f.sse42 = true; f.avx = true; f.avx2 = true; f.fma = true; f.bmi2 = true; f.f16c = true; f.popcnt = true
+        f.avx512f = true; f.avx512bw = true; f.avx512vl = true; f.avx512vnni = true; f.avx512vbmi = true
+        f.avxVNNI = true; f.gfni = true
+        return variants(for: f)
+    }()
+
     /// The variants with the parameter spaces `features` allows: a loop the CPU cannot run
     /// (tileDecode 2, gemvWidth 512 without AVX512-VNNI) is not a value the space offers.
     public static func variants(for features: CPUFeatures) -> [KernelVariant] { [

@@ -36,7 +36,9 @@ public enum AtomicFile {
         } catch {
             throw FileError.cannotWrite(path: path, reason: "cannot create directory \(dir): \(error.localizedDescription)")
         }
-        let tmp = dir + "/." + url.lastPathComponent + ".tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        let prefix = "." + url.lastPathComponent + ".tmp-"
+        removeLeftovers(in: dir, prefix: prefix)
+        let tmp = dir + "/" + prefix + "\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         guard FileManager.default.createFile(atPath: tmp, contents: nil), let handle = FileHandle(forWritingAtPath: tmp) else {
             throw FileError.cannotWrite(path: path, reason: "cannot create temporary file \(tmp)")
         }
@@ -54,6 +56,35 @@ public enum AtomicFile {
             unlink(tmp)
             throw FileError.cannotWrite(path: path, reason: "rename from temporary file failed: \(reason)")
         }
+    }
+
+    /// How old a temporary file must be before it counts as left over even when its PID is alive
+    /// (PIDs are reused; no write of ours takes a day).
+    public static let leftoverAge: TimeInterval = 24 * 3600
+
+    /// Removes `.NAME.tmp-PID-*` files that a killed write left beside the target: those whose
+    /// process no longer exists, or that are older than `leftoverAge`. A write in flight (its
+    /// process alive, its file young) is left alone. Returns the names removed.
+    @discardableResult
+    public static func removeLeftovers(in dir: String, prefix: String, now: Date = Date()) -> [String] {
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: dir) else { return [] }
+        var removed: [String] = []
+        for name in names where name.hasPrefix(prefix) {
+            let rest = name.dropFirst(prefix.count)
+            guard let dash = rest.firstIndex(of: "-"), let pid = Int32(rest[..<dash]), pid > 0 else { continue }
+            let full = dir + "/" + name
+            var st = stat()
+            guard lstat(full, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else { continue }
+            let alive = kill(pid, 0) == 0 || errno == EPERM
+            #if os(Linux)
+            let modified = st.st_mtim.tv_sec
+            #else
+            let modified = st.st_mtimespec.tv_sec
+            #endif
+            let age = now.timeIntervalSince1970 - TimeInterval(modified)
+            if !alive || age > leftoverAge, unlink(full) == 0 { removed.append(name) }
+        }
+        return removed
     }
 
     /// Writes a UTF-8 string atomically.

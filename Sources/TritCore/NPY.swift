@@ -66,10 +66,18 @@ public enum NPY {
         guard dims.count == 2, let rows = Int(dims[0]), let cols = Int(dims[1]) else {
             throw NPYError.badHeader(path: path, field: "shape", found: shapeText, expected: "a 2-D shape (rows, cols)")
         }
+        guard rows > 0, cols > 0 else {
+            throw NPYError.badHeader(path: path, field: "shape", found: shapeText, expected: "positive rows and columns")
+        }
         let dataStart = headerStart + headerLen
-        let needed = rows * cols * 4
-        guard bytes.count - dataStart >= needed else {
-            throw NPYError.truncated(path: path, offset: bytes.count, needed: needed - (bytes.count - dataStart))
+        let available = bytes.count - dataStart
+        // rows × cols × 4 is checked for overflow and against the bytes present before any allocation.
+        guard let needed = CheckedSize.product(rows, cols, 4) else {
+            throw NPYError.badHeader(path: path, field: "shape", found: shapeText,
+                                     expected: "rows × cols × 4 bytes within the file's \(available) data bytes (the product overflows)")
+        }
+        guard available >= needed else {
+            throw NPYError.truncated(path: path, offset: bytes.count, needed: needed - available)
         }
         var values = [Float](repeating: 0, count: rows * cols)
         values.withUnsafeMutableBytes { dst in

@@ -95,7 +95,8 @@ public struct LoadedModel {
     public init(path: String, ternary: TernaryRuntime = .packedKernels(Dispatch.current()), threads: Int = 1) throws {
         if PackedModelFile.looksLikePackedModel(path: path) {
             var packed = try PackedModelFile.load(path: path)
-            let gguf = try GGUFFile(path: packed.header.sourceGGUFPath)
+            // The source is verified (SHA-256) before any tensor or token is taken from it.
+            let gguf = try GGUFFile(path: try packed.verifiedSource(packedPath: path))
             tokenizer = try BPETokenizer(gguf: gguf)
             let weights = try LlamaWeights(gguf: gguf, loadingLinear: { packed.tensors[$0] == nil })
             let tables: LlamaModel.TablePrecision

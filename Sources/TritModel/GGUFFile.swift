@@ -16,6 +16,10 @@ public enum GGUFError: Error, CustomStringConvertible, Equatable {
     case missingTensor(name: String)
     case missingKey(key: String)
     case wrongKeyType(key: String, expected: String, found: String)
+    /// Two fields of one file that disagree (e.g. a bos id beyond the vocabulary size).
+    case inconsistent(path: String, field: String, value: String, other: String, otherValue: String, expected: String)
+    /// A NaN or infinite weight, norm or embedding value after dequantization.
+    case nonFinite(path: String, tensor: String, index: Int, value: Float)
 
     public var description: String {
         switch self {
@@ -40,6 +44,10 @@ public enum GGUFError: Error, CustomStringConvertible, Equatable {
         case let .missingKey(key): return "GGUF: required metadata key '\(key)' is missing"
         case let .wrongKeyType(key, expected, found):
             return "GGUF: metadata key '\(key)' has type \(found), expected \(expected)"
+        case let .nonFinite(path, tensor, index, value):
+            return "GGUF \(path): tensor '\(tensor)': element \(index) is \(value); expected finite values (NaN or Inf weights, norms and embeddings are rejected)"
+        case let .inconsistent(path, field, value, other, otherValue, expected):
+            return "GGUF \(path): field '\(field)' = \(value) disagrees with '\(other)' = \(otherValue): expected \(expected)"
         }
     }
 }
@@ -110,9 +118,11 @@ public struct GGUFTensorInfo: Equatable, Sendable {
     /// Absolute offset in the file.
     public let fileOffset: Int
 
-    public var elementCount: Int { dimensions.reduce(1, *) }
-    /// Bytes of stored data (whole quantization blocks).
-    public var byteCount: Int { type.byteCount(elements: elementCount) }
+    /// Elements (the product of the dimensions); checked for overflow and against the file's
+    /// size when the file was parsed, so it is never computed from unchecked numbers.
+    public let elementCount: Int
+    /// Bytes of stored data (whole quantization blocks), checked like `elementCount`.
+    public let byteCount: Int
 }
 
 /// A parsed GGUF file (versions 2 and 3) with its tensor data memory-mapped.
@@ -153,8 +163,8 @@ public struct GGUFFile: @unchecked Sendable {
         var r = GGUFByteReader(data: data, path: path)
         let magic = try r.bytes(4, field: "magic")
         guard magic == [0x47, 0x47, 0x55, 0x46] else {
-            let hex = magic.map { String(format: "%02x", $0) }.joined(separator: " ")
-            throw GGUFError.badMagic(path: path, found: "bytes \(hex)")
+            // The bytes themselves are not echoed: the file may be anything (a key, a password file).
+            throw GGUFError.badMagic(path: path, found: Self.describeForeignMagic(magic))
         }
         version = try r.u32(field: "version")
         guard version == 2 || version == 3 else { throw GGUFError.unsupportedVersion(path: path, version: version) }
@@ -227,12 +237,20 @@ public struct GGUFFile: @unchecked Sendable {
         var infos: [GGUFTensorInfo] = []
         var index: [String: Int] = [:]
         for t in raw {
-            let info = GGUFTensorInfo(name: t.name, dimensions: t.dims, type: t.type,
-                                      relativeOffset: t.offset, fileOffset: start + t.offset)
-            if info.fileOffset + info.byteCount > data.count {
-                throw GGUFError.tensorOutOfRange(path: path, tensor: t.name, offset: info.fileOffset,
-                                                 length: info.byteCount, fileSize: data.count)
+            // Element count, byte count and end offset, each overflow-checked and bounded by the
+            // file's size before anything is allocated from them.
+            guard let elements = CheckedSize.product(t.dims),
+                  let bytes = CheckedSize.product(elements / t.type.blockSize, t.type.blockBytes),
+                  let fileOffset = CheckedSize.sum(start, t.offset) else {
+                throw GGUFError.invalidField(path: path, offset: t.at, field: "tensor '\(t.name)' ne",
+                                             reason: "dimensions \(t.dims) of type \(t.type) hold more bytes than an Int counts (expected a size within the file's \(data.count) bytes)")
             }
+            guard CheckedSize.fits(offset: fileOffset, length: bytes, within: data.count) else {
+                throw GGUFError.tensorOutOfRange(path: path, tensor: t.name, offset: fileOffset,
+                                                 length: bytes, fileSize: data.count)
+            }
+            let info = GGUFTensorInfo(name: t.name, dimensions: t.dims, type: t.type, relativeOffset: t.offset,
+                                      fileOffset: fileOffset, elementCount: elements, byteCount: bytes)
             if index[t.name] != nil {
                 throw GGUFError.invalidField(path: path, offset: t.at, field: "tensor name", reason: "duplicate tensor '\(t.name)'")
             }
@@ -243,6 +261,14 @@ public struct GGUFFile: @unchecked Sendable {
         tensorIndex = index
     }
 
+    /// What a file with the wrong magic seems to be, without echoing its bytes.
+    static func describeForeignMagic(_ magic: [UInt8]) -> String {
+        if magic == Array("TRIT".utf8) { return "a TritBench packed model's magic" }
+        if magic.first == 0x93 { return "a NumPy .npy magic" }
+        if magic.allSatisfy({ $0 == 0 }) { return "zero bytes" }
+        return "other bytes (not shown)"
+    }
+
     public func tensor(named name: String) -> GGUFTensorInfo? { tensorIndex[name].map { tensors[$0] } }
 
     public func requireTensor(_ name: String) throws -> GGUFTensorInfo {
@@ -250,16 +276,22 @@ public struct GGUFFile: @unchecked Sendable {
         return t
     }
 
-    /// Dequantizes a tensor to Float32, in ggml order (ne0 fastest).
+    /// Dequantizes a tensor to Float32, in ggml order (ne0 fastest). Every tensor the model reads
+    /// passes here, so this is where a NaN or Inf (a stored one, or an f16 scale that decodes to
+    /// one) is refused with the tensor's name and the first bad index, instead of surfacing as
+    /// `ppl nan` with exit 0.
     public func floats(of info: GGUFTensorInfo) throws -> [Float] {
         var out = [Float](repeating: 0, count: info.elementCount)
         try data.withUnsafeBytes { raw in
-            guard info.fileOffset >= 0, info.fileOffset + info.byteCount <= raw.count else {
+            guard CheckedSize.fits(offset: info.fileOffset, length: info.byteCount, within: raw.count) else {
                 throw GGUFError.tensorOutOfRange(path: path, tensor: info.name, offset: info.fileOffset,
                                                  length: info.byteCount, fileSize: raw.count)
             }
             let src = UnsafeRawBufferPointer(rebasing: raw[info.fileOffset..<(info.fileOffset + info.byteCount)])
             out.withUnsafeMutableBufferPointer { dst in GGMLDequantizer.dequantize(info.type, src, into: dst) }
+        }
+        if let bad = out.firstIndex(where: { !$0.isFinite }) {
+            throw GGUFError.nonFinite(path: path, tensor: info.name, index: bad, value: out[bad])
         }
         return out
     }

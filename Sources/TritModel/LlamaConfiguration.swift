@@ -48,6 +48,7 @@ public struct LlamaConfiguration: Equatable, Sendable, Codable {
             vocabularySize = try gguf.value("tokenizer.ggml.tokens").array?.count ?? 0
         }
         try validate(path: gguf.path)
+        try VocabularyConsistency.check(gguf)
         if let rope = gguf.metadata[k("rope.dimension_count")]?.integer, rope != headDimension {
             throw GGUFError.invalidField(path: gguf.path, offset: 0, field: k("rope.dimension_count"),
                                          reason: "partial RoPE (\(rope) of \(headDimension) dimensions) is not supported")

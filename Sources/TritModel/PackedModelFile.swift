@@ -11,6 +11,8 @@ public enum PackedModelFileError: Error, CustomStringConvertible, Equatable {
     case invalidHeader(path: String, offset: Int, reason: String)
     case invalidTensor(path: String, tensor: String, offset: Int, field: String, reason: String)
     case sourceMismatch(expected: String, found: String, path: String)
+    /// The source GGUF named by the header cannot be used (missing, unreadable, not a GGUF, changed).
+    case sourceUnusable(packed: String, stored: String, resolved: String, reason: String)
 
     public var description: String {
         switch self {
@@ -25,6 +27,10 @@ public enum PackedModelFileError: Error, CustomStringConvertible, Equatable {
             return "packed model \(path): tensor '\(tensor)' at offset \(offset), field '\(field)': \(reason)"
         case let .sourceMismatch(expected, found, path):
             return "packed model: source GGUF \(path) has sha256 \(found), but the packed file was made from \(expected)"
+        case let .sourceUnusable(packed, stored, resolved, reason):
+            return "packed model \(packed): source GGUF '\(TextEscaping.terminal(stored))' from the header field 'sourceGGUFPath'"
+                + (stored == resolved ? "" : " (resolved relative to the packed file: \(TextEscaping.terminal(resolved)))")
+                + ": \(reason)"
         }
     }
 }
@@ -145,8 +151,16 @@ public struct PackedModelFile: Equatable, Sendable {
         return out
     }
 
-    /// Writes the file atomically (temporary file + rename), streaming record by record.
-    public func write(to path: String) throws { try AtomicFile.write(to: path) { try encode(into: $0) } }
+    /// Writes the file atomically (temporary file + rename), streaming record by record. A
+    /// relative source path is stored absolute: read back, a relative path is taken relative to
+    /// the packed file, not to whatever directory the reader runs in.
+    public func write(to path: String) throws {
+        var file = self
+        if !file.header.sourceGGUFPath.hasPrefix("/") {
+            file.header.sourceGGUFPath = URL(fileURLWithPath: file.header.sourceGGUFPath).standardizedFileURL.path
+        }
+        try AtomicFile.write(to: path) { try file.encode(into: $0) }
+    }
 
     static func packTrits(_ trits: [Int8]) -> [UInt8] {
         var out = [UInt8](repeating: 0, count: (trits.count + 3) / 4)
@@ -197,32 +211,47 @@ public struct PackedModelFile: Equatable, Sendable {
         }
         var tensors: [String: PackedTensor] = [:]
         for e in header.tensors {
-            let at = headerEnd + e.offset
+            // Every number of the directory entry is untrusted: offsets and sizes are computed
+            // with overflow checks and bounded by the payload before anything is read or allocated.
+            let at = CheckedSize.sum(headerEnd, max(e.offset, 0)) ?? headerEnd
             func bad(_ field: String, _ reason: String) -> PackedModelFileError {
                 .invalidTensor(path: path, tensor: e.name, offset: at, field: field, reason: reason)
             }
-            guard e.rows > 0, e.cols > 0, e.offset >= 0, e.length >= 0, e.offset + e.length <= Int(pLen) else {
+            guard e.rows > 0, e.cols > 0 else {
+                throw bad("rows/cols", "expected positive rows and columns, found \(e.rows)×\(e.cols)")
+            }
+            guard CheckedSize.fits(offset: e.offset, length: e.length, within: Int(pLen)) else {
                 throw bad("offset", "record \(e.rows)×\(e.cols) at payload offset \(e.offset) length \(e.length) lies outside the payload (\(pLen) bytes)")
             }
-            let n = e.rows * e.cols
+            // Each weight takes at least 2 bits of the record, so a shape the record cannot hold is
+            // refused before its product is used for anything.
+            guard let n = CheckedSize.product(e.rows, e.cols), n / 4 <= e.length else {
+                throw bad("rows/cols", "\(e.rows)×\(e.cols) weights do not fit the record's \(e.length) bytes")
+            }
             var cursor = at
             switch e.kind {
             case "dense":
-                guard e.length == n * 4 else { throw bad("length", "expected \(n * 4) bytes for \(e.rows)×\(e.cols) Float32, found \(e.length)") }
+                guard e.length == n * 4 else { throw bad("length", "expected \(n) × 4 bytes for \(e.rows)×\(e.cols) Float32, found \(e.length)") }
                 var v = [Float](repeating: 0, count: n)
                 data.withUnsafeBytes { raw in
                     for i in 0..<n { v[i] = Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: at + 4 * i, as: UInt32.self))) }
+                }
+                if let i = v.firstIndex(where: { !$0.isFinite }) {
+                    throw bad("values", "element \(i) is \(v[i]); expected finite Float32 weights")
                 }
                 tensors[e.name] = .dense(Matrix(rows: e.rows, cols: e.cols, values: v))
             case "ternary":
                 guard let gs = e.groupSize, gs > 0, let np = e.planes, np == 1 || np == 2 else {
                     throw bad("groupSize/planes", "ternary record needs a positive group size and 1 or 2 planes")
                 }
-                let groups = e.rows * ((e.cols + gs - 1) / gs)
-                let planeBytes = (n + 3) / 4
-                let expected = np * planeBytes + np * groups * 2 + (e.hasOffsets ? groups * 2 : 0)
-                    + (e.hasPermutation ? e.cols * 4 : 0) + (e.hasBias ? e.rows * 2 : 0)
-                guard e.length == expected else { throw bad("length", "expected \(expected) bytes, found \(e.length)") }
+                // n ≤ 4 × length (checked above) bounds every term here far below Int.max.
+                let groups = e.rows * (e.cols / gs + (e.cols % gs == 0 ? 0 : 1))
+                let planeBytes = n / 4 + (n % 4 == 0 ? 0 : 1)
+                guard let expected = CheckedSize.sum(CheckedSize.product(np, planeBytes) ?? -1, CheckedSize.product(np, groups, 2) ?? -1,
+                                                     e.hasOffsets ? groups * 2 : 0, e.hasPermutation ? e.cols * 4 : 0, e.hasBias ? e.rows * 2 : 0),
+                      e.length == expected else {
+                    throw bad("length", "expected \(np) plane(s) of \(planeBytes) bytes, \(np) × \(groups) Float16 scales and the side data the entry names, found \(e.length) bytes")
+                }
                 var planes: [[Int8]] = []
                 for p in 0..<np {
                     var plane = [Int8](repeating: 0, count: n)
@@ -262,6 +291,42 @@ public struct PackedModelFile: Equatable, Sendable {
                                    sourceGGUFSHA256: header.sourceGGUFSHA256, tensors: tensors)
         file.header.tensors = header.tensors
         return file
+    }
+
+    /// The header's source path as a file path: absolute as stored, or relative to the directory
+    /// of the packed file at `packedPath` (never to the reader's working directory).
+    public func resolvedSourcePath(packedPath: String) -> String {
+        let stored = header.sourceGGUFPath
+        if stored.hasPrefix("/") { return stored }
+        return URL(fileURLWithPath: packedPath).deletingLastPathComponent().appendingPathComponent(stored).standardizedFileURL.path
+    }
+
+    /// Resolves the source GGUF named in the header of the packed file at `packedPath` and checks,
+    /// before anything is read from it, that it exists, is a regular file with GGUF magic, and
+    /// has the SHA-256 the packed file recorded. Returns the resolved path. Each failure names the
+    /// packed file, the stored and the resolved path, and what was found; no byte of a file that
+    /// is not a GGUF is echoed.
+    public func verifiedSource(packedPath: String) throws -> String {
+        let stored = header.sourceGGUFPath
+        let resolved = resolvedSourcePath(packedPath: packedPath)
+        func unusable(_ reason: String) -> PackedModelFileError {
+            .sourceUnusable(packed: packedPath, stored: stored, resolved: resolved, reason: reason)
+        }
+        guard header.sourceGGUFSHA256.count == 64, header.sourceGGUFSHA256.allSatisfy({ $0.isHexDigit }) else {
+            throw unusable("the header's 'sourceGGUFSHA256' is not 64 hex digits, so the source cannot be verified")
+        }
+        var st = stat()
+        guard stat(resolved, &st) == 0 else { throw unusable("it does not exist (\(String(cString: strerror(errno))))") }
+        guard (st.st_mode & S_IFMT) == S_IFREG else { throw unusable("it is not a regular file") }
+        guard let h = FileHandle(forReadingAtPath: resolved) else { throw unusable("it cannot be opened for reading") }
+        let magic = (try? h.read(upToCount: 4)).map { [UInt8]($0) } ?? []
+        try? h.close()
+        guard magic == Array("GGUF".utf8) else { throw unusable("it is not a GGUF file (its first 4 bytes are not \"GGUF\")") }
+        let found = try Self.sha256(ofFile: resolved)
+        guard found == header.sourceGGUFSHA256.lowercased() else {
+            throw unusable("its SHA-256 is \(found), but the packed file was made from \(header.sourceGGUFSHA256): the source was replaced or changed")
+        }
+        return resolved
     }
 
     /// Checks that the GGUF at the header's path is the one the file was made from.

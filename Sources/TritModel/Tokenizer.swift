@@ -140,6 +140,7 @@ public struct BPETokenizer: Sendable {
         case "gpt2", "default": preTokenizer = .gpt2
         default: throw TokenizerError.unsupportedPreTokenizer(pre)
         }
+        try VocabularyConsistency.check(gguf)
         let types = gguf.metadata["tokenizer.ggml.token_type"] == nil ? nil : try gguf.integers("tokenizer.ggml.token_type")
         try self.init(tokens: try gguf.strings("tokenizer.ggml.tokens"), merges: try gguf.strings("tokenizer.ggml.merges"),
                       tokenTypes: types, preTokenizer: preTokenizer,

@@ -75,7 +75,16 @@ public struct Comparison: Codable, Sendable {
         var pvals: [Double] = []
         for name in common {
             let b = base[name]!, c = cur[name]!
-            if b.kind == .timing, c.kind == .timing, let bs = b.samples, let cs = c.samples, !bs.isEmpty, !cs.isEmpty {
+            // A NaN or infinite value says nothing about a change: "inconclusive", never "unchanged"
+            // (every comparison with NaN is false, so the rules below would call it unchanged).
+            let values = (b.value.map { [$0] } ?? []) + (b.samples ?? []) + (c.value.map { [$0] } ?? []) + (c.samples ?? [])
+            if values.contains(where: { !$0.isFinite }) {
+                let bv = b.value ?? b.samples.map(Statistics.median) ?? .nan, cv = c.value ?? c.samples.map(Statistics.median) ?? .nan
+                rows.append(MetricComparison(name: name, unit: b.unit, kind: b.kind, verdict: .inconclusive,
+                                             baseline: bv, current: cv, change: .nan, changeCILow: nil, changeCIHigh: nil,
+                                             pValue: nil, pAdjusted: nil, baselineSamples: b.samples?.count ?? 1,
+                                             currentSamples: c.samples?.count ?? 1, rule: "a value is NaN or infinite: no verdict"))
+            } else if b.kind == .timing, c.kind == .timing, let bs = b.samples, let cs = c.samples, !bs.isEmpty, !cs.isEmpty {
                 let bm = Statistics.median(bs), cm = Statistics.median(cs)
                 let mw = Statistics.mannWhitneyU(bs, cs)
                 let ci = changeCI(bs, cs)
@@ -151,10 +160,10 @@ public struct Comparison: Codable, Sendable {
         for r in rows.sorted(by: { ($0.verdict, $0.name) > ($1.verdict, $1.name) }) {
             let ci = r.changeCILow.map { "[\(Self.fmtSigned($0)), \(Self.fmtSigned(r.changeCIHigh!))]" } ?? "—"
             let p = r.pAdjusted.map { String(format: "%.3g", $0) } ?? "—"
-            s += "| \(r.verdict.rawValue) | `\(r.name)` | \(Self.fmtValue(r.baseline, r.unit)) | \(Self.fmtValue(r.current, r.unit)) | \(Self.fmtSigned(r.change)) | \(ci) | \(p) | \(r.baselineSamples)/\(r.currentSamples) | \(r.rule) |\n"
+            s += "| \(r.verdict.rawValue) | \(TextEscaping.markdownCode(r.name)) | \(Self.fmtValue(r.baseline, r.unit)) | \(Self.fmtValue(r.current, r.unit)) | \(Self.fmtSigned(r.change)) | \(ci) | \(p) | \(r.baselineSamples)/\(r.currentSamples) | \(TextEscaping.markdown(r.rule)) |\n"
         }
-        if !onlyInBaseline.isEmpty { s += "\nOnly in the baseline (not compared): \(onlyInBaseline.map { "`\($0)`" }.joined(separator: ", "))\n" }
-        if !onlyInCurrent.isEmpty { s += "\nNew in this run (not compared): \(onlyInCurrent.map { "`\($0)`" }.joined(separator: ", "))\n" }
+        if !onlyInBaseline.isEmpty { s += "\nOnly in the baseline (not compared): \(onlyInBaseline.map { TextEscaping.markdownCode($0) }.joined(separator: ", "))\n" }
+        if !onlyInCurrent.isEmpty { s += "\nNew in this run (not compared): \(onlyInCurrent.map { TextEscaping.markdownCode($0) }.joined(separator: ", "))\n" }
         return s
     }
 
@@ -162,7 +171,7 @@ public struct Comparison: Codable, Sendable {
     public func text() -> String {
         var s = ""
         for r in rows.sorted(by: { ($0.verdict, $0.name) > ($1.verdict, $1.name) }) {
-            s += "\(r.verdict.rawValue.padding(toLength: 13, withPad: " ", startingAt: 0)) \(r.name)  \(Self.fmtValue(r.baseline, r.unit)) → \(Self.fmtValue(r.current, r.unit)) (\(Self.fmtSigned(r.change)))"
+            s += "\(r.verdict.rawValue.padding(toLength: 13, withPad: " ", startingAt: 0)) \(TextEscaping.terminal(r.name))  \(Self.fmtValue(r.baseline, r.unit)) → \(Self.fmtValue(r.current, r.unit)) (\(Self.fmtSigned(r.change)))"
             if let lo = r.changeCILow, let hi = r.changeCIHigh { s += " CI [\(Self.fmtSigned(lo)), \(Self.fmtSigned(hi))]" }
             if let p = r.pAdjusted { s += String(format: " p_adj=%.3g", p) }
             s += "\n"

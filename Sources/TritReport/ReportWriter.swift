@@ -127,9 +127,9 @@ public struct ReportWriter {
         }
         s += significanceTable()
         s += speedTable()
-        let follows = methods.compactMap { m in m.follows.map { "- \(m.label): \($0)" } }
+        let follows = methods.compactMap { m in m.follows.map { "- \(Self.cell(m.label)): \(Self.cell($0))" } }
         if !follows.isEmpty { s += "\n### What each method follows\n\n" + follows.joined(separator: "\n") + "\n" }
-        let notes = methods.flatMap { m in m.notes.map { "- \(m.label): \($0)" } }
+        let notes = methods.flatMap { m in m.notes.map { "- \(Self.cell(m.label)): \(Self.cell($0))" } }
         if !notes.isEmpty { s += "\n### Notes\n\n" + notes.joined(separator: "\n") + "\n" }
         return s + "\n"
     }
@@ -162,7 +162,8 @@ public struct ReportWriter {
     }
 
     /// Text for a Markdown table cell: a "|" would end the cell.
-    static func cell(_ s: String) -> String { s.replacingOccurrences(of: "|", with: "\\|") }
+    /// Any string that came from an input (method labels, notes, task names) as Markdown text.
+    static func cell(_ s: String) -> String { TextEscaping.markdown(s) }
 
     func kernelTable() -> String {
         guard let ks = result.kernels, !ks.isEmpty else { return "" }

@@ -74,7 +74,8 @@ public struct RunPipeline {
             return v
         }
         let env = stage("env", "CPU, build, PAPI event probes") { (EnvironmentReport.collect(probeEvents: true), false) }
-        let runID = o.runID ?? Self.makeRunID(revision: env.build.gitRevision)
+        // Every run id becomes a directory name: checked here, where all of them pass.
+        let runID = try PathComponentName(o.runID ?? Self.makeRunID(revision: env.build.gitRevision), field: "run id").value
         var result = RunResult(runID: runID, context: env, notes: [
             "Reference model: SmolLM2-135M-Instruct Q4_1 GGUF dequantized to Float32; experiments measure Q4_1 → ternary.",
         ])

@@ -18,6 +18,11 @@ struct CompareCommand: ParsableCommand {
     @Flag(help: "Allow --update-baseline to replace an existing baseline.") var force = false
     @Option(help: "Baseline directory for --update-baseline.") var baselineDir = "Reports/baseline"
 
+    func validate() throws {
+        try OptionCheck.finite("noise-threshold", noiseThreshold, 0...10)
+        try OptionCheck.finite("alpha", alpha, 0.000_001...0.5)
+    }
+
     func run() throws {
         let cmp: Comparison
         do {

@@ -33,6 +33,18 @@ struct KernelsCommand: ParsableCommand {
         var gemvRatio = false
         @Flag(help: "JSON rows.") var json = false
 
+        /// Every numeric option in its range and every list item a registered name, before any
+        /// weight is allocated (an unknown variant is an error, never an empty table).
+        func validate() throws {
+            let (r, k) = try OptionCheck.shape("shape", shape)
+            try OptionCheck.range("tokens", tokens, 1...4096)
+            try OptionCheck.range("threads", threads, 1...maximumThreads)
+            try OptionCheck.range("samples", samples, 1...100_000)
+            if let variants { _ = try OptionCheck.names("variants", variants, known: KernelRegistry.all.map(\.id)) }
+            // Weights (≤ 1 byte per weight in any format, Float32 for the reference) and activations.
+            try OptionCheck.memory("--shape \(shape) with --tokens \(tokens)", bytes: Double(r) * Double(k) * 6 + Double(tokens) * Double(r + k) * 8)
+        }
+
         func run() throws {
             let dims = shape.lowercased().split(separator: "x").compactMap { Int($0) }
             guard dims.count == 2, dims[0] > 0, dims[1] > 0 else { throw ValidationError("--shape must be ROWSxK, e.g. 2048x2048; got '\(shape)'") }

@@ -131,6 +131,14 @@ struct ProfileCommand: ParsableCommand {
     /// Internal: run the case N times (after one warm-up call) and exit; used under cachegrind.
     @Option(help: .hidden) var cachegrindChildCalls: Int?
 
+    func validate() throws {
+        let (r, k) = try OptionCheck.shape("shape", shape)
+        try OptionCheck.range("tokens", tokens, 1...4096)
+        try OptionCheck.range("cachegrind-calls", cachegrindCalls, 1...100_000)
+        try OptionCheck.atLeast("cachegrind-child-calls", cachegrindChildCalls, 0)
+        try OptionCheck.memory("--shape \(shape) with --tokens \(tokens)", bytes: Double(r) * Double(k) * 6 + Double(tokens) * Double(r + k) * 8)
+    }
+
     func run() throws {
         do {
             let request = try makeRequest()

@@ -34,6 +34,16 @@ struct QuantizeCommand: ParsableCommand {
     @Option(help: "Write the dequantized matrix Ŵ to this .npy.") var dequantOut: String?
     @Option(help: "OpenBLAS threads for calibration and the Hessian work (1-256).") var threads = 1
 
+    func validate() throws {
+        try OptionCheck.range("threads", threads, 1...maximumThreads)
+        try OptionCheck.range("calib-length", calibLength, 1...(1 << 20))
+        try OptionCheck.range("calib-tokens", calibTokens, 0...(1 << 30))
+        _ = try QuantizationMethod.named(method)
+        // No output may be an input (by path, symbolic link or hard link): refused before any work.
+        try OptionCheck.distinct(outputs: [("out", out), ("dequant-out", dequantOut)],
+                                 inputs: [("model", model), ("matrix", matrix), ("calib", calib)])
+    }
+
     func run() throws {
         if model != nil || out != nil {
             guard matrix == nil, calib == nil, dequantOut == nil else {

@@ -13,9 +13,12 @@ struct RooflineCommand: ParsableCommand {
     @Option(help: "Highest thread count to measure (default: all logical cores).") var threads: Int?
     @Option(help: "Also write the JSON result to this file (atomically), for later `profile --roofline`.") var output: String?
 
+    func validate() throws {
+        if let threads { try OptionCheck.range("threads", threads, 1...maximumThreads) }
+    }
+
     func run() throws {
         do {
-            if let t = threads, t < 1 { throw ValidationError("--threads must be at least 1, got \(t)") }
             let opts = RooflineOptions(quick: quick, threadCounts: threads.map { Array(1...$0) })
             let result = RooflineProbe.measure(opts)
             if let output { try result.write(to: output) }

@@ -15,6 +15,14 @@ struct RunCommand: ParsableCommand {
     @Option(help: "Comma-separated method rows to run (ids as in result.json, e.g. ptqtp,ptqtp-keep-qk,pt2llm,pt2llm-rerounding); the reference always runs. Default: all.")
     var methods: String?
 
+    /// The run id names a directory under --reports: no '/', no '..', not empty.
+    func validate() throws {
+        if let runID { do { _ = try PathComponentName(runID, field: "--run-id") } catch { throw ValidationError("\(error)") } }
+        if let methods, methods.split(separator: ",").allSatisfy({ $0.trimmingCharacters(in: .whitespaces).isEmpty }) {
+            throw ValidationError("--methods is empty")
+        }
+    }
+
     func run() throws {
         do {
             let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]

@@ -34,7 +34,12 @@ struct TrainCommand: ParsableCommand {
         guard lambda >= 0 && lambda < 1 else { throw ValidationError("--lambda must be in [0, 1); got \(lambda)") }
         guard lr > 0 && lr < 1 else { throw ValidationError("--lr must be in (0, 1); got \(lr)") }
         guard (1...256).contains(threads) else { throw ValidationError("--threads must be 1 to 256; got \(threads)") }
-        guard checkpointSeconds > 0 else { throw ValidationError("--checkpoint-seconds must be positive") }
+        guard checkpointSeconds > 0, checkpointSeconds.isFinite else { throw ValidationError("--checkpoint-seconds must be positive") }
+        try OptionCheck.finite("lambda", lambda, 0...0.999_999)
+        try OptionCheck.finite("lr", lr, 1e-12...0.999_999)
+        try OptionCheck.range("sequence-length", sequenceLength, 2...(1 << 16))
+        try OptionCheck.range("batch", batch, 1...4096)
+        try OptionCheck.distinct(outputs: [("out", out)], inputs: [("model", model ?? CachePaths().defaultModel)])
     }
 
     func run() throws {

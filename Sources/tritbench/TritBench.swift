@@ -22,9 +22,11 @@ struct TritBench: ParsableCommand {
     }
 }
 
-/// Prints an error on stderr and exits non-zero; user errors never crash the tool.
+/// Prints an error on stderr and exits non-zero; user errors never crash the tool. Errors quote
+/// strings from input files (keys, tensor names), so control characters are made visible here,
+/// where every error passes, and cannot drive the terminal.
 func fail(_ error: Error) -> ExitCode {
-    FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+    FileHandle.standardError.write(Data("error: \(TextEscaping.terminal("\(error)", keepLineBreaks: true))\n".utf8))
     return ExitCode(1)
 }
 

@@ -23,6 +23,20 @@ struct TuneCommand: ParsableCommand {
     @Flag(help: "Time with weights streaming from DRAM (cold problems: their own records, which decode dispatch prefers).") var cold = false
     @Flag(help: "JSON output.") var json = false
 
+    /// Ranges and registry names, before the cache is opened or anything is measured.
+    func validate() throws {
+        for s in shapes.split(separator: ",", omittingEmptySubsequences: false) { _ = try OptionCheck.shape("shapes", String(s)) }
+        _ = try OptionCheck.positiveList("tokens", tokens, maximum: 4096)
+        _ = try OptionCheck.positiveList("threads", threads, maximum: maximumThreads)
+        _ = try OptionCheck.names("variants", variants, known: KernelRegistry.all.map(\.id))
+        if let formats { _ = try OptionCheck.names("formats", formats, known: PackedFormatKind.allCases.map(\.rawValue)) }
+        guard TuningStrategies.named(strategy) != nil else {
+            throw ValidationError("--strategy: unknown '\(TextEscaping.terminal(strategy))'; known: \(TuningStrategies.names.joined(separator: ", "))")
+        }
+        try OptionCheck.atLeast("budget", budget, 1)
+        try OptionCheck.finite("time", time, 0.001...86_400)
+    }
+
     func run() throws {
         let cpu = CPUDescription.current()
         let context = TuningContext.current(cpu: cpu)

@@ -58,7 +58,7 @@ func tempPath(_ name: String) -> String {
     @Test func resumeAfterInterruptionMeasuresNothingTwice() throws {
         let path = tempPath("cache.json")
         let counter = MeasureCounter()
-        var first = Tuner(context: context, cache: TuningCache(path: path))
+        var first = Tuner(context: context, cache: TuningCache(path: path, validator: .structural))
         #expect(throws: InterruptedError.self) {
             try first.tune(problem: problem, space: SyntheticKernel.space, defaultConfiguration: defaults,
                            strategy: ExhaustiveStrategy(samples: 3), budget: TuningBudget(),
@@ -66,7 +66,7 @@ func tempPath(_ name: String) -> String {
         }
         #expect(counter.total == 7)
         // A new process: reopen the cache from disk and run to completion.
-        var second = Tuner(context: context, cache: TuningCache(path: path))
+        var second = Tuner(context: context, cache: TuningCache(path: path, validator: .structural))
         #expect(second.cache.records.count >= 7)
         let out = try second.tune(problem: problem, space: SyntheticKernel.space, defaultConfiguration: defaults,
                                   strategy: ExhaustiveStrategy(samples: 3), budget: TuningBudget(),
@@ -113,13 +113,13 @@ func tempPath(_ name: String) -> String {
 
     @Test func corruptCacheIsMovedAsideWithAClearError() throws {
         let path = tempPath("cache.json")
-        try AtomicFile.write("{\"schema\": \"tritbench.tuning-cache\", \"schemaVersion\": 1, \"records\": [{\"bad\": 1}]}", to: path)
+        try AtomicFile.write("{\"schema\": \"tritbench.tuning-cache\", \"schemaVersion\": 1, \"records\": {\"bad\": 1}}", to: path)
         var reported: TuningCacheError?
         let cache = TuningCache(path: path) { reported = $0 }
         #expect(cache.records.isEmpty)
         guard case let .corrupt(p, reason, moved)? = reported else { Issue.record("no corruption reported"); return }
         #expect(p == path)
-        #expect(reason.contains("missing field"))
+        #expect(reason.contains("wrong type at 'records'"))
         #expect(FileManager.default.fileExists(atPath: moved))
         #expect(!FileManager.default.fileExists(atPath: path))
         // Truncated JSON is corrupt too.
