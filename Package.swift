@@ -79,7 +79,7 @@ let package = Package(
                 path: "Sources/TritModel"),
         // Training: backward pass through the Llama forward, STE quantization-aware training
         // (Tequila, absmean-STE), resumable checkpoints.
-        .target(name: "TritTrain", dependencies: ["TritCore", "TritModel", "TritQuant", "TritKernels", "CBLAS"],
+        .target(name: "TritTrain", dependencies: ["TritCore", "TritModel", "TritQuant", "TritKernels", "CBLAS", "CTritSupport"],
                 path: "Sources/TritTrain"),
         // Reports: versioned result schema, Markdown, HTML/SVG, compare.
         .target(name: "TritReport", dependencies: ["TritCore", "TritMeasure"], path: "Sources/TritReport"),

@@ -57,25 +57,35 @@ struct EffectiveWeights<S: TrainScalar> {
         w.withUnsafeBufferPointer { pw in q.withUnsafeMutableBufferPointer { pq in dz.withUnsafeMutableBufferPointer { pd in
         c.withUnsafeMutableBufferPointer { pc in
             let (pw, pq, pd, pc) = (pw.baseAddress!, pq.baseAddress!, pd.baseAddress!, pc.baseAddress!)
+            // Branch-free selects in the inner loop: a ternary weight's sign is a coin flip for
+            // the branch predictor, and this runs over every weight each step. The sums keep
+            // the order of the plain loop, so Ŵ and c are the same to the bit.
             func rowsOf(_ range: Range<Int>) {
                 for i in range {
+                    let base = i * cols
+                    var ci: S = 0
                     for g0 in stride(from: 0, to: cols, by: g) {
-                        let g1 = min(g0 + g, cols), base = i * cols
+                        let g1 = min(g0 + g, cols)
                         var s: S = 0
                         for j in g0..<g1 { s += abs(pw[base + j]) }
                         s /= S(g1 - g0)
+                        guard s > 0 else {
+                            for j in g0..<g1 { pd[base + j] = true; if reactivation { pq[base + j] = lambda * pw[base + j] } }
+                            if tequila { for j in g0..<g1 { ci += lambda * pw[base + j] } }
+                            continue
+                        }
                         let delta = s / 2
                         for j in g0..<g1 {
                             let v = pw[base + j]
-                            if s > 0 && v >= delta { pq[base + j] = s }
-                            else if s > 0 && v <= -delta { pq[base + j] = -s }
-                            else {
-                                pd[base + j] = true
-                                if reactivation { pq[base + j] = lambda * v }
-                                if tequila { pc[i] += lambda * v }
-                            }
+                            let positive = v >= delta, negative = v <= -delta
+                            let dead = !(positive || negative)
+                            let rest: S = reactivation ? lambda * v : 0
+                            pq[base + j] = positive ? s : (negative ? -s : rest)
+                            pd[base + j] = dead
+                            if tequila { ci += dead ? lambda * v : 0 }
                         }
                     }
+                    pc[i] = ci
                 }
             }
             let chunks = threads > 1 && rows * cols >= 1 << 16 ? threads * 4 : 1

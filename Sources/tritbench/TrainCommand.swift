@@ -23,18 +23,15 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Tokens per training sequence.") var sequenceLength = 256
     @Option(help: "Sequences per step.") var batch = 4
     @Option(help: "Seed of the data order.") var seed: UInt64 = 1
-    @Option(help: "OpenBLAS threads (1-256).") var threads = 2
+    @Option(help: "OpenBLAS threads (1-\(maximumThreads)).") var threads = ThreadCount(2)
     @Option(help: "Seconds between checkpoints.") var checkpointSeconds = 180.0
     @Flag(help: "Recompute each block's forward in the backward instead of keeping its activations (less memory, more work).")
     var recompute = false
     @Flag(help: "Print the report as JSON.") var json = false
 
     func validate() throws {
-        guard tokens > 0 else { throw ValidationError("--tokens must be positive; got \(tokens)") }
-        guard lambda >= 0 && lambda < 1 else { throw ValidationError("--lambda must be in [0, 1); got \(lambda)") }
-        guard lr > 0 && lr < 1 else { throw ValidationError("--lr must be in (0, 1); got \(lr)") }
-        guard (1...256).contains(threads) else { throw ValidationError("--threads must be 1 to 256; got \(threads)") }
-        guard checkpointSeconds > 0, checkpointSeconds.isFinite else { throw ValidationError("--checkpoint-seconds must be positive") }
+        try OptionCheck.range("tokens", tokens, 1...(1 << 40))
+        try OptionCheck.finite("checkpoint-seconds", checkpointSeconds, 1e-3...1e9)
         try OptionCheck.finite("lambda", lambda, 0...0.999_999)
         try OptionCheck.finite("lr", lr, 1e-12...0.999_999)
         try OptionCheck.range("sequence-length", sequenceLength, 2...(1 << 16))
@@ -51,7 +48,7 @@ struct TrainCommand: ParsableCommand {
             case .reactivation: form = .reactivation(lambda: lambda)
             }
             var o = TrainingOptions(form: form, tokens: tokens)
-            o.learningRate = lr; o.sequenceLength = sequenceLength; o.batchSequences = batch; o.seed = seed; o.threads = threads
+            o.learningRate = lr; o.sequenceLength = sequenceLength; o.batchSequences = batch; o.seed = seed; o.threads = threads.value
             o.keepActivations = !recompute
             try o.validate()
             let cache = CachePaths()
@@ -75,6 +72,10 @@ struct TrainCommand: ParsableCommand {
                 print(String(format: "time: forward %.0f%%, head %.0f%%, backward %.0f%%, optimizer %.0f%% of %.1f s",
                              100 * ph.forward / ph.total, 100 * ph.head / ph.total, 100 * ph.backward / ph.total,
                              100 * ph.optimizer / ph.total, ph.total))
+            }
+            if let rss = report.peakRSSBytes {
+                let plan = o.keepActivations ? "every block's activations kept" : "each block recomputed in the backward"
+                print("memory: peak RSS \(rss >> 20) MiB, \(plan) (batch \(o.batchSequences) × \(o.sequenceLength) tokens)")
             }
             print("loss \(String(format: "%.3f", report.losses.first ?? .nan)) → \(String(format: "%.3f", report.losses.last ?? .nan))")
             for p in report.curve {

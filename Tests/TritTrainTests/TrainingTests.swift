@@ -115,4 +115,38 @@ import TritModel
         #expect(peak.m == 64 && peak.n == 48 && peak.k == 32 && peak.threads == 1)
         #expect(peak.repetitions >= 3 && peak.gflops.isFinite && peak.gflops > 0)
     }
+    /// The quantization each step runs equals its definition to the bit (the plain per-weight
+    /// loop, summing c in the same order), for every form, on 1 and 4 threads, with a ragged last
+    /// group, an all-zero group, and weights exactly at ±Δ.
+    @Test(arguments: [TernaryTraining.absmean, .tequila(lambda: 1e-3), .reactivation(lambda: 0.05)], [1, 4])
+    func effectiveWeightsMatchTheirDefinition(form: TernaryTraining, threads: Int) {
+        let rows = 96, cols = 700, group = 128   // 700 = 5 × 128 + 60
+        var rng = SeededGenerator(seed: 11)
+        var w = (0..<rows * cols).map { _ in Float.random(in: -0.05...0.05, using: &rng) }
+        for j in 0..<128 { w[3 * cols + j] = 0 }                       // row 3, group 0: s = 0
+        let s0 = w[5 * cols..<5 * cols + 128].reduce(Float(0)) { $0 + abs($1) } / 128
+        w[5 * cols + 7] = s0 / 2; w[5 * cols + 9] = -s0 / 2             // both ends of the deadzone
+        let lambda = Float(form.lambda)
+        var q = [Float](repeating: 0, count: w.count), dz = [Bool](repeating: false, count: w.count)
+        var c = [Float](repeating: 0, count: rows)
+        for i in 0..<rows { for g0 in stride(from: 0, to: cols, by: group) {
+            let g1 = min(g0 + group, cols)
+            var s: Float = 0
+            for j in g0..<g1 { s += abs(w[i * cols + j]) }
+            s /= Float(g1 - g0)
+            for j in g0..<g1 {
+                let v = w[i * cols + j]
+                if s > 0 && v >= s / 2 { q[i * cols + j] = s } else if s > 0 && v <= -s / 2 { q[i * cols + j] = -s } else {
+                    dz[i * cols + j] = true
+                    if case .reactivation = form { q[i * cols + j] = lambda * v }
+                    if case .tequila = form { c[i] += lambda * v }
+                }
+            }
+        } }
+        let e = EffectiveWeights(latent: w, rows: rows, cols: cols, groupSize: group, form: form, threads: threads)
+        #expect(e.weights == q)
+        #expect(e.deadzone == dz)
+        #expect(dz[5 * cols + 7] == false && dz[5 * cols + 9] == false && dz[3 * cols + 5])
+        if case .tequila = form { #expect(e.bias == c) } else { #expect(e.bias == nil) }
+    }
 }

@@ -29,5 +29,16 @@ static inline void tritbench_prefetch_l2(const void *p) { __builtin_prefetch(p, 
 static inline __attribute__((target("avx512f,avx512bw,gfni")))
 __m512i tritbench_gf2p8affine(__m512i x, __m512i a) { return _mm512_gf2p8affine_epi64_epi8(x, a, 0); }
 #endif
+#if defined(__GLIBC__)
+#include <malloc.h>
+/// Pins glibc's mmap threshold at its maximum (32 MiB) and never trims the heap, so memory freed
+/// by one training step is reused by the next instead of coming back as fresh zeroed pages.
+/// Returns 1 when both settings were taken (mallopt's own convention).
+static inline int tritbench_keep_freed_heap(void) {
+    return mallopt(M_MMAP_THRESHOLD, 32 << 20) && mallopt(M_TRIM_THRESHOLD, 0x7fffffff);
+}
+#else
+static inline int tritbench_keep_freed_heap(void) { return 0; }
+#endif
 #include "CTritRoofline.h"
 #endif
