@@ -190,18 +190,32 @@ public struct LlamaTrainingPass<S: TrainScalar> {
             hidden.withUnsafeBufferPointer { ph in p.embedding.withUnsafeBufferPointer { pe in logits.withUnsafeMutableBufferPointer { pl in
                 S.gemm(false, true, rows, vocab, dim, 1, ph.baseAddress! + first * dim, dim, pe.baseAddress!, dim, 0, pl.baseAddress!, vocab)
             } } }
-            for r in 0..<rows {
-                var m = -S.infinity
-                for j in 0..<vocab { m = max(m, logits[r * vocab + j]) }
-                var sum: S = 0
-                for j in 0..<vocab { let e = S.exponential(logits[r * vocab + j] - m); logits[r * vocab + j] = e; sum += e }
-                let target = Int(targets[first + r])
-                total += Double(S.logarithm(sum) + m - (S.logarithm(logits[r * vocab + target]) + m))
-                // dlogits = (softmax − onehot) / n
-                let inv = 1 / (sum * S(n))
-                for j in 0..<vocab { logits[r * vocab + j] *= inv }
-                logits[r * vocab + target] -= 1 / S(n)
-            }
+            // Softmax rows split over the threads (the exponentials of a 49152-word vocabulary are
+            // most of the head's time outside BLAS); each slice's loss sums in row order.
+            let slices = max(1, min(threads, rows))
+            var partial = [Double](repeating: 0, count: slices)
+            logits.withUnsafeMutableBufferPointer { pl in partial.withUnsafeMutableBufferPointer { pp in
+                let (pl, pp) = (pl, pp)
+                func softmaxRows(_ slice: Int) {
+                    var sliceTotal = 0.0
+                    for r in (rows * slice / slices)..<(rows * (slice + 1) / slices) {
+                        let row = pl.baseAddress! + r * vocab
+                        var m = -S.infinity
+                        for j in 0..<vocab { m = max(m, row[j]) }
+                        var sum: S = 0
+                        for j in 0..<vocab { let e = S.exponential(row[j] - m); row[j] = e; sum += e }
+                        let target = Int(targets[first + r])
+                        sliceTotal += Double(S.logarithm(sum) + m - (S.logarithm(row[target]) + m))
+                        // dlogits = (softmax − onehot) / n
+                        let inv = 1 / (sum * S(n))
+                        for j in 0..<vocab { row[j] *= inv }
+                        row[target] -= 1 / S(n)
+                    }
+                    pp[slice] = sliceTotal
+                }
+                if slices == 1 { softmaxRows(0) } else { DispatchQueue.concurrentPerform(iterations: slices, execute: softmaxRows) }
+            } }
+            total += partial.reduce(0, +)
             if dHidden != nil {
                 logits.withUnsafeBufferPointer { pl in p.embedding.withUnsafeBufferPointer { pe in dHidden!.withUnsafeMutableBufferPointer { pd in
                     S.gemm(false, false, rows, dim, vocab, 1, pl.baseAddress!, vocab, pe.baseAddress!, dim, 0, pd.baseAddress! + first * dim, dim)

@@ -149,4 +149,19 @@ import TritModel
         #expect(dz[5 * cols + 7] == false && dz[5 * cols + 9] == false && dz[3 * cols + 5])
         if case .tequila = form { #expect(e.bias == c) } else { #expect(e.bias == nil) }
     }
+    /// The head's softmax split over threads gives the loss and gradients of one thread.
+    @Test func threadedHeadMatchesOneThread() throws {
+        let p = Self.floatParameters()
+        var one = LlamaTrainingPass<Float>(form: .tequila(lambda: 0.05), groupSize: 8)
+        var three = one
+        one.threads = 1; three.threads = 3
+        var g1: LlamaGradients<Float>? = p.zeros(), g3: LlamaGradients<Float>? = p.zeros()
+        let l1 = try one.loss(p, batch: GradientCheckTests.batch, gradients: &g1)
+        let l3 = try three.loss(p, batch: GradientCheckTests.batch, gradients: &g3)
+        #expect(abs(l1 - l3) <= 1e-12 * abs(l1))
+        for b in g1!.linear.indices { for l in g1!.linear[b].indices {
+            let worst = zip(g1!.linear[b][l], g3!.linear[b][l]).map { abs($0 - $1) / max(abs($0), 1e-6) }.max() ?? 0
+            #expect(worst < 1e-4, "block \(b) layer \(l): relative difference \(worst)")
+        } }
+    }
 }
