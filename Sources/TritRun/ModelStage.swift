@@ -68,9 +68,11 @@ public struct MethodSpec: Codable, Sendable, Equatable {
     public static let defaultTrainingTokens = 12_288
     public static let fullTrainingTokens = 131_072
 
+    /// The default row's options are `tritbench train --method M --tokens 12288`'s, so a model
+    /// trained by that command (same seed, model and threads) is the run's row, from its checkpoint.
     static func trainingOptions(_ form: TernaryTraining, full: Bool) -> TrainingOptions {
         var o = TrainingOptions(form: form, tokens: full ? fullTrainingTokens : defaultTrainingTokens)
-        o.curvePoints = full ? 9 : 4
+        if full { o.curvePoints = 9 }
         return o
     }
 }
