@@ -29,7 +29,7 @@ public enum QuantizationError: Error, CustomStringConvertible, Equatable {
         case let .calibrationShape(e, g):
             return "calibration activations have \(g) columns; expected \(e) (the weight matrix's input columns)"
         case let .unknownMethod(n, known):
-            return "unknown method '\(n)'; expected one of: \(known.joined(separator: ", "))"
+            return "unknown method '\(TextEscaping.terminal(n))'; expected one of: \(known.joined(separator: ", "))"
         case let .unknownParameter(m, k, allowed):
             return "method '\(m)' has no parameter '\(k)'; allowed: \(allowed.sorted().joined(separator: ", "))"
         case let .badParameter(m, k, v, e):

@@ -160,7 +160,7 @@ public struct Comparison: Codable, Sendable {
         for r in rows.sorted(by: { ($0.verdict, $0.name) > ($1.verdict, $1.name) }) {
             let ci = r.changeCILow.map { "[\(Self.fmtSigned($0)), \(Self.fmtSigned(r.changeCIHigh!))]" } ?? "—"
             let p = r.pAdjusted.map { String(format: "%.3g", $0) } ?? "—"
-            s += "| \(r.verdict.rawValue) | \(TextEscaping.markdownCode(r.name)) | \(Self.fmtValue(r.baseline, r.unit)) | \(Self.fmtValue(r.current, r.unit)) | \(Self.fmtSigned(r.change)) | \(ci) | \(p) | \(r.baselineSamples)/\(r.currentSamples) | \(TextEscaping.markdown(r.rule)) |\n"
+            s += "| \(r.verdict.rawValue) | \(TextEscaping.markdownCode(r.name)) | \(TextEscaping.markdown(Self.fmtValue(r.baseline, r.unit))) | \(TextEscaping.markdown(Self.fmtValue(r.current, r.unit))) | \(Self.fmtSigned(r.change)) | \(ci) | \(p) | \(r.baselineSamples)/\(r.currentSamples) | \(TextEscaping.markdown(r.rule)) |\n"
         }
         if !onlyInBaseline.isEmpty { s += "\nOnly in the baseline (not compared): \(onlyInBaseline.map { TextEscaping.markdownCode($0) }.joined(separator: ", "))\n" }
         if !onlyInCurrent.isEmpty { s += "\nNew in this run (not compared): \(onlyInCurrent.map { TextEscaping.markdownCode($0) }.joined(separator: ", "))\n" }
@@ -171,9 +171,10 @@ public struct Comparison: Codable, Sendable {
     public func text() -> String {
         var s = ""
         for r in rows.sorted(by: { ($0.verdict, $0.name) > ($1.verdict, $1.name) }) {
-            s += "\(r.verdict.rawValue.padding(toLength: 13, withPad: " ", startingAt: 0)) \(TextEscaping.terminal(r.name))  \(Self.fmtValue(r.baseline, r.unit)) → \(Self.fmtValue(r.current, r.unit)) (\(Self.fmtSigned(r.change)))"
+            s += "\(r.verdict.rawValue.padding(toLength: 13, withPad: " ", startingAt: 0)) \(TextEscaping.terminal(r.name))  \(TextEscaping.terminal(Self.fmtValue(r.baseline, r.unit))) → \(TextEscaping.terminal(Self.fmtValue(r.current, r.unit))) (\(Self.fmtSigned(r.change)))"
             if let lo = r.changeCILow, let hi = r.changeCIHigh { s += " CI [\(Self.fmtSigned(lo)), \(Self.fmtSigned(hi))]" }
             if let p = r.pAdjusted { s += String(format: " p_adj=%.3g", p) }
+            if r.verdict == .inconclusive { s += " — \(TextEscaping.terminal(r.rule))" }
             s += "\n"
         }
         s += "exit code \(exitCode) (0 no regression, 2 regression, 3 inconclusive only)\n"

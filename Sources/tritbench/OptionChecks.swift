@@ -57,7 +57,7 @@ enum OptionCheck {
     static func shape(_ option: String, _ text: String) throws -> (rows: Int, cols: Int) {
         let d = text.lowercased().split(separator: "x", omittingEmptySubsequences: false).map { Int($0.trimmingCharacters(in: .whitespaces)) }
         guard d.count == 2, let r = d[0], let c = d[1], (1...(1 << 20)).contains(r), (1...(1 << 20)).contains(c) else {
-            throw ValidationError("--\(option): '\(text)' is not ROWSxK with both in 1...\(1 << 20), e.g. 2048x2048")
+            throw ValidationError("--\(option): '\(TextEscaping.terminal(text))' is not ROWSxK with both in 1...\(1 << 20), e.g. 2048x2048")
         }
         return (r, c)
     }

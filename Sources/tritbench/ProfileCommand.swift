@@ -28,9 +28,9 @@ enum ProfileRequestError: Error, CustomStringConvertible {
         switch self {
         case let .badShape(s): return "--shape \"\(s)\": expected MxK with positive integers, e.g. 4096x4096"
         case let .badTokens(n): return "--tokens \(n): expected a positive integer"
-        case let .unknownKernel(k, known): return "--kernel \"\(k)\": unknown; available: \(known.joined(separator: ", "))"
+        case let .unknownKernel(k, known): return "--kernel \"\(TextEscaping.terminal(k))\": unknown; available: \(known.joined(separator: ", "))"
         case let .unknownFormat(k, f, known):
-            return "--format \"\(f)\" for kernel \(k): unknown; available: \(known.joined(separator: ", "))"
+            return "--format \"\(TextEscaping.terminal(f))\" for kernel \(TextEscaping.terminal(k)): unknown; available: \(known.joined(separator: ", "))"
         case let .tooLarge(b): return "the case needs \(b) bytes of packed data; refusing more than 8 GiB"
         }
     }
@@ -136,6 +136,9 @@ struct ProfileCommand: ParsableCommand {
         try OptionCheck.range("tokens", tokens, 1...4096)
         try OptionCheck.range("cachegrind-calls", cachegrindCalls, 1...100_000)
         try OptionCheck.atLeast("cachegrind-child-calls", cachegrindChildCalls, 0)
+        guard ProfileCatalog.providers[kernel] != nil else {
+            throw ValidationError(ProfileRequestError.unknownKernel(kernel, known: ProfileCatalog.providers.keys.sorted()).description)
+        }
         try OptionCheck.memory("--shape \(shape) with --tokens \(tokens)", bytes: Double(r) * Double(k) * 6 + Double(tokens) * Double(r + k) * 8)
     }
 

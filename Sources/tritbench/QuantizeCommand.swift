@@ -38,7 +38,9 @@ struct QuantizeCommand: ParsableCommand {
         try OptionCheck.range("threads", threads, 1...maximumThreads)
         try OptionCheck.range("calib-length", calibLength, 1...(1 << 20))
         try OptionCheck.range("calib-tokens", calibTokens, 0...(1 << 30))
-        _ = try QuantizationMethod.named(method)
+        // The method and its parameters are options too: a bad one is a usage error (exit 64).
+        do { _ = try QuantizationMethod.named(method).quantizer(parameters: try QuantizationParameters.parse(params)) }
+        catch { throw ValidationError(TextEscaping.terminal("\(error)")) }
         // No output may be an input (by path, symbolic link or hard link): refused before any work.
         try OptionCheck.distinct(outputs: [("out", out), ("dequant-out", dequantOut)],
                                  inputs: [("model", model), ("matrix", matrix), ("calib", calib)])

@@ -37,4 +37,21 @@ struct BadInputReportTests {
         let row = md.split(separator: "\n").first { $0.contains("evil") }.map(String.init) ?? ""
         #expect(row.replacingOccurrences(of: "\\|", with: "").filter { $0 == "|" }.count == 10, "\(row)")
     }
+    /// A metric's unit comes from the result file too: escaped like its name, in Markdown and on
+    /// the terminal; and the text output says why a row is inconclusive.
+    @Test func hostileUnitsAreEscapedAndInconclusiveRowsSayWhy() {
+        let unit = "u|<img src=x>\u{1B}[31m\r\n"
+        let cmp = Comparison.compare(baseline: [.exact("m1", unit: unit, value: 1, direction: .lowerIsBetter, tolerance: 0)],
+                                     current: [.exact("m1", unit: unit, value: 2, direction: .lowerIsBetter, tolerance: 0)])
+        let md = cmp.markdown()
+        #expect(!md.contains("<img") && !md.contains("\u{1B}") && !md.contains("\r"), "\(md)")
+        let row = md.split(separator: "\n").first { $0.contains("m1") }.map(String.init) ?? ""
+        #expect(row.replacingOccurrences(of: "\\|", with: "").filter { $0 == "|" }.count == 10, "\(row)")
+        let text = cmp.text()
+        #expect(!text.unicodeScalars.contains { $0 == "\u{1B}" || $0 == "\r" }, "\(text.debugDescription)")
+        #expect(text.split(separator: "\n").count == 2, "one line per row, then the exit line: \(text.debugDescription)")
+        let nan = Comparison.compare(baseline: [.exact("p", unit: "", value: 1, direction: .lowerIsBetter, tolerance: 0)],
+                                     current: [.exact("p", unit: "", value: .nan, direction: .lowerIsBetter, tolerance: 0)])
+        #expect(nan.text().contains("NaN or infinite"), "\(nan.text())")
+    }
 }
