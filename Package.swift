@@ -9,29 +9,37 @@ import PackageDescription
 
 // x86-64: the AVX2 kernels live in their own target, compiled with AVX2/FMA/BMI2 enabled, so the
 // rest of the package stays portable and the kernel dispatcher chooses at run time from CPUID.
+// Each kernel target's clang flags are written once here: the target is compiled with them, and
+// the same list is compiled into the build identity (`TRITBENCH_KERNEL_FLAGS` below), so tuning
+// records always carry the flags the kernels were really built with.
 #if arch(x86_64)
-let simdKernelFlags: [SwiftSetting] = [
-    .unsafeFlags(["-Xcc", "-mavx2", "-Xcc", "-mfma", "-Xcc", "-mbmi2", "-Xcc", "-mf16c"]),
-]
-// The AVX-512 VNNI loops: their own target again, called only where CPUID reports the features.
-// GFNI is enabled for the one 2-bit decoder that uses it (`TwoBitGFNIRowPairs`, chosen only where
-// CPUID reports GFNI too; Cascade Lake has VNNI without it). Checked with objdump: no other
-// function of the target contains a GFNI instruction; recheck that if you add byte shifts here.
-let vnniKernelFlags: [SwiftSetting] = [
-    .unsafeFlags(["-Xcc", "-mavx2", "-Xcc", "-mfma", "-Xcc", "-mbmi2", "-Xcc", "-mf16c",
-                  "-Xcc", "-mavx512f", "-Xcc", "-mavx512bw", "-Xcc", "-mavx512vl", "-Xcc", "-mavx512vnni", "-Xcc", "-mgfni"]),
-]
-// The 243-entry table-lookup loop (`vpermi2b` needs AVX512-VBMI, which Ice Lake and Zen 4 have
-// and Skylake-SP / Cascade Lake lack): a target of its own, so no other loop is compiled with it.
-let vbmiKernelFlags: [SwiftSetting] = [
-    .unsafeFlags(["-Xcc", "-mavx2", "-Xcc", "-mfma", "-Xcc", "-mbmi2", "-Xcc", "-mf16c",
-                  "-Xcc", "-mavx512f", "-Xcc", "-mavx512bw", "-Xcc", "-mavx512vl", "-Xcc", "-mavx512vbmi"]),
+let kernelTargetFlags: [(target: String, flags: [String])] = [
+    ("TritKernelsAVX2", ["-mavx2", "-mfma", "-mbmi2", "-mf16c"]),
+    // The AVX-512 VNNI loops: their own target again, called only where CPUID reports the features.
+    // GFNI is enabled for the one 2-bit decoder that uses it (`TwoBitGFNIRowPairs`, chosen only where
+    // CPUID reports GFNI too; Cascade Lake has VNNI without it). Checked with objdump: no other
+    // function of the target contains a GFNI instruction; recheck that if you add byte shifts here.
+    ("TritKernelsAVX512", ["-mavx2", "-mfma", "-mbmi2", "-mf16c",
+                           "-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512vnni", "-mgfni"]),
+    // The 243-entry table-lookup loop (`vpermi2b` needs AVX512-VBMI, which Ice Lake and Zen 4 have
+    // and Skylake-SP / Cascade Lake lack): a target of its own, so no other loop is compiled with it.
+    ("TritKernelsVBMI", ["-mavx2", "-mfma", "-mbmi2", "-mf16c",
+                         "-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512vbmi"]),
 ]
 #else
-let simdKernelFlags: [SwiftSetting] = []
-let vnniKernelFlags: [SwiftSetting] = []
-let vbmiKernelFlags: [SwiftSetting] = []
+let kernelTargetFlags: [(target: String, flags: [String])] = []
 #endif
+
+/// The Swift settings that pass a kernel target's clang flags to its C-imported intrinsics.
+func kernelSettings(_ target: String) -> [SwiftSetting] {
+    guard let flags = kernelTargetFlags.first(where: { $0.target == target })?.flags else { return [] }
+    return [.unsafeFlags(flags.flatMap { ["-Xcc", $0] })]
+}
+
+/// "TritKernelsAVX2=-mavx2 -mfma …;TritKernelsAVX512=…": read back by `BuildInfo.kernelFlags`.
+let kernelFlagsDefine = CSetting.define(
+    "TRITBENCH_KERNEL_FLAGS",
+    to: "\"" + kernelTargetFlags.map { "\($0.target)=\($0.flags.joined(separator: " "))" }.joined(separator: ";") + "\"")
 
 let package = Package(
     name: "TritBench",
@@ -49,21 +57,25 @@ let package = Package(
         .systemLibrary(name: "CBLAS", path: "Sources/CBLAS", pkgConfig: "openblas",
                        providers: [.apt(["libopenblas-dev", "liblapacke-dev"])]),
         // CPUID / XGETBV and other tiny bits of C that Swift cannot express.
-        .target(name: "CTritSupport", path: "Sources/CTritSupport"),
+        .target(name: "CTritSupport", path: "Sources/CTritSupport", cSettings: [kernelFlagsDefine]),
+        // The build identity, stamped at build time by BuildStampPlugin: a content hash of every
+        // file under Kernels/ (uncommitted edits included), the revision and the compiler.
+        .plugin(name: "BuildStampPlugin", capability: .buildTool(), path: "Sources/BuildStampPlugin"),
+        .target(name: "TritBuildStamp", path: "Sources/TritBuildStamp", plugins: ["BuildStampPlugin"]),
         // perf_event_open(2), its attribute struct and ioctls: the direct counter backend's C side.
         .target(name: "CPerfEvent", path: "Sources/CPerfEvent"),
 
         // Foundation layer: Matrix, .npy, BLAS/LAPACK, atomic files, progress, errors, CPU features.
-        .target(name: "TritCore", dependencies: ["CBLAS", "CTritSupport"], path: "Sources/TritCore"),
+        .target(name: "TritCore", dependencies: ["CBLAS", "CTritSupport", "TritBuildStamp"], path: "Sources/TritCore"),
 
         // Kernels: formats and variants. ISA-specific inner loops sit in TritKernelsAVX2 and
         // TritKernelsAVX512 (which builds on the AVX2 decoders and epilogue).
         .target(name: "TritKernelsAVX2", dependencies: ["CTritSupport"], path: "Kernels/TritKernelsAVX2",
-                swiftSettings: simdKernelFlags),
+                swiftSettings: kernelSettings("TritKernelsAVX2")),
         .target(name: "TritKernelsAVX512", dependencies: ["TritKernelsAVX2", "CTritSupport"], path: "Kernels/TritKernelsAVX512",
-                swiftSettings: vnniKernelFlags),
+                swiftSettings: kernelSettings("TritKernelsAVX512")),
         .target(name: "TritKernelsVBMI", dependencies: ["CTritSupport"], path: "Kernels/TritKernelsVBMI",
-                swiftSettings: vbmiKernelFlags),
+                swiftSettings: kernelSettings("TritKernelsVBMI")),
         .target(name: "TritKernels", dependencies: ["TritCore", "TritKernelsAVX2", "TritKernelsAVX512", "TritKernelsVBMI"],
                 path: "Kernels/TritKernels"),
 

@@ -1,66 +1,85 @@
+import CTritSupport
 import Foundation
+import TritBuildStamp
 
-/// How this binary was built and from which revision: every result file carries it.
+/// How this binary was built and from which source: every result file carries it, and tuning
+/// records are keyed by it. Everything here is stamped at build time (Package.swift's kernel
+/// flags, `BuildStamp` from the build-stamp plugin), never read from the checkout at run time:
+/// a binary's identity is what it was compiled from, uncommitted edits included.
 public struct BuildInfo: Codable, Equatable, Sendable {
     public var configuration: String
+    /// The language version the compiler reports through `#if compiler` ("6.3").
     public var swiftVersion: String
-    /// Compiler flags of the kernel targets (see Package.swift).
+    /// The first line of `swiftc --version` of the toolchain that built this binary.
+    public var compilerVersion: String
+    /// Each kernel target's clang flags, "TritKernelsAVX2=-mavx2 -mfma …", as Package.swift
+    /// compiles it.
     public var kernelFlags: [String]
     public var gitRevision: String
     public var gitDirty: Bool
-    /// Git tree hash of `Kernels/` at HEAD ("unknown" outside a checkout): changes exactly when
-    /// kernel code changes, so tuning records of older kernels are not reused.
-    public var kernelsTree: String
+    /// SHA-256 (16 hex digits) over the content of every file under `Kernels/` at build time.
+    /// It changes with any kernel edit, committed or not, so timings of other kernel code are
+    /// never reused. Files written before the stamp hold "git-tree:<Kernels/ tree at HEAD>".
+    public var kernelsContentHash: String
 
-    enum CodingKeys: String, CodingKey { case configuration, swiftVersion, kernelFlags, gitRevision, gitDirty, kernelsTree }
-
-    public init(configuration: String, swiftVersion: String, kernelFlags: [String], gitRevision: String, gitDirty: Bool,
-                kernelsTree: String) {
-        self.configuration = configuration; self.swiftVersion = swiftVersion; self.kernelFlags = kernelFlags
-        self.gitRevision = gitRevision; self.gitDirty = gitDirty; self.kernelsTree = kernelsTree
+    enum CodingKeys: String, CodingKey {
+        case configuration, swiftVersion, compilerVersion, kernelFlags, gitRevision, gitDirty, kernelsContentHash
+        case kernelsTree  // read only: the git tree hash older files carry instead
     }
 
-    /// `kernelsTree` was added after schema 1 files were first written: older files read as "unknown".
+    public init(configuration: String, swiftVersion: String, compilerVersion: String, kernelFlags: [String],
+                gitRevision: String, gitDirty: Bool, kernelsContentHash: String) {
+        self.configuration = configuration; self.swiftVersion = swiftVersion; self.compilerVersion = compilerVersion
+        self.kernelFlags = kernelFlags; self.gitRevision = gitRevision; self.gitDirty = gitDirty
+        self.kernelsContentHash = kernelsContentHash
+    }
+
+    /// Older result files: no `compilerVersion` ("unknown"); the kernels identified by their git
+    /// tree (`kernelsTree`), or not at all ("unknown").
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         configuration = try c.decode(String.self, forKey: .configuration)
         swiftVersion = try c.decode(String.self, forKey: .swiftVersion)
+        compilerVersion = try c.decodeIfPresent(String.self, forKey: .compilerVersion) ?? "unknown"
         kernelFlags = try c.decode([String].self, forKey: .kernelFlags)
         gitRevision = try c.decode(String.self, forKey: .gitRevision)
         gitDirty = try c.decode(Bool.self, forKey: .gitDirty)
-        kernelsTree = try c.decodeIfPresent(String.self, forKey: .kernelsTree) ?? "unknown"
+        if let hash = try c.decodeIfPresent(String.self, forKey: .kernelsContentHash) {
+            kernelsContentHash = hash
+        } else if let tree = try c.decodeIfPresent(String.self, forKey: .kernelsTree) {
+            kernelsContentHash = tree == "unknown" ? "unknown" : "git-tree:" + tree
+        } else {
+            kernelsContentHash = "unknown"
+        }
     }
 
-    /// Where the revision is read: the checkout the running executable sits in (it is built
-    /// into `.build/` of that checkout), else the working directory. Reading the working
-    /// directory alone gave a tool run from elsewhere another build's identity (or none), and
-    /// with it silently no tuned kernels, whose records are keyed by the Kernels/ tree.
-    public static var sourceDirectory: String {
-        let cwd = FileManager.default.currentDirectoryPath
-        guard let exe = Bundle.main.executableURL?.resolvingSymlinksInPath().deletingLastPathComponent().path,
-              let top = Shell.run("/usr/bin/env", ["git", "-C", exe, "rev-parse", "--show-toplevel"]), top.status == 0 else { return cwd }
-        return top.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(configuration, forKey: .configuration)
+        try c.encode(swiftVersion, forKey: .swiftVersion)
+        try c.encode(compilerVersion, forKey: .compilerVersion)
+        try c.encode(kernelFlags, forKey: .kernelFlags)
+        try c.encode(gitRevision, forKey: .gitRevision)
+        try c.encode(gitDirty, forKey: .gitDirty)
+        try c.encode(kernelsContentHash, forKey: .kernelsContentHash)
     }
 
-    public static func current(directory: String = sourceDirectory) -> BuildInfo {
+    /// This binary's identity, as stamped when it was built.
+    public static func current() -> BuildInfo {
         #if DEBUG
         let configuration = "debug"
         #else
         let configuration = "release"
         #endif
-        #if arch(x86_64)
-        let flags = ["-mavx2", "-mfma", "-mbmi2", "-mf16c"]
-        #else
-        let flags: [String] = []
-        #endif
-        let rev = Shell.run("/usr/bin/env", ["git", "-C", directory, "rev-parse", "HEAD"])
-        let status = Shell.run("/usr/bin/env", ["git", "-C", directory, "status", "--porcelain", "--untracked-files=no"])
-        let tree = Shell.run("/usr/bin/env", ["git", "-C", directory, "rev-parse", "HEAD:Kernels"])
         return BuildInfo(configuration: configuration, swiftVersion: swiftCompilerVersion,
-                         kernelFlags: flags,
-                         gitRevision: rev?.status == 0 ? rev!.stdout.trimmingCharacters(in: .whitespacesAndNewlines) : "unknown",
-                         gitDirty: status.map { $0.status == 0 && !$0.stdout.isEmpty } ?? false,
-                         kernelsTree: tree?.status == 0 ? String(tree!.stdout.trimmingCharacters(in: .whitespacesAndNewlines).prefix(12)) : "unknown")
+                         compilerVersion: BuildStamp.compilerVersion, kernelFlags: compiledKernelFlags,
+                         gitRevision: BuildStamp.gitRevision, gitDirty: BuildStamp.gitDirty,
+                         kernelsContentHash: BuildStamp.kernelsContentHashPrefix)
+    }
+
+    /// The kernel targets' flags compiled in from Package.swift, one "Target=flags" per target.
+    public static var compiledKernelFlags: [String] {
+        String(cString: tritbench_kernel_flags()).split(separator: ";").map(String.init)
     }
 
     /// The compiler version this binary was built with, from compile-time conditions.

@@ -64,8 +64,9 @@ public struct EnvironmentReport: Codable, Equatable, Sendable {
         line("virtualised", cpu.virtualized ? "yes\(papi.map { $0.virtualVendor.isEmpty ? "" : " (\($0.virtualVendor))" } ?? "")" : "no")
         line("OS", os)
         line("kernel", "\(kernel) \(architecture)")
-        line("Swift", build.swiftVersion)
-        line("build", "\(build.configuration), kernel flags: \(build.kernelFlags.isEmpty ? "none" : build.kernelFlags.joined(separator: " "))")
+        line("Swift", "\(build.swiftVersion) (\(build.compilerVersion))")
+        line("build", "\(build.configuration), kernel flags: \(build.kernelFlags.isEmpty ? "none" : build.kernelFlags.joined(separator: "; "))")
+        line("kernels", "content hash \(build.kernelsContentHash) (Kernels/ at build time; the key of tuning records)")
         line("git revision", build.gitRevision + (build.gitDirty ? " (dirty)" : ""))
         if let p = papi {
             line("PAPI", "\(p.version), perf_event hardware counters: \(p.hardwareCounters)")

@@ -8,10 +8,10 @@ extension TuningContext {
         TuningContext(cpuFingerprint: cpu.fingerprint, buildFingerprint: buildFingerprint(of: build))
     }
 
-    /// What makes kernel timings comparable across builds: configuration, kernel flags,
-    /// compiler, and the kernel sources (git tree of Kernels/).
+    /// What makes kernel timings comparable across builds: configuration, each kernel target's
+    /// flags, the compiler, and the content of Kernels/ at build time (uncommitted edits included).
     public static func buildFingerprint(of build: BuildInfo) -> String {
-        "\(build.configuration)-\(build.kernelFlags.joined())-\(build.swiftVersion)-kernels-\(build.kernelsTree)"
+        "\(build.configuration)-\(build.kernelFlags.joined(separator: ";"))-\(build.compilerVersion)-kernels-\(build.kernelsContentHash)"
     }
 }
 

@@ -35,15 +35,22 @@ import TritReport
 }
 
 @Suite struct RunResultCompatibilityTests {
-    /// Result files written before BuildInfo recorded the kernels' tree (e.g. the committed
-    /// baseline) still load, with the field read as "unknown".
-    @Test func resultWithoutKernelsTreeLoads() throws {
+    /// Result files written before the build stamp (e.g. the committed baseline) still load:
+    /// a git tree of Kernels/ is read as "git-tree:<hash>", no kernel identity as "unknown".
+    @Test(arguments: [(#""kernelsTree" : "0123456789ab""#, "git-tree:0123456789ab"), ("", "unknown")])
+    func resultWithoutTheContentHashLoads(oldField: String, expected: String) throws {
         let r = RunResult(runID: "old", context: EnvironmentReport.collect(probeEvents: false))
-        var text = try JSONCoding.encodeString(r)
-        text = text.split(separator: "\n").filter { !$0.contains("\"kernelsTree\"") }.joined(separator: "\n")
+        var lines = try JSONCoding.encodeString(r).split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        let at = try #require(lines.firstIndex { $0.contains("\"kernelsContentHash\"") })
+        if oldField.isEmpty {
+            lines.remove(at: at)
+        } else {
+            lines[at] = lines[at].replacing(#/"kernelsContentHash" : "[^"]*"/#, with: oldField)
+        }
+        let text = lines.joined(separator: "\n")
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("tb-old-\(UUID()).json").path
         try AtomicFile.write(text, to: path)
-        #expect(!text.contains("kernelsTree"))
-        #expect(try RunResult.load(path: path).context.build.kernelsTree == "unknown")
+        #expect(!text.contains("kernelsContentHash"))
+        #expect(try RunResult.load(path: path).context.build.kernelsContentHash == expected)
     }
 }

@@ -148,6 +148,30 @@ func tempPath(_ name: String) -> String {
         #expect(other.select(formats: nil, rows: 64, cols: 512, tokens: 1, threads: 1) == nil)
     }
 
+    /// Records tuned by one build do not serve a build whose Kernels/ content differs, even by an
+    /// uncommitted edit (the content hash is the only difference here); the same build finds them.
+    @Test func recordsOfOtherKernelContentDoNotCount() throws {
+        let built = BuildInfo.current()
+        var edited = built
+        edited.kernelsContentHash = String(built.kernelsContentHash.reversed())
+        let cpu = CPUDescription.current()
+        let contextBefore = TuningContext.current(cpu: cpu, build: built)
+        let contextAfter = TuningContext.current(cpu: cpu, build: edited)
+        #expect(contextBefore.buildFingerprint.contains(built.kernelsContentHash))
+        var tuner = Tuner(context: contextBefore, cache: TuningCache())
+        _ = try tuner.tune(problem: problem, space: SyntheticKernel.space, defaultConfiguration: defaults,
+                           strategy: ExhaustiveStrategy(samples: 3), budget: TuningBudget(),
+                           evaluator: evaluator(MeasureCounter()), progress: false)
+        #expect(Dispatch(cache: tuner.cache, context: contextBefore).select(formats: nil, rows: 64, cols: 512, tokens: 1, threads: 1)?.tuned == true)
+        #expect(Dispatch(cache: tuner.cache, context: contextAfter).select(formats: nil, rows: 64, cols: 512, tokens: 1, threads: 1) == nil)
+        // The same holds for the kernel flags and the compiler.
+        var otherFlags = built; otherFlags.kernelFlags.append("TritKernelsExtra=-mfoo")
+        var otherCompiler = built; otherCompiler.compilerVersion += " (other)"
+        for b in [otherFlags, otherCompiler] {
+            #expect(Dispatch(cache: tuner.cache, context: .current(cpu: cpu, build: b)).select(formats: nil, rows: 64, cols: 512, tokens: 1, threads: 1) == nil)
+        }
+    }
+
     /// Allowed T threads, dispatch takes the fastest record tuned at ≤ T threads: a faster
     /// 2-thread record wins at 2, a slower one loses to the 1-thread record, and a 2-thread
     /// record is never used when only one thread is allowed.

@@ -40,5 +40,8 @@ static inline int tritbench_keep_freed_heap(void) {
 #else
 static inline int tritbench_keep_freed_heap(void) { return 0; }
 #endif
+/// Each kernel target's clang flags as Package.swift compiles it:
+/// "TritKernelsAVX2=-mavx2 -mfma …;TritKernelsAVX512=…" (empty where the targets take none).
+const char *tritbench_kernel_flags(void);
 #include "CTritRoofline.h"
 #endif
