@@ -26,11 +26,11 @@ hash=$(content_hash "$root" "$@")
 count=$#
 revision=$(git -C "$root" rev-parse HEAD 2>/dev/null || echo unknown)
 if [ "$revision" = unknown ]; then
-    dirty=false
+    dirty=0
 elif [ -n "$(git -C "$root" status --porcelain --untracked-files=no 2>/dev/null)" ]; then
-    dirty=true
+    dirty=1
 else
-    dirty=false
+    dirty=0
 fi
 compiler=$("$swiftc" --version 2>/dev/null | head -n 1 | tr -d '"\\' || true)
 [ -n "$compiler" ] || compiler=unknown
@@ -38,17 +38,23 @@ compiler=$("$swiftc" --version 2>/dev/null | head -n 1 | tr -d '"\\' || true)
 tmp="$out.tmp.$$"
 cat > "$tmp" <<SWIFT
 // Generated at build time by Scripts/build-stamp.sh (BuildStampPlugin). Do not edit.
-public enum BuildStamp {
-    /// SHA-256 over the SHA-256 and path of every file under Kernels/ at build time.
-    public static let kernelsContentHash = "$hash"
-    /// How many files under Kernels/ the hash covers.
-    public static let kernelFileCount = $count
-    /// \`git rev-parse HEAD\` of the checkout at build time ("unknown" outside one).
-    public static let gitRevision = "$revision"
-    /// Whether tracked files differed from HEAD at build time.
-    public static let gitDirty = $dirty
-    /// First line of \`swiftc --version\` of the toolchain that built this binary.
-    public static let compilerVersion = "$compiler"
-}
+// C entry points declared in CTritSupport.h: TritCore reads them without importing this module,
+// so a new stamp (every commit) recompiles this file and relinks, not every module above it.
+
+/// SHA-256 over the SHA-256 and path of every file under Kernels/ at build time.
+@_cdecl("tritbench_stamp_kernels_content_hash")
+public func tritbench_stamp_kernels_content_hash() -> UnsafePointer<CChar> { cString("$hash\\0") }
+/// How many files under Kernels/ the hash covers.
+@_cdecl("tritbench_stamp_kernel_file_count")
+public func tritbench_stamp_kernel_file_count() -> Int { $count }
+/// \`git rev-parse HEAD\` of the checkout at build time ("unknown" outside one).
+@_cdecl("tritbench_stamp_git_revision")
+public func tritbench_stamp_git_revision() -> UnsafePointer<CChar> { cString("$revision\\0") }
+/// 1 when tracked files differed from HEAD at build time.
+@_cdecl("tritbench_stamp_git_dirty")
+public func tritbench_stamp_git_dirty() -> Int32 { $dirty }
+/// First line of \`swiftc --version\` of the toolchain that built this binary.
+@_cdecl("tritbench_stamp_compiler_version")
+public func tritbench_stamp_compiler_version() -> UnsafePointer<CChar> { cString("$compiler\\0") }
 SWIFT
 mv -f "$tmp" "$out"

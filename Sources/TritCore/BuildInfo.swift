@@ -1,10 +1,9 @@
 import CTritSupport
 import Foundation
-import TritBuildStamp
 
 /// How this binary was built and from which source: every result file carries it, and tuning
 /// records are keyed by it. Everything here is stamped at build time (Package.swift's kernel
-/// flags, `BuildStamp` from the build-stamp plugin), never read from the checkout at run time:
+/// flags; the TritBuildStamp target's generated stamp), never read from the checkout at run time:
 /// a binary's identity is what it was compiled from, uncommitted edits included.
 public struct BuildInfo: Codable, Equatable, Sendable {
     public var configuration: String
@@ -72,9 +71,11 @@ public struct BuildInfo: Codable, Equatable, Sendable {
         let configuration = "release"
         #endif
         return BuildInfo(configuration: configuration, swiftVersion: swiftCompilerVersion,
-                         compilerVersion: BuildStamp.compilerVersion, kernelFlags: compiledKernelFlags,
-                         gitRevision: BuildStamp.gitRevision, gitDirty: BuildStamp.gitDirty,
-                         kernelsContentHash: BuildStamp.kernelsContentHashPrefix)
+                         compilerVersion: String(cString: tritbench_stamp_compiler_version()),
+                         kernelFlags: compiledKernelFlags,
+                         gitRevision: String(cString: tritbench_stamp_git_revision()),
+                         gitDirty: tritbench_stamp_git_dirty() != 0,
+                         kernelsContentHash: String(String(cString: tritbench_stamp_kernels_content_hash()).prefix(16)))
     }
 
     /// The kernel targets' flags compiled in from Package.swift, one "Target=flags" per target.

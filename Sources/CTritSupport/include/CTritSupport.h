@@ -43,5 +43,15 @@ static inline int tritbench_keep_freed_heap(void) { return 0; }
 /// Each kernel target's clang flags as Package.swift compiles it:
 /// "TritKernelsAVX2=-mavx2 -mfma …;TritKernelsAVX512=…" (empty where the targets take none).
 const char *tritbench_kernel_flags(void);
+
+/// The build stamp, defined by the TritBuildStamp target (generated at build time by
+/// Scripts/build-stamp.sh through BuildStampPlugin). Declared here rather than imported as a
+/// Swift module so that a new stamp, which every commit makes, relinks the binaries instead of
+/// recompiling every module that reads it. Every executable and test bundle links the target.
+const char *tritbench_stamp_kernels_content_hash(void);
+long tritbench_stamp_kernel_file_count(void);
+const char *tritbench_stamp_git_revision(void);
+int tritbench_stamp_git_dirty(void);
+const char *tritbench_stamp_compiler_version(void);
 #include "CTritRoofline.h"
 #endif
