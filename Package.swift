@@ -2,8 +2,8 @@
 // TritBench: ternary LLM weights, fast and measurable on CPUs.
 //
 // Layers (arrows point down only; see README.md):
-//   tritbench (CLI) -> TritRun -> TritReport | TritModel | TritQuant
-//   TritModel -> TritTune -> TritMeasure, TritKernels -> TritCore
+//   tritbench (CLI) -> TritRun -> TritReport | TritModel | TritQuant | TritTune
+//   TritTune -> TritMeasure, TritDispatch;  TritModel -> TritDispatch -> TritKernels -> TritCore
 //   CPAPI (libpapi) and CPerfEvent (perf_event_open) are imported by TritMeasure only.
 import PackageDescription
 
@@ -59,14 +59,16 @@ let package = Package(
         // CPUID / XGETBV and other tiny bits of C that Swift cannot express.
         .target(name: "CTritSupport", path: "Sources/CTritSupport", cSettings: [kernelFlagsDefine]),
         // The build identity, stamped at build time by BuildStampPlugin: a content hash of every
-        // file under Kernels/ (uncommitted edits included), the revision and the compiler.
+        // file under Kernels/ (uncommitted edits included), the revision and the compiler. TritCore
+        // reads it through C declarations (CTritSupport.h) and does not import it, so a new stamp
+        // relinks instead of recompiling the package; every executable and test target links it.
         .plugin(name: "BuildStampPlugin", capability: .buildTool(), path: "Sources/BuildStampPlugin"),
         .target(name: "TritBuildStamp", path: "Sources/TritBuildStamp", plugins: ["BuildStampPlugin"]),
         // perf_event_open(2), its attribute struct and ioctls: the direct counter backend's C side.
         .target(name: "CPerfEvent", path: "Sources/CPerfEvent"),
 
         // Foundation layer: Matrix, .npy, BLAS/LAPACK, atomic files, progress, errors, CPU features.
-        .target(name: "TritCore", dependencies: ["CBLAS", "CTritSupport", "TritBuildStamp"], path: "Sources/TritCore"),
+        .target(name: "TritCore", dependencies: ["CBLAS", "CTritSupport"], path: "Sources/TritCore"),
 
         // Kernels: formats and variants. ISA-specific inner loops sit in TritKernelsAVX2 and
         // TritKernelsAVX512 (which builds on the AVX2 decoders and epilogue).
@@ -81,13 +83,16 @@ let package = Package(
 
         // Measurement: PAPI and perf_event counters, cachegrind, clocks, statistics, roofline. Measures closures.
         .target(name: "TritMeasure", dependencies: ["TritCore", "CPAPI", "CPerfEvent", "CTritSupport"], path: "Sources/TritMeasure"),
-        // Tuning: search spaces, strategies, cache, runtime dispatch.
-        .target(name: "TritTune", dependencies: ["TritCore", "TritKernels", "TritMeasure"],
+        // Dispatch: the tuning cache, its records and keys, and the choice of a layer's kernels
+        // from them. No measurement: a program that only runs models links no PAPI.
+        .target(name: "TritDispatch", dependencies: ["TritCore", "TritKernels"], path: "Sources/TritDispatch"),
+        // Tuning: search spaces, strategies and the tuner, which measure and write the cache.
+        .target(name: "TritTune", dependencies: ["TritCore", "TritKernels", "TritMeasure", "TritDispatch"],
                 path: "Sources/TritTune"),
         // Quantizers: PTQTP, PT²-LLM, Tequila and baselines -> packed formats.
         .target(name: "TritQuant", dependencies: ["TritCore", "TritKernels"], path: "Sources/TritQuant"),
         // Model runtime: GGUF, tokenizer, Llama forward, evaluation, packed model file.
-        .target(name: "TritModel", dependencies: ["TritCore", "TritKernels", "TritTune"],
+        .target(name: "TritModel", dependencies: ["TritCore", "TritKernels", "TritDispatch"],
                 path: "Sources/TritModel"),
         // Training: backward pass through the Llama forward, STE quantization-aware training
         // (Tequila, absmean-STE), resumable checkpoints.
@@ -97,29 +102,30 @@ let package = Package(
         .target(name: "TritReport", dependencies: ["TritCore", "TritMeasure"], path: "Sources/TritReport"),
         // The main job: stages with a content-hash stage cache.
         .target(name: "TritRun",
-                dependencies: ["TritCore", "TritKernels", "TritMeasure", "TritTune", "TritQuant",
+                dependencies: ["TritCore", "TritKernels", "TritMeasure", "TritDispatch", "TritTune", "TritQuant",
                                "TritModel", "TritReport", "TritTrain"],
                 path: "Sources/TritRun"),
         // Command-line tool: parses arguments, calls one function, prints.
         .executableTarget(
             name: "tritbench",
             dependencies: [
-                "TritCore", "TritKernels", "TritMeasure", "TritTune", "TritQuant", "TritModel",
-                "TritReport", "TritRun", "TritTrain",
+                "TritCore", "TritKernels", "TritMeasure", "TritDispatch", "TritTune", "TritQuant", "TritModel",
+                "TritReport", "TritRun", "TritTrain", "TritBuildStamp",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Sources/tritbench"),
 
-        // One test target per module.
-        .testTarget(name: "TritCoreTests", dependencies: ["TritCore"]),
+        // One test target per module. They link into one test binary, which gets the build stamp
+        // through TritCoreTests (which also tests it).
+        .testTarget(name: "TritCoreTests", dependencies: ["TritBuildStamp", "TritCore"]),
         .testTarget(name: "TritKernelsTests", dependencies: ["TritKernels", "TritCore"]),
         .testTarget(name: "TritMeasureTests", dependencies: ["TritMeasure", "TritCore"]),
-        .testTarget(name: "TritTuneTests", dependencies: ["TritTune", "TritKernels", "TritMeasure"]),
+        .testTarget(name: "TritTuneTests", dependencies: ["TritTune", "TritDispatch", "TritKernels", "TritMeasure"]),
         .testTarget(name: "TritQuantTests", dependencies: ["TritQuant", "TritKernels", "TritCore"]),
-        .testTarget(name: "TritModelTests", dependencies: ["TritModel", "TritKernels", "TritCore", "TritQuant", "TritTune"]),
+        .testTarget(name: "TritModelTests", dependencies: ["TritModel", "TritKernels", "TritCore", "TritQuant", "TritDispatch", "TritTune"]),
         .testTarget(name: "TritTrainTests", dependencies: ["TritTrain", "TritModel", "TritCore"]),
         .testTarget(name: "TritReportTests", dependencies: ["TritReport", "TritMeasure", "TritCore"]),
-        .testTarget(name: "TritRunTests", dependencies: ["TritRun", "TritReport", "TritCore", "TritModel", "TritQuant", "TritKernels", "TritMeasure"]),
+        .testTarget(name: "TritRunTests", dependencies: ["TritRun", "TritTrain", "TritReport", "TritCore", "TritModel", "TritQuant", "TritKernels", "TritMeasure"]),
     ],
     swiftLanguageModes: [.v5]
 )

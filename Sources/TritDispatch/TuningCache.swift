@@ -18,6 +18,14 @@ public struct TuningRecord: Codable, Equatable, Sendable {
     public var counters: [String: Double]
     public var date: Date
 
+    public init(context: TuningContext, problem: TuningProblem, configuration: TuningConfiguration, status: String,
+                failure: String?, samples: [Double], median: Double?, ciLow: Double?, ciHigh: Double?,
+                counters: [String: Double], date: Date) {
+        self.context = context; self.problem = problem; self.configuration = configuration; self.status = status
+        self.failure = failure; self.samples = samples; self.median = median; self.ciLow = ciLow; self.ciHigh = ciHigh
+        self.counters = counters; self.date = date
+    }
+
     public var isFailure: Bool { status != "ok" }
 }
 

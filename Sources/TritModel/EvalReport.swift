@@ -1,7 +1,7 @@
 import Foundation
 import TritCore
 import TritKernels
-import TritTune
+import TritDispatch
 
 /// What `tritbench eval` prints with `--json`: perplexity, task accuracies, speed and memory.
 public struct EvalReport: Codable, Sendable {

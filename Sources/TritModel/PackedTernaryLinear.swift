@@ -1,7 +1,7 @@
 import Foundation
 import TritCore
 import TritKernels
-import TritTune
+import TritDispatch
 
 /// The kernel a packed layer runs in one phase, as `tritbench eval` reports it.
 public struct KernelSelection: Codable, Hashable, Sendable, CustomStringConvertible {
@@ -30,12 +30,11 @@ public struct KernelSelection: Codable, Hashable, Sendable, CustomStringConverti
 /// Decode (one token) and prefill (many) want different kernels: a GEMV is bound by streaming
 /// the weights and likes a tall row block, a GEMM reuses each decoded weight across a block of
 /// tokens. So the kernel is chosen separately for the two phases through `Dispatch` (the tuning
-/// cache of this CPU at this thread count), falling back to `TernaryLinearKernel.defaultChoice`
-/// when nothing was tuned. Choices in one format run on one packed copy of the weights, even
-/// when their variants or configurations differ (the layout depends on the format only); two
-/// formats mean two copies. `weightBytes` counts what is really held. (Before the copy was
-/// shared, PTQTP's layers held 2plane-2bit twice, a GEMV and a GEMM configuration: 116.5 MiB
-/// of linear weights where one copy is 58.3 MiB.)
+/// cache of this CPU at this thread count, by `LayerKernelChoice`'s one-copy rule), falling back
+/// to `TernaryLinearKernel.defaultChoice` when nothing was tuned. Choices in one format run on
+/// one packed copy of the weights, even when their variants or configurations differ (the layout
+/// depends on the format only); two formats mean two copies. `weightBytes` counts what is
+/// really held.
 public struct PackedTernaryLinear: LinearLayer {
     /// The token count a prefill choice is looked up for (the tuner's nearest tuned count is used).
     public static let prefillLookupTokens = 64
@@ -52,7 +51,8 @@ public struct PackedTernaryLinear: LinearLayer {
 
     /// Packs `weights` for the kernels `dispatch` selects (nil: the defaults) at `threads` threads.
     public init(weights: TernaryWeights, dispatch: Dispatch?, threads: Int = 1) throws {
-        let c = Self.choices(rows: weights.rows, cols: weights.cols, planes: weights.planes.count, dispatch: dispatch, threads: threads)
+        let c = LayerKernelChoice(rows: weights.rows, cols: weights.cols, planes: weights.planes.count,
+                                  prefillTokens: Self.prefillLookupTokens, dispatch: dispatch, threads: threads)
         let d = try Self.kernel(for: weights, tokens: 1, choice: c.decode, reusing: [])
         let p = try Self.kernel(for: weights, tokens: Self.prefillLookupTokens, choice: c.prefill, reusing: [(d.selection, d.kernel)])
         self.init(decode: d, prefill: p, threads: threads, dispatch: dispatch)
@@ -103,7 +103,8 @@ public struct PackedTernaryLinear: LinearLayer {
     public func threaded(_ n: Int) -> LinearLayer {
         guard n != threads else { return self }
         let existing = [(decode, decodeKernel), (prefill, prefillKernel)]
-        let c = Self.choices(rows: outputCount, cols: inputCount, planes: decodeKernel.packed.side.planeCount, dispatch: dispatch, threads: n)
+        let c = LayerKernelChoice(rows: outputCount, cols: inputCount, planes: decodeKernel.packed.side.planeCount,
+                                  prefillTokens: Self.prefillLookupTokens, dispatch: dispatch, threads: n)
         if c.decode == nil && c.prefill == nil && !decode.tuned && !prefill.tuned {
             // Nothing tuned at either count: the same defaults, no need to unpack and re-pack.
             return PackedTernaryLinear(decode: (decodeKernel, decode), prefill: (prefillKernel, prefill), threads: n, dispatch: dispatch)
@@ -132,48 +133,6 @@ public struct PackedTernaryLinear: LinearLayer {
         } catch {
             preconditionFailure("replica of a packed layer: the kernels built once cannot fail to build on the same weights: \(error)")
         }
-    }
-
-    /// Formats whose tuning records apply to a layer with this many trit planes. The tuner
-    /// measures each format at its required plane count and the bitmask format (one or two
-    /// planes) at one, so a two-plane layer must not take a one-plane bitmask record: it ran
-    /// twice the work the record timed (PTQTP's FFN layers took bitsliced/bitmask at 46.7 µs
-    /// tuned, then ran at ~190 µs; simd/2plane-2bit measures 58.7 µs).
-    static func formats(planes: Int) -> [PackedFormatKind] {
-        PackedFormatKind.allCases.filter { ($0.requiredPlanes ?? 1) == planes }
-    }
-
-    /// How much slower (ratio of tuned medians) a choice may be and still tie with the fastest:
-    /// same-configuration medians differ by about 11% between runs on the shared 2-core VM this
-    /// was built on, so a difference under 15% is not evidence (issue 4's rule for ties).
-    public static let tieRatio = 1.15
-
-    /// The tuning cache's choices for decode and prefill of a layer of this shape and plane
-    /// count (nil where nothing was tuned), holding one packed copy where the evidence allows.
-    /// When the fastest formats of the two phases differ, decode takes prefill's format if its
-    /// best record there ties with the fastest (within `tieRatio`, same timing regime), else
-    /// prefill takes decode's format on the same terms; two formats, two copies, only when
-    /// each phase is measurably faster in its own. (Without this rule PTQTP's ffn_gate and
-    /// ffn_up took lut243/2plane-base3-lut for decode and simd/2plane-2bit for prefill: 60 of 210
-    /// layers held two copies, 111.1 MiB of weights against 74.4 MiB of storage, for a decode
-    /// speed an A/B had measured as a tie with all-simd, 162.1 against 161.1 tok/s.)
-    static func choices(rows: Int, cols: Int, planes: Int, dispatch: Dispatch?, threads: Int)
-        -> (decode: KernelChoice?, prefill: KernelChoice?) {
-        func pick(_ tokens: Int, _ formats: [String]) -> KernelChoice? {
-            dispatch?.select(formats: Set(formats), rows: rows, cols: cols, tokens: tokens, threads: threads)
-        }
-        let d = pick(1, formats(planes: planes).map(\.rawValue))
-        let p = pick(prefillLookupTokens, formats(planes: planes).map(\.rawValue))
-        guard let d, let p, d.format != p.format else { return (d, p) }
-        if let d1 = pick(1, [p.format]), ties(d1, with: d) { return (d1, p) }
-        if let p1 = pick(prefillLookupTokens, [d.format]), ties(p1, with: p) { return (d, p1) }
-        return (d, p)
-    }
-
-    /// Whether `a` is within `tieRatio` of `fastest`, both timed alike (cold or warm).
-    static func ties(_ a: KernelChoice, with fastest: KernelChoice) -> Bool {
-        guard let x = a.medianSeconds, let y = fastest.medianSeconds, a.cold == fastest.cold else { return false }
-        return x <= y * tieRatio
     }
 
     /// The kernel of a tuned choice when there is a usable one, else the default; `reusing`

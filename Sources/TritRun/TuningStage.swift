@@ -4,6 +4,7 @@ import TritKernels
 import TritMeasure
 import TritReport
 import TritTune
+import TritDispatch
 
 /// Stage 2 of `tritbench run`: tune the kernels for the model's linear-layer shapes, into the
 /// per-CPU tuning cache the model runtime dispatches from.

@@ -1,5 +1,6 @@
 import Foundation
 import TritCore
+import TritDispatch
 import TritKernels
 import TritMeasure
 

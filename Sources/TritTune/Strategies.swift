@@ -1,5 +1,6 @@
 import Foundation
 import TritCore
+import TritDispatch
 
 /// How much a strategy may spend: evaluations (each call of the objective counts once, a
 /// re-measurement at higher fidelity too) and wall time. nil means no limit.

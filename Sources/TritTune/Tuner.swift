@@ -1,5 +1,6 @@
 import Foundation
 import TritCore
+import TritDispatch
 import TritMeasure
 
 /// What the measurement side returns for a configuration: timing samples (seconds per call) and

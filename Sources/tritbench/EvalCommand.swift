@@ -2,7 +2,7 @@ import ArgumentParser
 import Foundation
 import TritCore
 import TritModel
-import TritTune
+import TritDispatch
 
 struct EvalCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

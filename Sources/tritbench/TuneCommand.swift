@@ -4,6 +4,7 @@ import TritCore
 import TritKernels
 import TritMeasure
 import TritTune
+import TritDispatch
 
 struct TuneCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

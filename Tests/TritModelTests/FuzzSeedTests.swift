@@ -4,6 +4,7 @@ import TritCore
 import TritKernels
 @testable import TritModel
 @testable import TritTune
+@testable import TritDispatch
 
 /// The seed corpus of the fuzz targets (Fuzz/corpus/TARGET/seed-*), made here from the same
 /// builders the parser tests use, so a format change that invalidates a seed fails a test.

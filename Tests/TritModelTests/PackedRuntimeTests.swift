@@ -4,6 +4,7 @@ import TritCore
 import TritKernels
 import TritQuant
 @testable import TritTune
+@testable import TritDispatch
 @testable import TritModel
 
 /// SmolLM2-135M with linear layers absmean-ternarized (groups of 128, TritQuant's registry)

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import TritCore
 @testable import TritTune
+@testable import TritDispatch
 
 /// A synthetic objective with a known optimum: cost = |rb − 4| + |kb − 256|/64 + 1 (µs), with
 /// deterministic "noise" so strategies see realistic data. `rb = 3` fails verification.

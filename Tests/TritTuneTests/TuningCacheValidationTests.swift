@@ -3,6 +3,7 @@ import Testing
 import TritCore
 import TritKernels
 @testable import TritTune
+@testable import TritDispatch
 
 /// Issue 23, class 7: the tuning cache is read record by record; invalid records are dropped
 /// with one counted warning, valid ones kept, dispatch sees only valid ones, and corrupt files
