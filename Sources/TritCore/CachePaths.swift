@@ -20,6 +20,9 @@ public struct CachePaths: Sendable {
     public var dataDirectory: String { root + "/data" }
     /// One tuning cache file per CPU fingerprint lives here.
     public var tuningDirectory: String { root + "/tuning" }
+    /// Training checkpoints, `<method>-<hash of the options and model>.ckpt`: one directory for
+    /// `tritbench train` and the run's QAT rows, so each continues or reuses what the other trained.
+    public var trainingCheckpointDirectory: String { root + "/train" }
 
     public func requestFile(task: String, variant: String = "rc_0shot") -> String {
         dataDirectory + "/\(task)/\(variant)/requests.jsonl.gz"

@@ -32,8 +32,10 @@ public struct MethodSpec: Codable, Sendable, Equatable {
         method != "reference" && !keepLayers.contains { name.contains(".\($0).") }
     }
 
-    /// The methods every paper compares, in the order the report shows them.
-    public static func defaults(full: Bool) -> [MethodSpec] {
+    /// The methods every paper compares, in the order the report shows them. The QAT rows train
+    /// on `trainingTokens` (nil: the profile's budget, `defaultTrainingTokens` or, with `full`,
+    /// `fullTrainingTokens`).
+    public static func defaults(full: Bool, trainingTokens: Int? = nil) -> [MethodSpec] {
         [MethodSpec(method: "reference", label: "Float32 reference (Q4_1 dequantized)",
                     follows: "the GGUF as shipped (Q4_1), dequantized to Float32"),
          MethodSpec(method: "absmean", label: "absmean ternary (group 128)", parameters: ["granularity": "group"],
@@ -57,10 +59,10 @@ public struct MethodSpec: Codable, Sendable, Equatable {
                     follows: "absmean with the paper's folded deadzone bias c = λ·Σ deadzone w (λ = 1e-3), no training"),
          MethodSpec(method: "qat", id: "absmean-ste", label: "absmean-STE QAT (λ = 0)",
                     follows: "BitNet-style quantization-aware training, the paper's λ = 0 baseline: STE through the whole model, next-token loss",
-                    training: trainingOptions(.absmean, full: full)),
+                    training: trainingOptions(.absmean, full: full, tokens: trainingTokens)),
          MethodSpec(method: "qat", id: "tequila", label: "Tequila QAT",
                     follows: "paper text (arXiv 2509.23809): end-to-end STE training with the folded deadzone bias and λ·∂L/∂c on deadzone weights, λ = 1e-3 fixed as in the released code",
-                    training: trainingOptions(.tequila(lambda: 1e-3), full: full))]
+                    training: trainingOptions(.tequila(lambda: 1e-3), full: full, tokens: trainingTokens))]
     }
 
     /// Training tokens of the default run's QAT rows: what two CPU cores train in a few minutes
@@ -68,10 +70,10 @@ public struct MethodSpec: Codable, Sendable, Equatable {
     public static let defaultTrainingTokens = 12_288
     public static let fullTrainingTokens = 131_072
 
-    /// The default row's options are `tritbench train --method M --tokens 12288`'s, so a model
+    /// The default profile's options are `tritbench train --method M --tokens N`'s, so a model
     /// trained by that command (same seed, model and threads) is the run's row, from its checkpoint.
-    static func trainingOptions(_ form: TernaryTraining, full: Bool) -> TrainingOptions {
-        var o = TrainingOptions(form: form, tokens: full ? fullTrainingTokens : defaultTrainingTokens)
+    static func trainingOptions(_ form: TernaryTraining, full: Bool, tokens: Int? = nil) -> TrainingOptions {
+        var o = TrainingOptions(form: form, tokens: tokens ?? (full ? fullTrainingTokens : defaultTrainingTokens))
         if full { o.curvePoints = 9 }
         return o
     }
@@ -130,7 +132,7 @@ public struct ModelStage {
                     let dir = stageCache.directory + "/models"
                     try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
                     path = dir + "/\(spec.id)-\(key.prefix(16)).tpk"
-                    let trainer = Trainer(options: options, modelPath: gguf, checkpointDirectory: stageCache.directory + "/train")
+                    let trainer = Trainer(options: options, modelPath: gguf, checkpointDirectory: stageCache.trainingCheckpointDirectory)
                     let (report, params) = try trainer.run()
                     let file = try Trainer.packedModel(params, form: options.form, groupSize: options.groupSize, sourcePath: gguf,
                                                        sourceSHA256: ggufSHA, parameters: ["tokens": "\(options.tokens)"])

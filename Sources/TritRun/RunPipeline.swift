@@ -4,6 +4,7 @@ import TritModel
 import TritMeasure
 import TritReport
 import TritTune
+import TritDispatch
 
 /// Options of `tritbench run`.
 public struct RunOptions: Sendable {
@@ -21,6 +22,8 @@ public struct RunOptions: Sendable {
     public var executable: String?
     /// Method rows to run, by id (nil: all); the reference always runs, as every figure is relative to it.
     public var methods: [String]?
+    /// Training tokens of the QAT rows (nil: the profile's budget).
+    public var trainingTokens: Int?
 
     public init(reportsDirectory: String = "Reports", runID: String? = nil, cache: CachePaths = CachePaths(),
                 full: Bool = false, fresh: Bool = false, skip: Set<String> = [], executable: String? = nil) {
@@ -57,7 +60,7 @@ public struct RunPipeline {
     public func run() throws -> (result: RunResult, path: String) {
         let o = options
         // Checked before any stage runs.
-        let methods = try Self.methods(full: o.full, selected: o.methods)
+        let methods = try Self.methods(full: o.full, selected: o.methods, trainingTokens: o.trainingTokens)
         let stageCache = StageCache(cache: o.cache, reuse: !o.fresh)
         var stages: [StageRecord] = []
         let runsCachegrind = o.executable != nil && !o.skip.contains("tune") && !o.skip.contains("cachegrind")
@@ -162,7 +165,7 @@ public struct RunPipeline {
     /// re-renders from cached stages). A dirty tree never reuses anything.
     static func sourceKey(dirty: Bool) -> [String] {
         if dirty { return ["dirty-\(UUID())"] }
-        let paths = ["Package.swift", "Kernels", "Sources/TritCore", "Sources/TritMeasure", "Sources/TritTune",
+        let paths = ["Package.swift", "Kernels", "Sources/TritCore", "Sources/TritMeasure", "Sources/TritDispatch", "Sources/TritTune",
                      "Sources/TritQuant", "Sources/TritModel", "Sources/TritRun/ModelQuantization.swift",
                      "Sources/TritRun/TuningStage.swift"]
         return paths.map { p in
@@ -172,8 +175,8 @@ public struct RunPipeline {
     }
 
     /// The default method rows, or those named in `selected` (and the reference).
-    public static func methods(full: Bool, selected: [String]?) throws -> [MethodSpec] {
-        let all = MethodSpec.defaults(full: full)
+    public static func methods(full: Bool, selected: [String]?, trainingTokens: Int? = nil) throws -> [MethodSpec] {
+        let all = MethodSpec.defaults(full: full, trainingTokens: trainingTokens)
         guard let selected else { return all }
         if let unknown = selected.first(where: { id in !all.contains { $0.id == id } }) {
             throw RunError.unknownMethod(unknown, known: all.map(\.id))

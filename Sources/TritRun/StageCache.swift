@@ -10,11 +10,14 @@ import TritModel
 /// finished. So a run killed in stage 5 reruns stages 1–4 from the cache and continues.
 public struct StageCache: Sendable {
     public let directory: String
+    /// Where training checkpoints live (shared with `tritbench train`).
+    public let trainingCheckpointDirectory: String
     /// When false every stage runs afresh (its output still replaces the cached one).
     public let reuse: Bool
 
     public init(cache: CachePaths = CachePaths(), reuse: Bool = true) {
         directory = cache.root + "/stages"
+        trainingCheckpointDirectory = cache.trainingCheckpointDirectory
         self.reuse = reuse
     }
 

@@ -14,9 +14,14 @@ struct RunCommand: ParsableCommand {
     @Flag(help: "Run every stage afresh instead of reusing completed stages.") var fresh = false
     @Option(help: "Comma-separated method rows to run (ids as in result.json, e.g. ptqtp,ptqtp-keep-qk,pt2llm,pt2llm-rerounding); the reference always runs. Default: all.")
     var methods: String?
+    @Option(help: "Training tokens of the QAT rows (absmean-ste, tequila), \(RunCommand.qatTokenRange.lowerBound)-\(RunCommand.qatTokenRange.upperBound) (default: 12288; with --full: 131072). The run reuses the model `tritbench train --method M --tokens N` trained, from its checkpoint.")
+    var qatTokens: Int?
+
+    static let qatTokenRange = 1...(1 << 40)
 
     /// The run id names a directory under --reports: no '/', no '..', not empty.
     func validate() throws {
+        if let qatTokens { try OptionCheck.range("qat-tokens", qatTokens, Self.qatTokenRange) }
         if let runID { do { _ = try PathComponentName(runID, field: "--run-id") } catch { throw ValidationError("\(error)") } }
         if let methods, methods.split(separator: ",").allSatisfy({ $0.trimmingCharacters(in: .whitespaces).isEmpty }) {
             throw ValidationError("--methods is empty")
@@ -27,6 +32,7 @@ struct RunCommand: ParsableCommand {
         do {
             let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
             var options = RunOptions(reportsDirectory: reports, runID: runID, full: full, fresh: fresh, executable: exe)
+            options.trainingTokens = qatTokens
             options.methods = methods.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
             let out = try RunPipeline(options: options).run()
             print(out.path)

@@ -53,7 +53,7 @@ struct TrainCommand: ParsableCommand {
             try o.validate()
             let cache = CachePaths()
             let path = model ?? cache.defaultModel
-            var trainer = Trainer(options: o, modelPath: path, checkpointDirectory: cache.root + "/train")
+            var trainer = Trainer(options: o, modelPath: path, checkpointDirectory: cache.trainingCheckpointDirectory)
             trainer.checkpointSeconds = checkpointSeconds
             let (report, params) = try trainer.run()
             if let out {

@@ -5,6 +5,7 @@ import TritKernels
 import TritModel
 import TritQuant
 import TritRun
+import TritTrain
 
 /// Whole-model quantization on the real SmolLM2 GGUF, restricted to a few layers of block 0 so
 /// the suite stays fast.
@@ -178,6 +179,35 @@ struct ModelQuantizationTests {
             #expect(!spec.follows.isEmpty)
         }
         #expect(Set(MethodSpec.defaults(full: false).map(\.id)).count == MethodSpec.defaults(full: false).count)
+    }
+
+    /// The QAT rows train with exactly `tritbench train --method M --tokens N`'s options (so the
+    /// run reuses that command's checkpoint): N = 12288 by default, the --qat-tokens value when
+    /// given, 131072 with --full; every other row is untouched by the budget.
+    @Test(arguments: [(false, nil, MethodSpec.defaultTrainingTokens), (false, 131_072, 131_072),
+                      (true, nil, MethodSpec.fullTrainingTokens), (false, 4096, 4096)])
+    func qatRowsTrainOnTheRequestedBudget(full: Bool, tokens: Int?, expected: Int) throws {
+        let rows = try RunPipeline.methods(full: full, selected: ["absmean-ste", "tequila", "ptqtp"], trainingTokens: tokens)
+        #expect(rows.map(\.id) == ["reference", "ptqtp", "absmean-ste", "tequila"])
+        for row in rows where row.training != nil {
+            let o = try #require(row.training)
+            #expect(o.tokens == expected)
+            if !full {
+                // What `train` builds from --method and --tokens alone.
+                let form: TernaryTraining = row.id == "tequila" ? .tequila(lambda: 1e-3) : .absmean
+                let train = TrainingOptions(form: form, tokens: expected)
+                #expect(o == train, "\(row.id): the run's options differ from `train --tokens \(expected)`'s")
+            }
+        }
+        #expect(rows.filter { $0.training == nil }.map(\.id) == ["reference", "ptqtp"])
+    }
+
+    /// The run's QAT rows look for checkpoints where `tritbench train` writes them (they once
+    /// looked under stages/, so the run retrained what `train` had already trained).
+    @Test func runAndTrainShareTheCheckpointDirectory() {
+        let cache = CachePaths(root: "/tmp/tb-cache-root")
+        #expect(StageCache(cache: cache).trainingCheckpointDirectory == "/tmp/tb-cache-root/train")
+        #expect(cache.trainingCheckpointDirectory == "/tmp/tb-cache-root/train")
     }
 
     /// A kept layer stays out of the packed file and is counted in the report.
