@@ -125,7 +125,7 @@ let package = Package(
         .testTarget(name: "TritModelTests", dependencies: ["TritModel", "TritKernels", "TritCore", "TritQuant", "TritDispatch", "TritTune"]),
         .testTarget(name: "TritTrainTests", dependencies: ["TritTrain", "TritModel", "TritCore"]),
         .testTarget(name: "TritReportTests", dependencies: ["TritReport", "TritMeasure", "TritCore"]),
-        .testTarget(name: "TritRunTests", dependencies: ["TritRun", "TritTrain", "TritReport", "TritCore", "TritModel", "TritQuant", "TritKernels", "TritMeasure"]),
+        .testTarget(name: "TritRunTests", dependencies: ["TritRun", "TritTrain", "TritTune", "TritReport", "TritCore", "TritModel", "TritQuant", "TritKernels", "TritMeasure"]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -10,6 +10,9 @@ public struct KernelVariant: Sendable {
     /// Scale-group sizes this variant handles: every group size, or multiples of this many
     /// columns (plus one group per row).
     public let groupMultiple: Int
+    /// Whether the tuner measures it and dispatch may choose it. The scalar reference and the
+    /// forced portable fallback exist to check and compare against, not to run models.
+    public let isTuned: Bool
 
     public func supports(_ format: PackedFormatKind) -> Bool { formats.contains(format) }
 
@@ -100,21 +103,28 @@ public enum KernelRegistry {
         KernelVariant(id: scalar, summary: "scalar reference: int8 activations × trits from the unpacked planes, exact int32 sums",
                       formats: PackedFormatKind.allCases,
                       space: ParameterSpace(variant: scalar, parameters: [.threads()], constraints: []),
-                      groupMultiple: 1),
+                      groupMultiple: 1, isTuned: false),
         KernelVariant(id: simd, summary: "decode to codes w+1 + vpmaddubsw (AVX2; portable Swift SIMD when AVX2 is absent)",
                       formats: [.twoBit, .twoPlane2Bit, .base3, .twoPlane],
-                      space: maddSpace(simd, features: features), groupMultiple: 128),
+                      space: maddSpace(simd, features: features), groupMultiple: 128, isTuned: true),
         KernelVariant(id: simdPortable, summary: "portable Swift SIMD decode + int32 dot (the fallback of simd/bitsliced/lut, forced)",
                       formats: [.twoBit, .twoPlane2Bit, .base3, .twoPlane, .bitmask, .lut, .base3LUT, .twoPlaneBase3LUT],
                       space: ParameterSpace(variant: simdPortable, parameters: [.threads()], constraints: []),
-                      groupMultiple: 32),
+                      groupMultiple: 32, isTuned: false),
         KernelVariant(id: bitsliced, summary: "bit-sliced trit planes: +/− masks expanded with vpshufb/vpcmpeqb, masked add/sub via vpmaddubsw",
-                      formats: [.bitmask], space: maddSpace(bitsliced, features: features), groupMultiple: 128),
+                      formats: [.bitmask], space: maddSpace(bitsliced, features: features), groupMultiple: 128, isTuned: true),
         KernelVariant(id: lut, summary: "T-MAC-style bit-plane tables of 4 activations, 32 rows per vpshufb, exact lo/hi byte tables",
-                      formats: [.lut], space: lutSpace(), groupMultiple: 4),
+                      formats: [.lut], space: lutSpace(), groupMultiple: 4, isTuned: true),
         KernelVariant(id: lut243, summary: "243-entry tables of 5 activations indexed by the base-3 byte itself, 64 rows per vpermi2b, exact lo/hi byte tables (AVX512-VBMI; portable Swift SIMD elsewhere)",
-                      formats: [.base3LUT, .twoPlaneBase3LUT], space: lut243Space(), groupMultiple: 32),
+                      formats: [.base3LUT, .twoPlaneBase3LUT], space: lut243Space(), groupMultiple: 32, isTuned: true),
     ] }
+
+    /// What `tritbench tune` and the run's tuning stage tune by default: every tuned variant
+    /// whose own loops run on a CPU with `features` (a portable fallback is never worth tuning:
+    /// dispatch would not pick it), each on all its formats.
+    public static func tuningTargets(for features: CPUFeatures = .current) -> [KernelVariant] {
+        variants(for: features).filter { $0.isTuned && $0.runsNatively(on: features) }
+    }
 
     public static func variant(_ id: String) throws -> KernelVariant {
         guard let v = all.first(where: { $0.id == id }) else { throw KernelError.unknownVariant(id, known: all.map(\.id)) }

@@ -1,23 +1,11 @@
 import Foundation
+import TritKernels
 
-/// A configuration of a kernel's tunable parameters: parameter name → value.
-///
-/// Kept as a plain sorted dictionary so that the tuner, its cache and its strategies need know
-/// nothing of any particular kernel (Kernel Tuner's separation of search space and kernel).
-public struct TuningConfiguration: Codable, Hashable, Sendable, CustomStringConvertible, Comparable {
-    public var values: [String: Int]
-    public init(_ values: [String: Int]) { self.values = values }
-
-    public subscript(_ name: String) -> Int? { values[name] }
-
-    /// "name=value,..." in key order: the configuration's identity in caches and tables.
-    public var description: String { values.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ",") }
-
-    public static func < (a: Self, b: Self) -> Bool { a.description < b.description }
-
-    public init(from decoder: Decoder) throws { values = try [String: Int](from: decoder) }
-    public func encode(to encoder: Encoder) throws { try values.encode(to: encoder) }
-}
+/// A configuration of a kernel's tunable parameters (parameter name → value): the kernels'
+/// own type, so the tuner, its cache, dispatch and the kernels share one. The tuner and its
+/// strategies still treat it as an opaque sorted dictionary (Kernel Tuner's separation of search
+/// space and kernel).
+public typealias TuningConfiguration = KernelConfiguration
 
 /// What is being tuned: one kernel variant on one packed format at one problem size, timed hot
 /// (weights in cache) or cold (weights streaming from DRAM, as a model's decode reads them: its

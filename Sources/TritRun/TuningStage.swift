@@ -24,11 +24,12 @@ public struct TuningStage {
     /// SmolLM2-135M: q/o 576×576, k/v 192×576, gate/up 1536×576, down 576×1536.
     public static let smolLM2Shapes: [(rows: Int, cols: Int)] = [(576, 576), (192, 576), (1536, 576), (576, 1536)]
 
+    /// `targets` nil: every variant the registry marks as tuned, on all its formats (those that
+    /// only run a portable fallback on this CPU are then left out with a note).
     public init(shapes: [(rows: Int, cols: Int)] = smolLM2Shapes, tokens: [Int], threads: [Int],
-                targets: [(variant: String, formats: [PackedFormatKind])] = [
-                    ("simd", [.twoBit, .base3, .twoPlane2Bit, .twoPlane]), ("lut", [.lut]), ("bitsliced", [.bitmask]),
-                    ("lut243", [.base3LUT, .twoPlaneBase3LUT])],
+                targets: [(variant: String, formats: [PackedFormatKind])]? = nil,
                 strategy: TuningStrategy = SuccessiveHalvingStrategy(), budget: TuningBudget, cachePath: String) {
+        let targets = targets ?? KernelRegistry.variants(for: .current).filter(\.isTuned).map { ($0.id, $0.formats) }
         self.shapes = shapes; self.tokens = tokens; self.threads = threads; self.targets = targets
         self.strategy = strategy; self.budget = budget; self.cachePath = cachePath
     }

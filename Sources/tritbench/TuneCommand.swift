@@ -14,7 +14,8 @@ struct TuneCommand: ParsableCommand {
     @Option(help: "Shapes ROWSxK,... (e.g. 576x576,1536x576).") var shapes: String
     @Option(help: "Token counts, e.g. 1,64.") var tokens = "1"
     @Option(help: "Thread counts, e.g. 1,2.") var threads = "1"
-    @Option(help: "Variants to tune (default: simd, bitsliced, lut).") var variants = "simd,bitsliced,lut"
+    @Option(help: "Variants to tune (default: every tuned variant of the registry whose own loops run on this CPU: \(KernelRegistry.tuningTargets().map(\.id).joined(separator: ", "))).")
+    var variants = KernelRegistry.tuningTargets().map(\.id).joined(separator: ",")
     @Option(help: "Formats to tune them on, e.g. 2plane-2bit,2plane-base3-lut for PTQTP's two planes (default: each variant's one-plane formats).") var formats: String?
     @Option(help: "Strategy: \(TuningStrategies.names.joined(separator: "|")).") var strategy = "halving"
     @Option(help: "Evaluations per problem.") var budget: Int?

@@ -85,3 +85,23 @@ import TritCore
         #expect(simd.parameters.first { $0.name == KernelParameterName.gemvWidth }?.applies(toTokens: 64) == false)
     }
 }
+
+@Suite struct TuningTargetTests {
+    /// The tuning targets are the registry's tuned variants that run their own loops on the CPU:
+    /// never the scalar reference or the forced fallback; lut243 only with AVX512-VBMI; nothing
+    /// but what the registry lists, each on all its formats.
+    @Test func tuningTargetsComeFromTheRegistry() throws {
+        var avx2 = CPUFeatures()
+        avx2.sse42 = true; avx2.avx = true; avx2.avx2 = true; avx2.fma = true; avx2.bmi2 = true; avx2.f16c = true; avx2.popcnt = true
+        var vbmi = avx2
+        vbmi.avx512f = true; vbmi.avx512bw = true; vbmi.avx512vl = true; vbmi.avx512vbmi = true
+        #expect(KernelRegistry.tuningTargets(for: avx2).map(\.id) == ["simd", "bitsliced", "lut"])
+        #expect(vbmi.supportsVBMILookup)
+        #expect(KernelRegistry.tuningTargets(for: vbmi).map(\.id) == ["simd", "bitsliced", "lut", "lut243"])
+        #expect(KernelRegistry.tuningTargets(for: CPUFeatures()).isEmpty)  // no AVX2: only fallbacks
+        for v in KernelRegistry.tuningTargets(for: vbmi) {
+            #expect(v.formats == (try KernelRegistry.variant(v.id, features: vbmi)).formats)
+        }
+        #expect(KernelRegistry.allKnown.filter { !$0.isTuned }.map(\.id) == ["scalar", "simd-portable"])
+    }
+}

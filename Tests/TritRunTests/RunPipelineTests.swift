@@ -3,6 +3,8 @@ import Testing
 import TritCore
 import TritMeasure
 import TritReport
+import TritKernels
+import TritTune
 @testable import TritRun
 
 @Suite struct RunPipelineTests {
@@ -67,5 +69,17 @@ import TritReport
                                                  "--tokens", "1", "--config", "prefetchBytes=4096,rowBlock=4",
                                                  "--cachegrind-child-calls", "3"])
         #expect(cases[0].arguments(calls: 0).contains("--config") == false)
+    }
+}
+
+@Suite struct TuningStageTargetTests {
+    /// The run tunes what the registry marks as tuned, on every format of each: a variant added
+    /// to the registry is tuned without touching the run.
+    @Test func defaultTargetsAreTheRegistrysTunedVariants() {
+        let stage = TuningStage(tokens: [1], threads: [1], budget: TuningBudget(maxEvaluations: 1), cachePath: "/nonexistent")
+        let expected = KernelRegistry.all.filter(\.isTuned)
+        #expect(stage.targets.map(\.variant) == expected.map(\.id))
+        #expect(stage.targets.map(\.formats) == expected.map(\.formats))
+        #expect(!stage.targets.contains { $0.variant == KernelRegistry.scalar || $0.variant == KernelRegistry.simdPortable })
     }
 }
