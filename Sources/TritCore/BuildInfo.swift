@@ -23,8 +23,9 @@ public struct BuildInfo: Codable, Equatable, Sendable {
 
     enum CodingKeys: String, CodingKey {
         case configuration, swiftVersion, compilerVersion, kernelFlags, gitRevision, gitDirty, kernelsContentHash
-        case kernelsTree  // read only: the git tree hash older files carry instead
     }
+    /// Read only: the git tree hash of Kernels/ that files written before the stamp carry.
+    private enum LegacyKeys: String, CodingKey { case kernelsTree }
 
     public init(configuration: String, swiftVersion: String, compilerVersion: String, kernelFlags: [String],
                 gitRevision: String, gitDirty: Bool, kernelsContentHash: String) {
@@ -45,22 +46,11 @@ public struct BuildInfo: Codable, Equatable, Sendable {
         gitDirty = try c.decode(Bool.self, forKey: .gitDirty)
         if let hash = try c.decodeIfPresent(String.self, forKey: .kernelsContentHash) {
             kernelsContentHash = hash
-        } else if let tree = try c.decodeIfPresent(String.self, forKey: .kernelsTree) {
+        } else if let tree = try decoder.container(keyedBy: LegacyKeys.self).decodeIfPresent(String.self, forKey: .kernelsTree) {
             kernelsContentHash = tree == "unknown" ? "unknown" : "git-tree:" + tree
         } else {
             kernelsContentHash = "unknown"
         }
-    }
-
-    public func encode(to encoder: Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(configuration, forKey: .configuration)
-        try c.encode(swiftVersion, forKey: .swiftVersion)
-        try c.encode(compilerVersion, forKey: .compilerVersion)
-        try c.encode(kernelFlags, forKey: .kernelFlags)
-        try c.encode(gitRevision, forKey: .gitRevision)
-        try c.encode(gitDirty, forKey: .gitDirty)
-        try c.encode(kernelsContentHash, forKey: .kernelsContentHash)
     }
 
     /// This binary's identity, as stamped when it was built.
