@@ -172,6 +172,13 @@ public struct Base3LUTTernaryMatrix: PackedTernaryFormat, PackedStorage {
     }
 
     public var weightBytes: Int { storedBytes }
+    public var trits: AlignedBuffer { buffer }
+
+    public func portableCodes(plane p: Int, row r: Int, vector v: Int) -> SIMD32<UInt8> {
+        var c = SIMD32<UInt8>(repeating: 1)
+        for i in 0..<32 where 32 * v + i < side.cols { c[i] = code(plane: p, row: r, column: 32 * v + i) }
+        return c
+    }
 
     public func duplicated() -> Self { duplicatedStorage() }
 }

@@ -1,3 +1,5 @@
+import TritKernelsAVX2
+
 /// Base-3 trits, 10 per 16 bits (3^10 = 59049 ≤ 65536): 1.6 bpw plus side data, the density of
 /// TQ1_0's 5 trits per byte, decoded with 16-bit multiplies. Serves one plane (`.base3`) and
 /// PTQTP's two planes packed at 3.2 bpw as 2 × base-3 (`.twoPlane`).
@@ -75,6 +77,21 @@ public struct Base3TernaryMatrix: PackedTernaryFormat {
     }
 
     public var weightBytes: Int { storage.storedBytes }
+    public var trits: AlignedBuffer { storage.buffer }
+
+    public func portableCodes(plane p: Int, row r: Int, vector v: Int) -> SIMD32<UInt8> {
+        let unit = UnsafeRawPointer(codes.bytes + layout.offset(plane: p, row: r, unit: v / 5))
+        let lanes = unit.loadUnaligned(as: SIMD16<UInt16>.self)
+        let i = v % 5
+        let t0 = SIMD16<UInt16>(truncatingIfNeeded: (SIMD16<UInt32>(truncatingIfNeeded: lanes &* Self.powers[2 * i]) &* 3) &>> 16)
+        let t1 = SIMD16<UInt16>(truncatingIfNeeded: (SIMD16<UInt32>(truncatingIfNeeded: lanes &* Self.powers[2 * i + 1]) &* 3) &>> 16)
+        var c = SIMD32<UInt8>(repeating: 1)
+        for p in 0..<32 {
+            let l = (p % 8) + 8 * (p / 16)
+            c[p] = UInt8(truncatingIfNeeded: (p / 8) % 2 == 0 ? t0[l] : t1[l])
+        }
+        return c
+    }
 
     /// The same layer in freshly allocated memory (benchmarks' cold copies).
     public func duplicated() -> Self {
@@ -82,4 +99,8 @@ public struct Base3TernaryMatrix: PackedTernaryFormat {
         c.storage = storage.duplicatedStorage()
         return c
     }
+}
+
+extension Base3TernaryMatrix: RowTiledCodeFormat {
+    public var codeLayout: AVX2CodeLayout { .base3 }
 }

@@ -1,3 +1,5 @@
+import TritKernelsAVX2
+
 /// Bitmask planes: for each trit plane, a +1 mask P and a −1 mask N (2 bits per weight per
 /// plane), so y = Σ_P x − Σ_N x. One or two planes (PTQTP's two planes bit-sliced).
 ///
@@ -39,6 +41,18 @@ public struct BitmaskTernaryMatrix: PackedTernaryFormat {
     }
 
     public var weightBytes: Int { storage.storedBytes }
+    public var trits: AlignedBuffer { storage.buffer }
+
+    public func portableCodes(plane p: Int, row r: Int, vector v: Int) -> SIMD32<UInt8> {
+        let base = masks.bytes + layout.offset(plane: p, row: r, unit: v / 4) + (v % 4) * 4
+        let pos = UnsafeRawPointer(base).loadUnaligned(as: UInt32.self)
+        let neg = UnsafeRawPointer(base + 16).loadUnaligned(as: UInt32.self)
+        var c = SIMD32<UInt8>(repeating: 1)
+        for i in 0..<32 {
+            c[i] = UInt8(1 + Int((pos >> UInt32(i)) & 1) - Int((neg >> UInt32(i)) & 1))
+        }
+        return c
+    }
 
     /// The same layer in freshly allocated memory (benchmarks' cold copies).
     public func duplicated() -> Self {
@@ -46,4 +60,8 @@ public struct BitmaskTernaryMatrix: PackedTernaryFormat {
         c.storage = storage.duplicatedStorage()
         return c
     }
+}
+
+extension BitmaskTernaryMatrix: RowTiledCodeFormat {
+    public var codeLayout: AVX2CodeLayout { .bitmask }
 }

@@ -13,19 +13,24 @@ public struct KernelVariant: Sendable {
     /// Whether the tuner measures it and dispatch may choose it. The scalar reference and the
     /// forced portable fallback exist to check and compare against, not to run models.
     public let isTuned: Bool
-
-    public func supports(_ format: PackedFormatKind) -> Bool { formats.contains(format) }
-
     /// Whether the variant's own loops run on a CPU with `features`, rather than the portable
     /// fallback every variant has (lut243 without AVX512-VBMI runs a Swift SIMD loop 1000×
     /// slower than its lookup loop): the tuner leaves such a variant out there.
-    public func runsNatively(on features: CPUFeatures) -> Bool {
-        switch id {
-        case KernelRegistry.scalar, KernelRegistry.simdPortable: return true
-        case KernelRegistry.lut243: return features.supportsVBMILookup
-        default: return features.supportsAVX2Kernels
-        }
+    let nativeOn: @Sendable (CPUFeatures) -> Bool
+    /// Builds the loop over row tiles for one layer, configuration and CPU.
+    let makeLoop: @Sendable (RowTileLoopContext) -> any RowTileLoop
+
+    init(id: String, summary: String, formats: [PackedFormatKind], space: ParameterSpace, groupMultiple: Int,
+         isTuned: Bool, runsNatively: @escaping @Sendable (CPUFeatures) -> Bool,
+         makeLoop: @escaping @Sendable (RowTileLoopContext) -> any RowTileLoop) {
+        self.id = id; self.summary = summary; self.formats = formats; self.space = space
+        self.groupMultiple = groupMultiple; self.isTuned = isTuned; nativeOn = runsNatively; self.makeLoop = makeLoop
     }
+
+    public func supports(_ format: PackedFormatKind) -> Bool { formats.contains(format) }
+
+    /// Whether the variant's own loops run on a CPU with `features` (see `nativeOn`).
+    public func runsNatively(on features: CPUFeatures) -> Bool { nativeOn(features) }
 
     /// The untuned default for `tokens` activation columns: the space's defaults (set for one
     /// token), with the token block raised for several tokens so one weight decode or table
@@ -100,23 +105,12 @@ public enum KernelRegistry {
     /// The variants with the parameter spaces `features` allows: a loop the CPU cannot run
     /// (tileDecode 2, gemvWidth 512 without AVX512-VNNI) is not a value the space offers.
     public static func variants(for features: CPUFeatures) -> [KernelVariant] { [
-        KernelVariant(id: scalar, summary: "scalar reference: int8 activations × trits from the unpacked planes, exact int32 sums",
-                      formats: PackedFormatKind.allCases,
-                      space: ParameterSpace(variant: scalar, parameters: [.threads()], constraints: []),
-                      groupMultiple: 1, isTuned: false),
-        KernelVariant(id: simd, summary: "decode to codes w+1 + vpmaddubsw (AVX2; portable Swift SIMD when AVX2 is absent)",
-                      formats: [.twoBit, .twoPlane2Bit, .base3, .twoPlane],
-                      space: maddSpace(simd, features: features), groupMultiple: 128, isTuned: true),
-        KernelVariant(id: simdPortable, summary: "portable Swift SIMD decode + int32 dot (the fallback of simd/bitsliced/lut, forced)",
-                      formats: [.twoBit, .twoPlane2Bit, .base3, .twoPlane, .bitmask, .lut, .base3LUT, .twoPlaneBase3LUT],
-                      space: ParameterSpace(variant: simdPortable, parameters: [.threads()], constraints: []),
-                      groupMultiple: 32, isTuned: false),
-        KernelVariant(id: bitsliced, summary: "bit-sliced trit planes: +/− masks expanded with vpshufb/vpcmpeqb, masked add/sub via vpmaddubsw",
-                      formats: [.bitmask], space: maddSpace(bitsliced, features: features), groupMultiple: 128, isTuned: true),
-        KernelVariant(id: lut, summary: "T-MAC-style bit-plane tables of 4 activations, 32 rows per vpshufb, exact lo/hi byte tables",
-                      formats: [.lut], space: lutSpace(), groupMultiple: 4, isTuned: true),
-        KernelVariant(id: lut243, summary: "243-entry tables of 5 activations indexed by the base-3 byte itself, 64 rows per vpermi2b, exact lo/hi byte tables (AVX512-VBMI; portable Swift SIMD elsewhere)",
-                      formats: [.base3LUT, .twoPlaneBase3LUT], space: lut243Space(), groupMultiple: 32, isTuned: true),
+        .scalarReference(features),
+        .simd(features),
+        .simdPortable(features),
+        .bitsliced(features),
+        .lut(features),
+        .lut243(features),
     ] }
 
     /// What `tritbench tune` and the run's tuning stage tune by default: every tuned variant
@@ -136,55 +130,5 @@ public enum KernelRegistry {
         let list = features == .current ? all : variants(for: features)
         guard let v = list.first(where: { $0.id == id }) else { throw KernelError.unknownVariant(id, known: list.map(\.id)) }
         return v
-    }
-
-    static func maddSpace(_ id: String, features: CPUFeatures) -> ParameterSpace {
-        ParameterSpace(variant: id, parameters: [
-            KernelParameter(name: KernelParameterName.rowBlock, allowed: [1, 2, 4], defaultValue: 4,
-                            meaning: "rows decoded together against the same activations (register block)"),
-            KernelParameter(name: KernelParameterName.tokenBlock, allowed: [1, 2, 3, 4], defaultValue: 1,
-                            meaning: "activation columns (tokens) sharing one weight decode", minTokens: 2),
-            KernelParameter(name: KernelParameterName.int16Depth, allowed: [1, 2, 4, 8, 16, 32], defaultValue: 16,
-                            meaning: "128-column quads summed in int16 before vpmaddwd widening (K unroll)"),
-            .tileDecode(features: features),
-        ] + (id == simd ? [.gemvWidth(features: features)] : []) + [
-            .prefetch(), .threads(),
-        ], constraints: [
-            ParameterConstraint(parameters: [KernelParameterName.rowBlock, KernelParameterName.tokenBlock],
-                                rule: "rowBlock × tokenBlock ≤ 4, or = 8 (2×4, 4×2): ≤ 4 pairs keep an int16 and an int32 accumulator each, 8 pairs only int16 ones (widened once per scale group, so a group longer than int16Depth quads runs as 2×2 blocks); with 4 code vectors they must fit in 16 ymm registers",
-                                holds: { c in
-                                    let p = (c[KernelParameterName.rowBlock] ?? 1) * (c[KernelParameterName.tokenBlock] ?? 1)
-                                    return p <= 4 || (p == 8 && (c[KernelParameterName.rowBlock] ?? 1) != 1)
-                                }),
-            ParameterConstraint(parameters: [KernelParameterName.int16Depth],
-                                rule: "int16Depth ≤ 16: a quad adds ≤ 8 products of |code·q| ≤ 2·128 per int16 lane, so 16 quads reach ±32768 and 17 wrap",
-                                holds: { ($0[KernelParameterName.int16Depth] ?? 1) <= 16 }),
-        ])
-    }
-
-    static func lut243Space() -> ParameterSpace {
-        ParameterSpace(variant: lut243, parameters: [
-            KernelParameter(name: KernelParameterName.rowBlock, allowed: [4], defaultValue: 4,
-                            meaning: "64-row tiles sharing each table load; fixed at 4 by the base3-lut layout, which stores a block's bytes in the order the loop reads them (rowBlock 1 and 2 over a 4-tile-blind layout measured 4x and 2x slower hot)"),
-            KernelParameter(name: KernelParameterName.prefetch, allowed: [0, 2048, 4096, 8192, 16384], defaultValue: 8192,
-                            meaning: "bytes ahead in the weight stream to prefetch into L2 (prefetcht1, one per 64-byte line). The loop issues 12 loads per 256 weight bytes (8 of them table loads that hit L1), so the load queue, not the bandwidth, bounds how far out-of-order execution reaches ahead: without prefetch it streamed 8.6–13.9 GB/s cold in a C harness of the loop, with 8 KiB ahead 20.9–24.1 GB/s"),
-            .threads(),
-        ], constraints: [])
-    }
-
-    static func lutSpace() -> ParameterSpace {
-        ParameterSpace(variant: lut, parameters: [
-            KernelParameter(name: KernelParameterName.lutGroup, allowed: [4], defaultValue: 4,
-                            meaning: "activations per table (16-entry vpshufb tables fix it at 4 for bit-planes)"),
-            KernelParameter(name: KernelParameterName.tokenBlock, allowed: [1, 2], defaultValue: 1,
-                            meaning: "tokens whose tables share one index load", minTokens: 2),
-            KernelParameter(name: KernelParameterName.int16Depth, allowed: [8, 16, 32, 64, 128], defaultValue: 32,
-                            meaning: "column groups summed in int16 before widening"),
-            .prefetch(), .threads(),
-        ], constraints: [
-            ParameterConstraint(parameters: [KernelParameterName.int16Depth],
-                                rule: "int16Depth ≤ 85: each step adds ≤ 3·255 = 765 to an unsigned 16-bit lane (85·765 < 65536)",
-                                holds: { ($0[KernelParameterName.int16Depth] ?? 1) <= 85 }),
-        ])
     }
 }

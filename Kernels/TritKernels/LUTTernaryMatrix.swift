@@ -67,76 +67,47 @@ public struct LUTTernaryMatrix: PackedTernaryFormat, PackedStorage {
     }
 
     public var weightBytes: Int { storedBytes }
+    public var trits: AlignedBuffer { buffer }
+
+    public func portableCodes(plane p: Int, row r: Int, vector v: Int) -> SIMD32<UInt8> {
+        let base = buffer.bytes + (r / 32) * tileStride + r % 32
+        var c = SIMD32<UInt8>(repeating: 1)
+        for i in 0..<32 {
+            let j = 32 * v + i, group = j / 4
+            guard group < columnGroups else { break }
+            let b = base[group * 32], k = UInt8(j % 4)
+            c[i] = ((b >> k) & 1) + 2 * ((b >> (4 + k)) & 1)
+        }
+        return c
+    }
 
     /// The same layer in freshly allocated memory (benchmarks' cold copies).
     public func duplicated() -> Self { duplicatedStorage() }
 }
 
 /// A packed layer in any of the formats: what kernels are built on.
-public enum PackedTernaryLayer: Sendable {
-    case twoBit(TwoBitTernaryMatrix)
-    case base3(Base3TernaryMatrix)
-    case bitmask(BitmaskTernaryMatrix)
-    case lut(LUTTernaryMatrix)
-    case base3LUT(Base3LUTTernaryMatrix)
+public struct PackedTernaryLayer: Sendable {
+    public let format: any PackedTernaryFormat
 
     /// Packs `weights` as `kind`; the plane count must be what the kind holds.
     public init(packing weights: TernaryWeights, as kind: PackedFormatKind) throws {
         if let n = kind.requiredPlanes, weights.planes.count != n {
             throw PackedFormatError.planeCount(format: kind, expected: "\(n)", got: weights.planes.count)
         }
-        switch kind {
-        case .twoBit, .twoPlane2Bit: self = .twoBit(try TwoBitTernaryMatrix(packing: weights))
-        case .base3, .twoPlane: self = .base3(try Base3TernaryMatrix(packing: weights))
-        case .bitmask: self = .bitmask(try BitmaskTernaryMatrix(packing: weights))
-        case .lut: self = .lut(try LUTTernaryMatrix(packing: weights))
-        case .base3LUT, .twoPlaneBase3LUT: self = .base3LUT(try Base3LUTTernaryMatrix(packing: weights))
-        }
+        format = try kind.storage.init(packing: weights)
     }
 
-    public var format: any PackedTernaryFormat {
-        switch self {
-        case let .twoBit(m): return m
-        case let .base3(m): return m
-        case let .bitmask(m): return m
-        case let .lut(m): return m
-        case let .base3LUT(m): return m
-        }
-    }
+    init(format: any PackedTernaryFormat) { self.format = format }
+
     public var kind: PackedFormatKind { format.kind }
     public var side: TernarySideData { format.side }
     public func unpack() -> TernaryWeights { format.unpack() }
     public var weightBytes: Int { format.weightBytes }
     public var bitsPerWeight: Double { format.bitsPerWeight }
 
-    /// Per-thread scratch the `lut243` loop needs for this layer (0 for other formats).
-    var lookupScratchBytes: Int {
-        if case let .base3LUT(m) = self { return Base3LookupArguments.scratchBytes(tiles: m.rowTiles) }
-        return 0
-    }
-
-    /// The buffer of packed trits (a reference: copies of this value share it).
-    var trits: AlignedBuffer {
-        switch self {
-        case let .twoBit(m): return m.codes
-        case let .base3(m): return m.codes
-        case let .bitmask(m): return m.masks
-        case let .lut(m): return m.buffer
-        case let .base3LUT(m): return m.buffer
-        }
-    }
-
     /// Whether both hold the same packed bytes in memory (one was copied from the other, not
     /// packed again or `duplicated()`).
-    public func sharesStorage(with other: PackedTernaryLayer) -> Bool { trits === other.trits }
+    public func sharesStorage(with other: PackedTernaryLayer) -> Bool { format.trits === other.format.trits }
 
-    public func duplicated() -> PackedTernaryLayer {
-        switch self {
-        case let .twoBit(m): return .twoBit(m.duplicated())
-        case let .base3(m): return .base3(m.duplicated())
-        case let .bitmask(m): return .bitmask(m.duplicated())
-        case let .lut(m): return .lut(m.duplicated())
-        case let .base3LUT(m): return .base3LUT(m.duplicated())
-        }
-    }
+    public func duplicated() -> PackedTernaryLayer { PackedTernaryLayer(format: format.duplicated()) }
 }

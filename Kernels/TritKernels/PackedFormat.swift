@@ -29,6 +29,17 @@ public enum PackedFormatKind: String, Codable, CaseIterable, Sendable {
         case .bitmask: return nil
         }
     }
+
+    /// The type that packs and stores this kind: the one place a new format is registered.
+    public var storage: any PackedTernaryFormat.Type {
+        switch self {
+        case .twoBit, .twoPlane2Bit: return TwoBitTernaryMatrix.self
+        case .base3, .twoPlane: return Base3TernaryMatrix.self
+        case .bitmask: return BitmaskTernaryMatrix.self
+        case .lut: return LUTTernaryMatrix.self
+        case .base3LUT, .twoPlaneBase3LUT: return Base3LUTTernaryMatrix.self
+        }
+    }
 }
 
 /// Errors raised while packing weights or building kernels.
@@ -59,6 +70,12 @@ public protocol PackedTernaryFormat: Sendable {
     var weightBytes: Int { get }
     /// The same layer in freshly allocated memory.
     func duplicated() -> Self
+    /// The packed trits (a reference: copies of this value share it).
+    var trits: AlignedBuffer { get }
+    /// Codes w + 1 ∈ {0, 1, 2} of columns 32v … 32v + 31 of (plane, row), 1 (weight 0) past the
+    /// last column: what the portable loop (every variant's fallback) multiplies with, so any
+    /// format runs on every CPU without a loop of its own.
+    func portableCodes(plane: Int, row: Int, vector v: Int) -> SIMD32<UInt8>
 }
 
 extension PackedTernaryFormat {

@@ -1,3 +1,12 @@
+import TritKernelsAVX2
+
+/// A row-tiled format as the decode + multiply-add loops (simd, bitsliced) read it: one
+/// `RowTiledLayout` buffer of 32-byte units, which the decoder `codeLayout` turns into codes.
+public protocol RowTiledCodeFormat: PackedTernaryFormat {
+    var layout: RowTiledLayout { get }
+    var codeLayout: AVX2CodeLayout { get }
+}
+
 /// What the three row-tiled formats (2-bit, base-3, bitmask) share: side data plus one
 /// `RowTiledLayout` buffer of 32-byte units, each unit covering `columnsPerUnit` columns of
 /// one row of one plane. The formats differ only in how a unit's bytes encode its trits, so

@@ -1,3 +1,5 @@
+import TritKernelsAVX2
+
 /// 2-bit trit codes (I2_S / TQ2_0 style): code = w + 1 ∈ {0, 1, 2}; 2.0 bpw plus side data.
 /// Serves one plane (`.twoBit`) and the plain PTQTP 2 × 2-bit form (`.twoPlane2Bit`).
 ///
@@ -32,6 +34,13 @@ public struct TwoBitTernaryMatrix: PackedTernaryFormat {
     }
 
     public var weightBytes: Int { storage.storedBytes }
+    public var trits: AlignedBuffer { storage.buffer }
+
+    public func portableCodes(plane p: Int, row r: Int, vector v: Int) -> SIMD32<UInt8> {
+        let base = codes.bytes + layout.offset(plane: p, row: r, unit: v / 4)
+        let x = UnsafeRawPointer(base).loadUnaligned(as: SIMD32<UInt8>.self)
+        return (x &>> UInt8(2 * (v % 4))) & 3
+    }
 
     /// The same layer in freshly allocated memory (benchmarks' cold copies).
     public func duplicated() -> Self {
@@ -39,4 +48,8 @@ public struct TwoBitTernaryMatrix: PackedTernaryFormat {
         c.storage = storage.duplicatedStorage()
         return c
     }
+}
+
+extension TwoBitTernaryMatrix: RowTiledCodeFormat {
+    public var codeLayout: AVX2CodeLayout { .twoBit }
 }

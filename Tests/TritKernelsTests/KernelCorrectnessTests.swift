@@ -115,15 +115,17 @@ import TritCore
         for tokens in [1, 8] {
             let k = try TernaryLinearKernel(weights: w, format: .twoBit, variant: KernelRegistry.simd,
                                             configuration: simd.defaultConfiguration(tokens: tokens), features: f)
-            #expect(k.engine.useAVX2 == f.supportsAVX2Kernels, "\(level)")
-            #expect(k.engine.usesZMMGEMV(tokens: tokens) == (f.supportsVNNIKernels && tokens == 1), "\(level), \(tokens) tokens")
-            #expect(k.engine.usesVNNITile(tokens: tokens) == (f.supportsVNNIKernels && tokens > 1), "\(level), \(tokens) tokens")
-            #expect(k.engine.useGFNI == f.supportsGFNIDecode, "\(level)")
+            let expected = !f.supportsAVX2Kernels ? "portable-simd"
+                : f.supportsVNNIKernels ? (tokens == 1 ? (f.supportsGFNIDecode ? "avx512-gemv-gfni" : "avx512-gemv") : "avx512-vnni-tile")
+                : "avx2-madd"
+            #expect(k.engine.loop.name(tokens: tokens) == expected, "\(level), \(tokens) tokens")
             #expect(k.engine.acts.avx2 == f.supportsAVX2Kernels, "\(level)")
         }
         let lookup = try TernaryLinearKernel(weights: w, format: .base3LUT, variant: KernelRegistry.lut243,
                                              configuration: .init(), features: f)
-        #expect(lookup.engine.useVBMI == f.supportsVBMILookup, "\(level)")
+        #expect(lookup.engine.loop.name(tokens: 1) == (f.supportsVBMILookup ? "avx512-vbmi-lookup" : "portable-simd"), "\(level)")
+        let table = try TernaryLinearKernel(weights: w, format: .lut, variant: KernelRegistry.lut, configuration: .init(), features: f)
+        #expect(table.engine.loop.name(tokens: 1) == (f.supportsAVX2Kernels ? "avx2-lut" : "portable-simd"), "\(level)")
         let offered = Set(simd.space.parameters.first { $0.name == KernelParameterName.tileDecode }!.allowed)
         #expect(offered.contains(2) == f.supportsVNNIKernels, "\(level): tileDecode 2 offered without VNNI")
         if !f.supportsVNNIKernels {
@@ -189,7 +191,7 @@ import TritCore
                 try [simd.defaultConfiguration(tokens: 1), far].map { c in
                     let k = try TernaryLinearKernel(weights: w, format: format, variant: KernelRegistry.simd,
                                                     configuration: c, features: features)
-                    #expect(k.engine.usesZMMGEMV(tokens: 1) && k.engine.useGFNI == features.gfni, "\(name): not the loop under test")
+                    #expect(k.engine.loop.name(tokens: 1) == (features.gfni ? "avx512-gemv-gfni" : "avx512-gemv"), "\(name): not the loop under test")
                     return ("\(name) {\(c)}", k)
                 }
             }
