@@ -99,7 +99,7 @@ let package = Package(
         .target(name: "TritTrain", dependencies: ["TritCore", "TritModel", "TritQuant", "TritKernels", "CBLAS", "CTritSupport"],
                 path: "Sources/TritTrain"),
         // Reports: versioned result schema, Markdown, HTML/SVG, compare.
-        .target(name: "TritReport", dependencies: ["TritCore", "TritMeasure"], path: "Sources/TritReport"),
+        .target(name: "TritReport", dependencies: ["TritCore", "TritKernels", "TritMeasure"], path: "Sources/TritReport"),
         // The main job: stages with a content-hash stage cache.
         .target(name: "TritRun",
                 dependencies: ["TritCore", "TritKernels", "TritMeasure", "TritDispatch", "TritTune", "TritQuant",

@@ -1,9 +1,10 @@
 import Foundation
+import TritKernels
 
 /// A kernel choice for one layer at run time.
 public struct KernelChoice: Equatable, Sendable {
     public var variant: String
-    public var format: String
+    public var format: PackedFormatKind
     public var configuration: TuningConfiguration
     /// true when it came from the tuning cache, false for declared defaults.
     public var tuned: Bool
@@ -13,7 +14,7 @@ public struct KernelChoice: Equatable, Sendable {
     /// Whether `medianSeconds` was timed cold (weights from DRAM); nil for declared defaults.
     public var cold: Bool?
 
-    public init(variant: String, format: String, configuration: TuningConfiguration, tuned: Bool,
+    public init(variant: String, format: PackedFormatKind, configuration: TuningConfiguration, tuned: Bool,
                 medianSeconds: Double? = nil, threads: Int? = nil, cold: Bool? = nil) {
         self.variant = variant; self.format = format; self.configuration = configuration
         self.tuned = tuned; self.medianSeconds = medianSeconds; self.threads = threads; self.cold = cold
@@ -39,7 +40,7 @@ public struct Dispatch: Sendable {
     ///   that wins hot by saving instructions can lose when the bytes are the limit); for
     ///   prefill the hot ones, since 64 tokens reuse every weight 64 times. The other regime's
     ///   records serve only where the preferred one has none.
-    public func select(formats: Set<String>?, rows: Int, cols: Int, tokens: Int, threads: Int) -> KernelChoice? {
+    public func select(formats: Set<PackedFormatKind>?, rows: Int, cols: Int, tokens: Int, threads: Int) -> KernelChoice? {
         let matching = cache.records.filter {
             $0.context == context && !$0.isFailure && $0.median != nil
                 && $0.problem.rows == rows && $0.problem.cols == cols && $0.problem.threads <= threads

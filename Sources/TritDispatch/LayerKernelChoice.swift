@@ -23,10 +23,10 @@ public struct LayerKernelChoice: Equatable, Sendable {
     /// Looks the layer up in `dispatch` (nil: no choices) at `threads` threads; prefill is
     /// looked up at `prefillTokens` tokens.
     public init(rows: Int, cols: Int, planes: Int, prefillTokens: Int, dispatch: Dispatch?, threads: Int) {
-        func pick(_ tokens: Int, _ formats: [String]) -> KernelChoice? {
+        func pick(_ tokens: Int, _ formats: [PackedFormatKind]) -> KernelChoice? {
             dispatch?.select(formats: Set(formats), rows: rows, cols: cols, tokens: tokens, threads: threads)
         }
-        let all = Self.formats(planes: planes).map(\.rawValue)
+        let all = Self.formats(planes: planes)
         let d = pick(1, all), p = pick(prefillTokens, all)
         decode = d; prefill = p
         guard let d, let p, d.format != p.format else { return }

@@ -152,8 +152,7 @@ public struct PackedTernaryLinear: LinearLayer {
             }
             return (try TernaryLinearKernel(weights: w, format: format, variant: variant, configuration: resolved), s)
         }
-        if let choice, let format = PackedFormatKind(rawValue: choice.format),
-           let built = try? build(format, choice.variant, KernelConfiguration(choice.configuration.values), tuned: true) {
+        if let choice, let built = try? build(choice.format, choice.variant, KernelConfiguration(choice.configuration.values), tuned: true) {
             return built
         }
         let fallback = TernaryLinearKernel.defaultChoice(for: w, tokens: tokens)

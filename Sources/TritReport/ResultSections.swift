@@ -1,4 +1,5 @@
 import Foundation
+import TritKernels
 
 /// Accuracy of one zero-shot task.
 public struct TaskResult: Codable, Equatable, Sendable {
@@ -71,15 +72,49 @@ public struct MethodResult: Codable, Equatable, Sendable {
     }
 }
 
-/// One kernel benchmark row (the JSON of `tritbench kernels bench` uses the same fields).
-public struct KernelResult: Codable, Equatable, Sendable {
-    public var variant: String
-    public var format: String
-    public var rows: Int
-    public var cols: Int
-    public var tokens: Int
-    public var threads: Int
-    public var cold: Bool
+/// A result about one kernel problem: the problem and what was found on it. The JSON is flat,
+/// the problem's fields beside the body's, as the result files have always been written.
+@dynamicMemberLookup
+public struct KernelProblemResult<Body: Codable & Equatable & Sendable>: Codable, Equatable, Sendable {
+    public var problem: KernelProblem
+    public var body: Body
+
+    public init(problem: KernelProblem, _ body: Body) {
+        self.problem = problem
+        self.body = body
+    }
+
+    public init(from decoder: Decoder) throws {
+        problem = try KernelProblem(from: decoder)
+        body = try Body(from: decoder)
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        try problem.encode(to: encoder)
+        try body.encode(to: encoder)
+    }
+
+    public subscript<T>(dynamicMember path: WritableKeyPath<KernelProblem, T>) -> T {
+        get { problem[keyPath: path] }
+        set { problem[keyPath: path] = newValue }
+    }
+
+    public subscript<T>(dynamicMember path: WritableKeyPath<Body, T>) -> T {
+        get { body[keyPath: path] }
+        set { body[keyPath: path] = newValue }
+    }
+
+    public var shape: String { problem.shape }
+}
+
+/// One kernel benchmark row (`tritbench kernels bench`, the run's kernel table).
+public typealias KernelResult = KernelProblemResult<KernelMeasurement>
+
+/// The tuning landscape of one problem: every configuration measured, for the heatmap.
+public typealias TuningLandscape = KernelProblemResult<TuningSearch>
+
+/// What a kernel benchmark measured on one problem.
+public struct KernelMeasurement: Codable, Equatable, Sendable {
     public var samples: [Double]
     public var medianSeconds: Double
     public var ciLowSeconds: Double
@@ -94,22 +129,18 @@ public struct KernelResult: Codable, Equatable, Sendable {
     public var simulatedInstructions: Double?
     public var weightBytes: Int
 
-    public var shape: String { "\(rows)x\(cols)" }
-
-    public init(variant: String, format: String, rows: Int, cols: Int, tokens: Int, threads: Int, cold: Bool,
-                samples: [Double], medianSeconds: Double, ciLowSeconds: Double, ciHighSeconds: Double,
+    public init(samples: [Double], medianSeconds: Double, ciLowSeconds: Double, ciHighSeconds: Double,
                 gweightsPerSecond: Double, gbytesPerSecond: Double, rooflineFraction: Double?,
                 counters: [String: Double], simulatedInstructions: Double?, weightBytes: Int) {
-        self.variant = variant; self.format = format; self.rows = rows; self.cols = cols; self.tokens = tokens
-        self.threads = threads; self.cold = cold; self.samples = samples; self.medianSeconds = medianSeconds
+        self.samples = samples; self.medianSeconds = medianSeconds
         self.ciLowSeconds = ciLowSeconds; self.ciHighSeconds = ciHighSeconds; self.gweightsPerSecond = gweightsPerSecond
         self.gbytesPerSecond = gbytesPerSecond; self.rooflineFraction = rooflineFraction; self.counters = counters
         self.simulatedInstructions = simulatedInstructions; self.weightBytes = weightBytes
     }
 }
 
-/// The tuning landscape of one problem: every configuration measured, for the heatmap.
-public struct TuningLandscape: Codable, Equatable, Sendable {
+/// How one problem was tuned: every configuration measured, the best, and what it cost.
+public struct TuningSearch: Codable, Equatable, Sendable {
     public struct Point: Codable, Equatable, Sendable {
         public var configuration: [String: Int]
         public var medianSeconds: Double?
@@ -118,12 +149,6 @@ public struct TuningLandscape: Codable, Equatable, Sendable {
             self.configuration = configuration; self.medianSeconds = medianSeconds; self.failed = failed
         }
     }
-    public var variant: String
-    public var format: String
-    public var rows: Int
-    public var cols: Int
-    public var tokens: Int
-    public var threads: Int
     public var strategy: String
     public var points: [Point]
     public var best: [String: Int]?
@@ -131,17 +156,12 @@ public struct TuningLandscape: Codable, Equatable, Sendable {
     public var defaultMedianSeconds: Double?
     public var evaluations: Int
     public var seconds: Double
-    /// Timed with the weights streaming from DRAM (nil in results written before it was recorded: hot).
-    public var cold: Bool?
-    public var shape: String { "\(rows)x\(cols)" }
 
-    public init(variant: String, format: String, rows: Int, cols: Int, tokens: Int, threads: Int, strategy: String,
-                points: [Point], best: [String: Int]?, bestMedianSeconds: Double?, defaultMedianSeconds: Double?,
-                evaluations: Int, seconds: Double, cold: Bool = false) {
-        self.variant = variant; self.format = format; self.rows = rows; self.cols = cols; self.tokens = tokens
-        self.threads = threads; self.strategy = strategy; self.points = points; self.best = best
+    public init(strategy: String, points: [Point], best: [String: Int]?, bestMedianSeconds: Double?,
+                defaultMedianSeconds: Double?, evaluations: Int, seconds: Double) {
+        self.strategy = strategy; self.points = points; self.best = best
         self.bestMedianSeconds = bestMedianSeconds; self.defaultMedianSeconds = defaultMedianSeconds
-        self.evaluations = evaluations; self.seconds = seconds; self.cold = cold
+        self.evaluations = evaluations; self.seconds = seconds
     }
 }
 

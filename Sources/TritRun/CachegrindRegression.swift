@@ -1,5 +1,6 @@
 import Foundation
 import TritCore
+import TritKernels
 import TritMeasure
 import TritReport
 
@@ -10,35 +11,33 @@ import TritReport
 /// keep the valgrind runs short (~2 s each).
 public struct CachegrindRegression {
     public struct Case: Sendable, Equatable {
-        public var variant: String
-        public var format: String
-        public var rows: Int
-        public var cols: Int
-        public var tokens: Int
+        /// One thread, hot: cachegrind simulates the instructions, not the time.
+        public var problem: KernelProblem
         /// Kernel parameters "name=value,..." (empty: the variant's defaults).
         public var configuration = ""
-        public var name: String { "cachegrind/\(variant)/\(format)/\(rows)x\(cols)/tokens\(tokens)" }
+        public var name: String { "cachegrind/\(problem.variant)/\(problem.format.rawValue)/\(problem.shape)/tokens\(problem.tokens)" }
 
-        public init(variant: String, format: String, rows: Int, cols: Int, tokens: Int, configuration: String = "") {
-            self.variant = variant; self.format = format; self.rows = rows; self.cols = cols; self.tokens = tokens
+        public init(variant: String, format: PackedFormatKind, rows: Int, cols: Int, tokens: Int, configuration: String = "") {
+            problem = KernelProblem(variant: variant, format: format, rows: rows, cols: cols, tokens: tokens, threads: 1)
             self.configuration = configuration
         }
 
         /// The `tritbench` arguments that set the case up and call it `calls` times (the hidden
         /// child mode of `profile`, which cachegrind runs).
         public func arguments(calls: Int) -> [String] {
-            ["profile", "--kernel", variant, "--format", format, "--shape", "\(rows)x\(cols)", "--tokens", "\(tokens)"]
+            ["profile", "--kernel", problem.variant, "--format", problem.format.rawValue, "--shape", problem.shape,
+             "--tokens", "\(problem.tokens)"]
                 + (configuration.isEmpty ? [] : ["--config", configuration]) + ["--cachegrind-child-calls", "\(calls)"]
         }
     }
 
     public static let defaultCases: [Case] = [
-        Case(variant: "simd", format: "2bit", rows: 576, cols: 1536, tokens: 1),
-        Case(variant: "simd", format: "base3", rows: 1536, cols: 576, tokens: 1),
-        Case(variant: "simd", format: "2plane-2bit", rows: 576, cols: 576, tokens: 1),
-        Case(variant: "bitsliced", format: "bitmask", rows: 576, cols: 576, tokens: 1),
-        Case(variant: "lut", format: "lut", rows: 576, cols: 576, tokens: 1),
-        Case(variant: "simd", format: "2bit", rows: 576, cols: 576, tokens: 16),
+        Case(variant: "simd", format: .twoBit, rows: 576, cols: 1536, tokens: 1),
+        Case(variant: "simd", format: .base3, rows: 1536, cols: 576, tokens: 1),
+        Case(variant: "simd", format: .twoPlane2Bit, rows: 576, cols: 576, tokens: 1),
+        Case(variant: "bitsliced", format: .bitmask, rows: 576, cols: 576, tokens: 1),
+        Case(variant: "lut", format: .lut, rows: 576, cols: 576, tokens: 1),
+        Case(variant: "simd", format: .twoBit, rows: 576, cols: 576, tokens: 16),
     ]
 
     /// Relative change of the instruction count treated as unchanged (compiler noise in code
@@ -86,10 +85,8 @@ extension CachegrindRegression {
             if k.medianSeconds < best[key]?.medianSeconds ?? .infinity { best[key] = k }
         }
         return best.values.sorted { ($0.rows, $0.cols, $0.tokens) < ($1.rows, $1.cols, $1.tokens) }.map { k in
-            let landscape = tuning.first {
-                $0.variant == k.variant && $0.format == k.format && $0.rows == k.rows && $0.cols == k.cols
-                    && $0.tokens == k.tokens && $0.threads == k.threads
-            }
+            // Landscapes of older results carry no timing regime (read as hot): match on the rest.
+            let landscape = tuning.first { var p = $0.problem; p.cold = k.cold; return p == k.problem }
             let configuration = (landscape?.best ?? [:]).filter { $0.key != "threads" }.sorted { $0.key < $1.key }
                 .map { "\($0.key)=\($0.value)" }.joined(separator: ",")
             return Case(variant: k.variant, format: k.format, rows: k.rows, cols: k.cols, tokens: k.tokens,

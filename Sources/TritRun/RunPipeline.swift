@@ -117,8 +117,9 @@ public struct RunPipeline {
                 }
                 result.kernels = kernels.map { k in
                     var k = k
-                    if let c = set.cases.first(where: { $0.variant == k.variant && $0.format == k.format && $0.rows == k.rows
-                                                        && $0.cols == k.cols && $0.tokens == k.tokens }), k.threads == 1 {
+                    if k.threads == 1, let c = set.cases.first(where: { $0.problem.variant == k.variant && $0.problem.format == k.format
+                                                                       && $0.problem.rows == k.rows && $0.problem.cols == k.cols
+                                                                       && $0.problem.tokens == k.tokens }) {
                         k.simulatedInstructions = ir[c.name]
                     }
                     return k

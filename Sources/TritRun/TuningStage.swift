@@ -58,7 +58,7 @@ public struct TuningStage {
             "\($0.variant) not tuned: this CPU runs only its portable fallback (\($0.variant == KernelRegistry.lut243 ? "its lookup loop needs AVX512-VBMI" : "its loops need AVX2 + FMA")), so dispatch never picks it"
         }
         let problems = shapes.flatMap { s in tokens.flatMap { t in threads.flatMap { th in native.flatMap { tg in tg.formats.map { f in
-            TuningProblem(variant: tg.variant, format: f.rawValue, rows: s.rows, cols: s.cols, tokens: t, threads: th, cold: t == 1)
+            TuningProblem(variant: tg.variant, format: f, rows: s.rows, cols: s.cols, tokens: t, threads: th, cold: t == 1)
         } } } } }
         var progress = ProgressReporter("[run] tune", total: problems.count)
         for p in problems {
@@ -69,23 +69,21 @@ public struct TuningStage {
                                    defaultConfiguration: try KernelTuning.defaultConfiguration(variant: p.variant, threads: p.threads),
                                    strategy: strategy, budget: budget, evaluator: ev, progress: false)
             let records = tuner.cache.records(for: p, in: context)
-            landscapes.append(TuningLandscape(
-                variant: p.variant, format: p.format, rows: p.rows, cols: p.cols, tokens: p.tokens, threads: p.threads,
+            landscapes.append(TuningLandscape(problem: p, TuningSearch(
                 strategy: o.strategy,
                 points: records.map { .init(configuration: $0.configuration.values, medianSeconds: $0.median, failed: $0.isFailure) },
                 best: o.best?.configuration.values, bestMedianSeconds: o.best?.median, defaultMedianSeconds: o.defaultRecord?.median,
-                evaluations: o.evaluations.count, seconds: o.seconds, cold: p.cold))
-            if let b = o.best, let m = b.median, let format = PackedFormatKind(rawValue: p.format) {
-                let bytes = (try? KernelBenchCase(rows: p.rows, cols: p.cols, tokens: 1, variant: p.variant, format: format,
+                evaluations: o.evaluations.count, seconds: o.seconds)))
+            if let b = o.best, let m = b.median {
+                let bytes = (try? KernelBenchCase(rows: p.rows, cols: p.cols, tokens: 1, variant: p.variant, format: p.format,
                                                   configuration: KernelConfiguration(b.configuration.values)).weightBytes) ?? 0
                 let gbps = Double(bytes) / m / 1e9
-                kernels.append(KernelResult(
-                    variant: p.variant, format: p.format, rows: p.rows, cols: p.cols, tokens: p.tokens, threads: p.threads, cold: p.cold,
+                kernels.append(KernelResult(problem: p, KernelMeasurement(
                     samples: b.samples, medianSeconds: m, ciLowSeconds: b.ciLow ?? m, ciHighSeconds: b.ciHigh ?? m,
                     gweightsPerSecond: Double(p.rows * p.cols * p.tokens) / m / 1e9, gbytesPerSecond: gbps,
                     rooflineFraction: roofline?.attainedFraction(macs: Double(p.rows * p.cols * p.tokens), bytes: bytes, seconds: m,
                                                                  workingSetBytes: bytes, threads: p.threads)?.fraction,
-                    counters: b.counters, simulatedInstructions: nil, weightBytes: bytes))
+                    counters: b.counters, simulatedInstructions: nil, weightBytes: bytes)))
             }
             progress.advance(detail: "\(p): best \(o.best.flatMap(\.median).map { String(format: "%.1f µs", $0 * 1e6) } ?? "—")")
         }

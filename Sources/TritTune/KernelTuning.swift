@@ -33,9 +33,7 @@ public enum KernelTuning {
     /// `coldBytes`.
     public static func evaluator(for p: TuningProblem, coldBytes: Int, timing: TimingOptions,
                                  counters: CounterSet?) throws -> TuningEvaluator {
-        guard let format = PackedFormatKind(rawValue: p.format) else {
-            throw KernelError.shape("unknown format '\(p.format)'; known: \(PackedFormatKind.allCases.map(\.rawValue).joined(separator: ", "))")
-        }
+        let format = p.format
         return TuningEvaluator(
             verify: { c in
                 KernelVerification.check(variant: p.variant, format: format, configuration: KernelConfiguration(c.values),

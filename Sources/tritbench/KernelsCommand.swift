@@ -165,8 +165,8 @@ struct KernelsCommand: ParsableCommand {
                 }
                 try printJSON(zip(zip(rows, labels), zip(ratios, gemvRatios)).map { rl, qs -> Row in
                     let (r, label) = rl, (q, gq) = qs
-                    return Row(variant: r.variant, format: r.format, shape: r.shape, tokens: r.tokens, threads: r.threads, group_size: group,
-                        planes: label.hasSuffix(":2") || r.format.hasPrefix("2plane") ? 2 : 1, cold: r.cold,
+                    return Row(variant: r.variant, format: r.format.rawValue, shape: r.shape, tokens: r.tokens, threads: r.threads, group_size: group,
+                        planes: label.hasSuffix(":2") || r.format.requiredPlanes == 2 ? 2 : 1, cold: r.cold,
                         median_us: r.medianSeconds * 1e6, ci_low_us: r.ciLowSeconds * 1e6, ci_high_us: r.ciHighSeconds * 1e6,
                         gweights_per_s: r.gweightsPerSecond, gbytes_per_s: r.gbytesPerSecond, roofline_fraction: r.rooflineFraction,
                         weight_bytes: r.weightBytes, samples_us: r.samples.map { $0 * 1e6 },
@@ -207,10 +207,11 @@ private func result(_ variant: String, _ format: PackedFormatKind, _ bench: Kern
     let gbps = Double(bench.weightBytes) / t.median / 1e9
     let fraction = roof.attainedFraction(macs: weights, bytes: bench.weightBytes, seconds: t.median,
                                          workingSetBytes: cold ? Int.max / 4 : bench.weightBytes, threads: bench.threads)?.fraction
-    return KernelResult(variant: variant, format: format.rawValue, rows: dims[0], cols: dims[1], tokens: bench.tokens, threads: bench.threads,
-                        cold: cold, samples: t.samples, medianSeconds: t.median, ciLowSeconds: t.ciLow, ciHighSeconds: t.ciHigh,
-                        gweightsPerSecond: weights / t.median / 1e9, gbytesPerSecond: gbps, rooflineFraction: fraction,
-                        counters: [:], simulatedInstructions: nil, weightBytes: bench.weightBytes)
+    return KernelResult(problem: KernelProblem(variant: variant, format: format, rows: dims[0], cols: dims[1], tokens: bench.tokens,
+                                               threads: bench.threads, cold: cold),
+                        KernelMeasurement(samples: t.samples, medianSeconds: t.median, ciLowSeconds: t.ciLow, ciHighSeconds: t.ciHigh,
+                                          gweightsPerSecond: weights / t.median / 1e9, gbytesPerSecond: gbps, rooflineFraction: fraction,
+                                          counters: [:], simulatedInstructions: nil, weightBytes: bench.weightBytes))
 }
 
 struct KernelsListCommand: ParsableCommand {

@@ -79,7 +79,7 @@ struct TuneCommand: ParsableCommand {
                 for v in variants.split(separator: ",").map(String.init) {
                     let variant = try KernelRegistry.variant(v)
                     for f in variant.formats where wanted.map({ $0.contains(f) }) ?? (f.requiredPlanes ?? 1 == 1 || variant.formats.count == 1) {
-                        let p = TuningProblem(variant: v, format: f.rawValue, rows: r, cols: k, tokens: t, threads: th, cold: cold)
+                        let p = TuningProblem(variant: v, format: f, rows: r, cols: k, tokens: t, threads: th, cold: cold)
                         let ev = replay ? nil : try KernelTuning.evaluator(for: p, coldBytes: 2 * max(cpu.lastLevelCacheBytes, 256 << 20),
                                                                           timing: TimingOptions(warmup: 2, minSampleSeconds: 0.002, samples: 5, maxSeconds: 2),
                                                                           counters: counters)
@@ -105,14 +105,14 @@ struct TuneCommand: ParsableCommand {
             var byShape: [String: [TuningOutcome]] = [:]
             // One best per plane count: a two-plane layer never runs a one-plane format.
             for o in outcomes {
-                let planes = PackedFormatKind(rawValue: o.problem.format)?.requiredPlanes ?? 1
+                let planes = o.problem.format.requiredPlanes ?? 1
                 byShape["\(o.problem.shape) tokens=\(o.problem.tokens) threads=\(o.problem.threads)\(planes == 2 ? " two planes" : "")\(o.problem.cold ? " cold" : "")", default: []].append(o)
             }
             for key in byShape.keys.sorted() {
                 let os = byShape[key]!
                 guard let best = os.filter({ $0.best?.median != nil }).min(by: { $0.best!.median! < $1.best!.median! }) else { continue }
                 let b = best.best!
-                print("\(key): best \(best.problem.variant)/\(best.problem.format) {\(b.configuration)} median \(String(format: "%.1f", b.median! * 1e6)) µs [\(String(format: "%.1f", (b.ciLow ?? .nan) * 1e6)), \(String(format: "%.1f", (b.ciHigh ?? .nan) * 1e6))]"
+                print("\(key): best \(best.problem.variant)/\(best.problem.format.rawValue) {\(b.configuration)} median \(String(format: "%.1f", b.median! * 1e6)) µs [\(String(format: "%.1f", (b.ciLow ?? .nan) * 1e6)), \(String(format: "%.1f", (b.ciHigh ?? .nan) * 1e6))]"
                       + ", speedup over default \(best.speedupOverDefault.map { String(format: "%.2f×", $0) } ?? "—")"
                       + ", counters \(b.counters.isEmpty ? "none counted" : b.counters.sorted { $0.key < $1.key }.map { "\($0.key)=\(String(format: "%.3g", $0.value))" }.joined(separator: " "))"
                       + ", tuned in \(String(format: "%.1f", os.map(\.seconds).reduce(0, +))) s (\(os.map(\.evaluations.count).reduce(0, +)) evaluations, \(os.map(\.newlyMeasured).reduce(0, +)) measured)")

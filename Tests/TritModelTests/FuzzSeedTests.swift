@@ -18,13 +18,13 @@ struct FuzzSeedTests {
         defer { unlink(tuningPath) }
         var cache = TuningCache(path: tuningPath)
         let ctx = TuningContext(cpuFingerprint: "seed-cpu", buildFingerprint: "seed-build")
-        for (variant, format, median) in [("simd", "2bit", 2e-6), ("lut", "lut", 3e-6), ("bitsliced", "bitmask", 4e-6)] {
+        for (variant, format, median) in [("simd", PackedFormatKind.twoBit, 2e-6), ("lut", .lut, 3e-6), ("bitsliced", .bitmask, 4e-6)] {
             cache.insert(TuningRecord(context: ctx, problem: TuningProblem(variant: variant, format: format, rows: 64, cols: 256, tokens: 1, threads: 1),
                                       configuration: try KernelTuning.defaultConfiguration(variant: variant, threads: 1), status: "ok", failure: nil,
                                       samples: [median, median * 1.1], median: median, ciLow: median * 0.9, ciHigh: median * 1.2,
                                       counters: ["perf::TASK-CLOCK": 1000], date: Date(timeIntervalSince1970: 1_700_000_000)))
         }
-        cache.insert(TuningRecord(context: ctx, problem: TuningProblem(variant: "simd", format: "base3", rows: 64, cols: 256, tokens: 64, threads: 2, cold: true),
+        cache.insert(TuningRecord(context: ctx, problem: TuningProblem(variant: "simd", format: .base3, rows: 64, cols: 256, tokens: 64, threads: 2, cold: true),
                                   configuration: try KernelTuning.defaultConfiguration(variant: "simd", threads: 2), status: "failed",
                                   failure: "differs", samples: [], median: nil, ciLow: nil, ciHigh: nil, counters: [:],
                                   date: Date(timeIntervalSince1970: 1_700_000_000)))

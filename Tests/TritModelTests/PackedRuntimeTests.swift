@@ -96,7 +96,7 @@ struct PackedRuntimeTests {
         let context = TuningContext(cpuFingerprint: "test-cpu", buildFingerprint: "test-build")
         var cache = TuningCache()
         func record(_ variant: String, _ format: String, median: Double) -> TuningRecord {
-            TuningRecord(context: context, problem: TuningProblem(variant: variant, format: format, rows: 64, cols: 256, tokens: 1, threads: 1),
+            TuningRecord(context: context, problem: TuningProblem(variant: variant, format: PackedFormatKind(rawValue: format)!, rows: 64, cols: 256, tokens: 1, threads: 1),
                          configuration: TuningConfiguration(["rowBlock": 4, "tokenBlock": 1]), status: "ok", failure: nil,
                          samples: [median], median: median, ciLow: nil, ciHigh: nil, counters: [:], date: Date())
         }
@@ -116,7 +116,7 @@ struct PackedRuntimeTests {
         let context = TuningContext(cpuFingerprint: "test-cpu", buildFingerprint: "test-build")
         var cache = TuningCache()
         func record(_ variant: String, _ format: String, tokens: Int, _ config: [String: Int], median: Double) -> TuningRecord {
-            TuningRecord(context: context, problem: TuningProblem(variant: variant, format: format, rows: 64, cols: 256, tokens: tokens, threads: 1),
+            TuningRecord(context: context, problem: TuningProblem(variant: variant, format: PackedFormatKind(rawValue: format)!, rows: 64, cols: 256, tokens: tokens, threads: 1),
                          configuration: TuningConfiguration(config), status: "ok", failure: nil, samples: [median], median: median,
                          ciLow: nil, ciHigh: nil, counters: [:], date: Date())
         }
@@ -143,7 +143,7 @@ struct PackedRuntimeTests {
         let context = TuningContext(cpuFingerprint: "test-cpu", buildFingerprint: "test-build")
         var cache = TuningCache()
         func record(tokens: Int, _ config: [String: Int]) -> TuningRecord {
-            TuningRecord(context: context, problem: TuningProblem(variant: "simd", format: "2plane-2bit", rows: 64, cols: 256, tokens: tokens, threads: 1),
+            TuningRecord(context: context, problem: TuningProblem(variant: "simd", format: .twoPlane2Bit, rows: 64, cols: 256, tokens: tokens, threads: 1),
                          configuration: TuningConfiguration(config), status: "ok", failure: nil, samples: [1e-6], median: 1e-6,
                          ciLow: nil, ciHigh: nil, counters: [:], date: Date())
         }
@@ -179,7 +179,7 @@ struct PackedRuntimeTests {
         let w = try Self.randomWeights(rows: 64, cols: 256, planes: 2)
         let context = TuningContext(cpuFingerprint: "test-cpu", buildFingerprint: "test-build")
         func record(_ variant: String, _ format: String, tokens: Int, median: Double, cold: Bool) -> TuningRecord {
-            TuningRecord(context: context, problem: TuningProblem(variant: variant, format: format, rows: 64, cols: 256, tokens: tokens,
+            TuningRecord(context: context, problem: TuningProblem(variant: variant, format: PackedFormatKind(rawValue: format)!, rows: 64, cols: 256, tokens: tokens,
                                                                   threads: 1, cold: cold),
                          configuration: TuningConfiguration([:]), status: "ok", failure: nil, samples: [median], median: median,
                          ciLow: nil, ciHigh: nil, counters: [:], date: Date())

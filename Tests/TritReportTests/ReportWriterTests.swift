@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TritKernels
 import TritCore
 import TritMeasure
 import TritReport
@@ -25,11 +26,12 @@ import TritReport
         tq.tasks = [TaskResult(task: "piqa", acc: 0.52, accNorm: 0.53, docs: 300, chance: 0.5, outcomes: outcomes(156)),
                     TaskResult(task: "winogrande", acc: 0.49, accNorm: 0.5, docs: 300, chance: 0.5, outcomes: outcomes(147))]
         r.methods = AccuracyAnalysis(vocabularySize: 49152).analyze([ref, tq])
-        r.tuning = [TuningLandscape(variant: "avx2", format: "twoBit", rows: 576, cols: 576, tokens: 1, threads: 1, strategy: "exhaustive",
+        r.tuning = [TuningLandscape(problem: KernelProblem(variant: "simd", format: .twoBit, rows: 576, cols: 576, tokens: 1, threads: 1),
+                                    TuningSearch(strategy: "exhaustive",
                                     points: [.init(configuration: ["rb": 1, "kb": 128], medianSeconds: 2e-6, failed: false),
                                              .init(configuration: ["rb": 4, "kb": 128], medianSeconds: 1e-6, failed: false),
                                              .init(configuration: ["rb": 4, "kb": 256], medianSeconds: nil, failed: true)],
-                                    best: ["rb": 4, "kb": 128], bestMedianSeconds: 1e-6, defaultMedianSeconds: 2e-6, evaluations: 3, seconds: 1)]
+                                    best: ["rb": 4, "kb": 128], bestMedianSeconds: 1e-6, defaultMedianSeconds: 2e-6, evaluations: 3, seconds: 1))]
         let md = ReportWriter(result: r).markdown()
         #expect(md.contains("| absmean + deadzone bias (untrained) | 1.75 | 52.0 MiB | 190"))
         #expect(md.contains("| absmean + deadzone bias (untrained) | 81.0 MiB |"))   // held bytes, in the speed table

@@ -51,16 +51,17 @@ import TritTune
     /// The run's cachegrind stage counts the fastest 1-thread kernel per (shape, tokens) at its
     /// tuned configuration, through `profile`'s child mode.
     @Test func cachegrindCasesAreTheFastestTunedKernels() {
-        func k(_ v: String, _ f: String, _ rows: Int, _ tokens: Int, _ threads: Int, _ t: Double) -> KernelResult {
-            KernelResult(variant: v, format: f, rows: rows, cols: 576, tokens: tokens, threads: threads, cold: tokens == 1,
-                         samples: [t], medianSeconds: t, ciLowSeconds: t, ciHighSeconds: t, gweightsPerSecond: 1,
-                         gbytesPerSecond: 1, rooflineFraction: nil, counters: [:], simulatedInstructions: nil, weightBytes: 1)
+        func k(_ v: String, _ f: PackedFormatKind, _ rows: Int, _ tokens: Int, _ threads: Int, _ t: Double) -> KernelResult {
+            KernelResult(problem: KernelProblem(variant: v, format: f, rows: rows, cols: 576, tokens: tokens, threads: threads, cold: tokens == 1),
+                         KernelMeasurement(samples: [t], medianSeconds: t, ciLowSeconds: t, ciHighSeconds: t, gweightsPerSecond: 1,
+                                           gbytesPerSecond: 1, rooflineFraction: nil, counters: [:], simulatedInstructions: nil, weightBytes: 1))
         }
-        let kernels = [k("simd", "2bit", 576, 1, 1, 5e-6), k("lut243", "base3-lut", 576, 1, 1, 4e-6),
-                       k("simd", "2bit", 576, 1, 2, 1e-6), k("simd", "base3", 576, 64, 1, 9e-5), k("simd", "2bit", 192, 1, 1, 2e-6)]
-        let tuning = [TuningLandscape(variant: "lut243", format: "base3-lut", rows: 576, cols: 576, tokens: 1, threads: 1,
-                                      strategy: "halving", points: [], best: ["prefetchBytes": 4096, "rowBlock": 4, "threads": 1],
-                                      bestMedianSeconds: 4e-6, defaultMedianSeconds: 5e-6, evaluations: 3, seconds: 1)]
+        let kernels = [k("simd", .twoBit, 576, 1, 1, 5e-6), k("lut243", .base3LUT, 576, 1, 1, 4e-6),
+                       k("simd", .twoBit, 576, 1, 2, 1e-6), k("simd", .base3, 576, 64, 1, 9e-5), k("simd", .twoBit, 192, 1, 1, 2e-6)]
+        // Written before landscapes recorded the timing regime (cold reads as false): still matched.
+        let tuning = [TuningLandscape(problem: KernelProblem(variant: "lut243", format: .base3LUT, rows: 576, cols: 576, tokens: 1, threads: 1),
+                                      TuningSearch(strategy: "halving", points: [], best: ["prefetchBytes": 4096, "rowBlock": 4, "threads": 1],
+                                                   bestMedianSeconds: 4e-6, defaultMedianSeconds: 5e-6, evaluations: 3, seconds: 1))]
         let cases = CachegrindRegression.fastestTuned(kernels, tuning: tuning)
         #expect(cases.map(\.name) == ["cachegrind/simd/2bit/192x576/tokens1", "cachegrind/lut243/base3-lut/576x576/tokens1",
                                       "cachegrind/simd/base3/576x576/tokens64"])

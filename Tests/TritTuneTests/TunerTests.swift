@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import TritCore
+import TritKernels
 @testable import TritTune
 @testable import TritDispatch
 
@@ -36,7 +37,7 @@ func evaluator(_ counter: MeasureCounter, interruptAfter: Int? = nil) -> TuningE
 }
 
 let context = TuningContext(cpuFingerprint: "test-cpu", buildFingerprint: "test-build")
-let problem = TuningProblem(variant: "synthetic", format: "twoBit", rows: 64, cols: 512, tokens: 1, threads: 1)
+let problem = TuningProblem(variant: "synthetic", format: .twoBit, rows: 64, cols: 512, tokens: 1, threads: 1)
 let defaults = TuningConfiguration(["rb": 1, "kb": 64])
 
 func tempPath(_ name: String) -> String {
@@ -136,12 +137,12 @@ func tempPath(_ name: String) -> String {
                            strategy: ExhaustiveStrategy(samples: 3), budget: TuningBudget(),
                            evaluator: evaluator(MeasureCounter()), progress: false)
         let dispatch = Dispatch(cache: tuner.cache, context: context)
-        let choice = try #require(dispatch.select(formats: ["twoBit"], rows: 64, cols: 512, tokens: 1, threads: 1))
+        let choice = try #require(dispatch.select(formats: [.twoBit], rows: 64, cols: 512, tokens: 1, threads: 1))
         #expect(choice.tuned)
         #expect(choice.variant == "synthetic")
         #expect(choice.configuration == TuningConfiguration(["rb": 4, "kb": 256]))
-        #expect(dispatch.select(formats: ["twoBit"], rows: 64, cols: 512, tokens: 64, threads: 1) == nil)  // GEMM not tuned
-        #expect(dispatch.select(formats: ["base3"], rows: 64, cols: 512, tokens: 1, threads: 1) == nil)
+        #expect(dispatch.select(formats: [.twoBit], rows: 64, cols: 512, tokens: 64, threads: 1) == nil)  // GEMM not tuned
+        #expect(dispatch.select(formats: [.base3], rows: 64, cols: 512, tokens: 1, threads: 1) == nil)
         #expect(choice.threads == 1)
         // Allowed two threads, the record tuned at one still serves (it is all there is).
         #expect(dispatch.select(formats: nil, rows: 64, cols: 512, tokens: 1, threads: 2)?.threads == 1)
@@ -213,7 +214,7 @@ func tempPath(_ name: String) -> String {
 
         let old = #"{"variant":"simd","format":"2bit","rows":576,"cols":576,"tokens":1,"threads":2}"#
         let decoded = try JSONDecoder().decode(TuningProblem.self, from: Data(old.utf8))
-        #expect(decoded == TuningProblem(variant: "simd", format: "2bit", rows: 576, cols: 576, tokens: 1, threads: 2))
+        #expect(decoded == TuningProblem(variant: "simd", format: .twoBit, rows: 576, cols: 576, tokens: 1, threads: 2))
         let roundTrip = try JSONDecoder().decode(TuningProblem.self, from: JSONEncoder().encode(cold))
         #expect(roundTrip == cold)
     }
@@ -222,7 +223,7 @@ func tempPath(_ name: String) -> String {
     /// ranks warm ones, each falling back to the other regime only where its own has none.
     @Test func dispatchRanksDecodeByColdAndPrefillByWarmTimings() throws {
         func record(_ variant: String, tokens: Int, cold: Bool, micros: Double) -> TuningRecord {
-            TuningRecord(context: context, problem: TuningProblem(variant: variant, format: "f", rows: 64, cols: 512,
+            TuningRecord(context: context, problem: TuningProblem(variant: variant, format: .twoBit, rows: 64, cols: 512,
                                                                   tokens: tokens, threads: 1, cold: cold),
                          configuration: TuningConfiguration(["rb": 1]), status: "ok", failure: nil, samples: [micros * 1e-6],
                          median: micros * 1e-6, ciLow: nil, ciHigh: nil, counters: [:], date: Date())

@@ -10,7 +10,7 @@ import TritKernels
 /// moved aside never overwrite each other.
 @Suite("bad input: tuning cache")
 struct TuningCacheValidationTests {
-    static func record(variant: String = "simd", format: String = "2bit", configuration: TuningConfiguration? = nil,
+    static func record(variant: String = "simd", format: PackedFormatKind = .twoBit, configuration: TuningConfiguration? = nil,
                        median: Double? = 2e-6, samples: [Double] = [2e-6], status: String = "ok", rows: Int = 64) throws -> TuningRecord {
         TuningRecord(context: context, problem: TuningProblem(variant: variant, format: format, rows: rows, cols: 256, tokens: 1, threads: 1),
                      configuration: try configuration ?? KernelTuning.defaultConfiguration(variant: "simd", threads: 1),
@@ -35,10 +35,16 @@ struct TuningCacheValidationTests {
         records.append(try json(try Self.record(samples: [-1], rows: 34)))
         // Unknown variant, a format the variant does not run, parameters outside its space.
         records.append(try json(try Self.record(variant: "warp9", rows: 35)))
-        records.append(try json(try Self.record(format: "lut", rows: 36)))
+        records.append(try json(try Self.record(format: .lut, rows: 36)))
         records.append(try json(try Self.record(configuration: TuningConfiguration(["rowBlock": 3]), rows: 37)))
         records.append(try json(try Self.record(configuration: TuningConfiguration(["bogus": 1]), rows: 38)))
         records.append(try json(try Self.record(status: "maybe", rows: 39)))
+        // A format no build knows (formats are typed: it does not decode).
+        var unknownFormat = try json(try Self.record(rows: 40)) as! [String: Any]
+        var problem = unknownFormat["problem"] as! [String: Any]
+        problem["format"] = "9trit"
+        unknownFormat["problem"] = problem
+        records.append(unknownFormat)
         let file: [String: Any] = ["schema": TuningCache.schemaName, "schemaVersion": 1, "records": records]
         try AtomicFile.write(try JSONSerialization.data(withJSONObject: file), to: path)
         var reported: [TuningCacheError] = []
@@ -46,7 +52,7 @@ struct TuningCacheValidationTests {
         #expect(cache.records.map(\.problem.rows) == [64, 128])
         #expect(reported.count == 1)
         let e = reported.first.map { "\($0)" } ?? ""
-        #expect(e.contains(path) && e.contains("dropped 8 invalid records and kept 2") && e.contains("record 2: missing field '[2].status'")
+        #expect(e.contains(path) && e.contains("dropped 9 invalid records and kept 2") && e.contains("record 2: missing field '[2].status'")
                 || e.contains("record 2: missing field"), "\(e)")
         #expect(FileManager.default.fileExists(atPath: path))   // not moved aside: it is a cache
         // Each kind of problem has its own reason.
@@ -56,7 +62,7 @@ struct TuningCacheValidationTests {
             return first
         }
         let expected = ["missing field", "median = nan", "a sample time is -1.0", "unknown variant 'warp9'", "does not run format 'lut'",
-                        "'rowBlock' = 3 is not allowed", "unknown parameter 'bogus'", "status \"maybe\""]
+                        "'rowBlock' = 3 is not allowed", "unknown parameter 'bogus'", "status \"maybe\"", "9trit"]
         #expect(reasons.count == expected.count)
         for (r, x) in zip(reasons, expected) { #expect(r.contains(x), "\(r) lacks \(x)") }
         // Dispatch never sees an invalid record, whichever way it arrives.

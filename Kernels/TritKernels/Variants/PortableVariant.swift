@@ -2,11 +2,12 @@ import TritCore
 
 extension KernelVariant {
     /// The portable loop forced, on every CPU: what the SIMD variants fall back to, run on its
-    /// own so that tests and comparisons reach it on machines that have AVX2.
+    /// own so that tests and comparisons reach it on machines that have AVX2. It runs every
+    /// format (through `portableCodes`), so a new format is checked here with no loop of its own.
     static func simdPortable(_ features: CPUFeatures) -> KernelVariant {
         KernelVariant(id: KernelRegistry.simdPortable,
                       summary: "portable Swift SIMD decode + int32 dot (the fallback of simd/bitsliced/lut, forced)",
-                      formats: [.twoBit, .twoPlane2Bit, .base3, .twoPlane, .bitmask, .lut, .base3LUT, .twoPlaneBase3LUT],
+                      formats: PackedFormatKind.allCases,
                       space: ParameterSpace(variant: KernelRegistry.simdPortable, parameters: [.threads()], constraints: []),
                       groupMultiple: 32, isTuned: false, runsNatively: { _ in true },
                       makeLoop: { $0.portableLoop() })
