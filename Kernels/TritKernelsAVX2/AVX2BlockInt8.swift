@@ -9,9 +9,9 @@ extension AVX2Kernels {
     /// Per 32-column block and row: |w| ⊗ sign(x, w) by `vpmaddubsw` (unsigned × signed; with
     /// |w|, |x| ≤ 127 a pair sum is at most 2 · 127² = 32258, so the int16 lanes never
     /// saturate), widened by `vpmaddwd` with ones, converted to float and accumulated with one
-    /// FMA by dw · dx. Rows are read one after another: one sequential stream (measured: an
-    /// interleaving of 4 rows sharing activation loads ran the 28 MiB head at 6 GB/s instead of 10+). The integer block sums are exact;
-    /// only the float accumulation order differs from the portable loop.
+    /// FMA by dw · dx. Rows are read one after another: one sequential stream (interleaving 4
+    /// rows to share activation loads read the 28 MiB head markedly slower). The integer block
+    /// sums are exact; only the float accumulation order differs from the portable loop.
     static let blockInt8PrefetchBytes = 2048
 
     public static func blockInt8Rows(codes: UnsafePointer<Int8>, scales: UnsafePointer<Float>, cols: Int,

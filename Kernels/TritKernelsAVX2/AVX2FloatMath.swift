@@ -2,8 +2,8 @@
 import _Builtin_intrinsics.intel
 
 /// The Float32 loops of a decode step around the packed layers: one query's attention over
-/// the KV cache, softmax, SwiGLU. Measured (perf, SmolLM2-135M ternary decode): these ran in
-/// baseline SSE with a libm `expf` call per element and took ~25% of a decode step.
+/// the KV cache, softmax, SwiGLU. In baseline SSE, with a libm `expf` call per element, these
+/// were about a quarter of a ternary model's decode step.
 extension AVX2Kernels {
     /// e^x for 8 lanes: Cody–Waite range reduction x = n·ln2 + r (|r| ≤ ln2/2) and the degree-6
     /// Taylor/Cephes polynomial of e^r, scaled by 2^n through the exponent bits. Relative error

@@ -614,9 +614,9 @@ public enum Base3Multiplier {
 /// permutes each token's activations the same way once per call (`interleaveBase3Activations`),
 /// so `vpmaddubsw(even, x′₀) + vpmaddubsw(odd, x′₁)` is Σ code·q of the 64 columns. Per 32
 /// trits: 2 multiplies instead of 4, 1 `vpshufb`, ½ pack. The multiplies share two pipes with
-/// `vpmaddubsw` on Zen 4 and were the bound. Measured, 2048×2048 GEMV, 1 thread, hot:
-/// 165 µs (per-quad decode, one trit per multiply pair) → 127 (straight-line spans) → 107
-/// (two trits per multiply pair, codes shuffled back) → 96 (activations interleaved instead).
+/// `vpmaddubsw` on Zen 4 and were the bound; each step from the per-quad, one-trit-per-multiply
+/// decode (straight-line spans, two trits per multiply pair, activations interleaved instead of
+/// codes shuffled back) made the GEMV faster.
 enum Base3Decoder: QuadDecoder {
     @inline(__always) static func power9(_ i: Int) -> Int16 { Base3Multiplier.power9(i) }
 
@@ -662,8 +662,7 @@ enum Base3Decoder: QuadDecoder {
     /// Five quads = 20 vectors = four whole 160-column blocks.
     static var quadsPerSpan: Int { 5 }
     /// With j constant, the block and pair of each of the quad's vectors are constants, so the
-    /// decode is straight-line with immediate multipliers (2048×2048, 1 thread, with the
-    /// one-trit decode: 165 → 126 µs against the per-quad `decode`).
+    /// decode is straight-line with immediate multipliers, faster than the per-quad `decode`.
     @inline(__always) static func decode(span: UnsafePointer<UInt8>, quad j: Int, unit: Int) -> (__m256i, __m256i, __m256i, __m256i) {
         @inline(__always) func digits(_ v: Int) -> __m256i { digitPair(load256(span + (v / 5) &* unit), v % 5) }
         let v = 4 &* j

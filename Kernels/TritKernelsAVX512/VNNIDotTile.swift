@@ -152,9 +152,8 @@ public enum VNNIKernels {
     /// group in turn, then y = s·d (+ bias); y is bit-identical to the reference. Tokens 2i and
     /// 2i + 1 share a zmm of sums (rows of 2i in lanes 0–7, of 2i + 1 in 8–15): one lane-pair
     /// fold (`vpermt2d` even + odd lanes of both accumulators), then sub, convert, multiply, add
-    /// for both. Against the int32-scratch round trip and a per-token ymm epilogue it replaced
-    /// (2048×2048, 64 tokens, hot, same session, alternating binaries): 2-bit 1 thread
-    /// 2157–2282 → 1885–1893 µs, 2 threads 1148–1159 → 956–962 µs.
+    /// for both. It replaced an int32-scratch round trip and a per-token ymm epilogue, which
+    /// were slower on 1 and 2 threads.
     @inline(never)
     static func block<T: TokenCount>(_ t: T.Type, _ a: AVX2LayerArguments, _ codes: UnsafePointer<UInt8>, _ t0: Int,
                                      _ tile: Int) {

@@ -253,8 +253,8 @@ enum TwoBitRowPairs: RowPairDecoder {
 ///
 ///     matrix(n) = (1 << 2n) << 56  |  (1 << (2n + 1)) << 48
 ///
-/// Measured (2-bit, 1 thread, hot, same session, alternating binaries): 512×2560 16.8–17.5 →
-/// 14.1–15.2 µs, 2048×2048 49.5–62.3 → 43.7–45.2 µs. Cold runs stream from DRAM either way.
+/// Faster than the shift and AND when the weights are in cache; cold runs stream from DRAM
+/// either way.
 enum TwoBitGFNIRowPairs: RowPairDecoder {
     @inline(__always) static func quad(_ rows: UnsafePointer<UInt8>, quad q: Int, unit: Int, units: Int) -> ZQuad {
         let x = load512(rows + q &* unit)
@@ -326,8 +326,7 @@ enum Base3RowPairs: RowPairDecoder {
     /// partial quads take the index-driven `quad(_:quad:unit:units:)`. This serves groups that
     /// do not line up with spans: per-row scales (one group per row) and K not a multiple of
     /// 640 (576, 1536). Why: the index-driven decode takes each vector's block and power at
-    /// run time; measured hot, 1 thread, it ran 3.2 TSC cycles per 32 weights at 2048×512 (no
-    /// whole span in a row) against 1.5 at 2048×2048 (mostly spans).
+    /// run time, which costs about twice the cycles per weight of the span decode.
     @inline(__always) static func anyQuad(_ rows: UnsafePointer<UInt8>, quad q: Int, unit: Int, units: Int) -> ZQuad {
         let s = q / 5, j = q &- s &* 5
         // Vectors 4q…4q+3 lie in blocks ⌊4q/5⌋…⌊(4q+3)/5⌋.

@@ -79,10 +79,9 @@ public struct Base3LookupArguments {
 /// `distance` bytes ahead that passes the end of this block's run continues at the start of
 /// the next one, so the lines a thread needs after a block boundary are already on their way
 /// while it builds that block's tables. (Straight `w + distance` prefetched into the other
-/// threads' tiles near every run's end, and each block's first lines came in on demand.
-/// Cold, 2 threads, time ÷ simd/2bit paired in the same rounds, 4 alternating process pairs:
-/// 2048² 0.964–0.976 → 0.862–0.932; 4096² 0.960–0.982 → 0.936–0.988. On 1 thread the runs
-/// already follow each other, so nothing changes there.)
+/// threads' tiles near every run's end, and each block's first lines came in on demand, which
+/// was slower cold on 2 threads. On 1 thread the runs already follow each other, so nothing
+/// changes there.)
 @usableFromInline struct PrefetchStream {
     let end: UnsafePointer<UInt8>
     let next: UnsafePointer<UInt8>
@@ -160,13 +159,11 @@ public enum VBMILookupKernels {
     /// One token's GEMV over the 64-row tiles `tiles`, block by block: the thread builds each
     /// block's tables (≤ 16 KiB) itself, and they stay in L1 while the chunk's tiles stream
     /// past, `rowBlock` tiles at a time. (Building all tables once per call before the tiles
-    /// cost a serial 18 µs at K = 4096 on 2 threads, and their 426 KiB went through DRAM when
-    /// the weights did: cold 4096², 1 thread, 536–570 µs against 248 µs for 2-bit. Building
-    /// them in parallel, each thread a share of the blocks into one buffer, then sweeping, was
-    /// slower: 4096² hot, 2 threads, 115–117 µs against 79–94 µs; cold on a 16-core Xeon at
-    /// 4, 8 and 16 threads, slower in 11 of 12 alternating process pairs (up to 2.7×). A thread reads all
-    /// P · 512 table bytes either way, as many as its weights at 256 rows, and from L2/L3
-    /// instead of L1.)
+    /// is a serial step, and their 426 KiB at K = 4096 went through DRAM when the weights did,
+    /// so cold calls were about twice as slow as 2-bit's. Building them in parallel, each thread
+    /// a share of the blocks into one buffer, then sweeping, was slower too, hot and cold: a
+    /// thread reads all P · 512 table bytes either way, as many as its weights at 256 rows, and
+    /// from L2/L3 instead of L1.)
     /// `scratch`: `Base3LookupArguments.scratchBytes(tiles: tiles.count)`.
     public static func gemvTiles(_ a: Base3LookupArguments, tiles: Range<Int>, scratch: UnsafeMutableRawPointer) {
         let chunkRows = tiles.count &* 64

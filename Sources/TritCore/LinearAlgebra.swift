@@ -72,8 +72,9 @@ public enum LinearAlgebra {
         return y
     }
 
-    /// Threads OpenBLAS may use (1 for single-thread measurements).
-    public static func setThreads(_ n: Int) { openblas_set_num_threads(Int32(n)) }
+    /// Threads OpenBLAS may use. Private: the count is process-wide, so callers go through
+    /// `withThreads`, which restores it.
+    private static func setThreads(_ n: Int) { openblas_set_num_threads(Int32(n)) }
 
     /// Threads OpenBLAS uses now.
     public static var threads: Int { Int(openblas_get_num_threads()) }

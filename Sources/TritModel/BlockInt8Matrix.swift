@@ -8,8 +8,8 @@ import TritKernels
 /// `token_embd.weight`, a quarter of the Float32 bytes.
 ///
 /// Why: once the linear layers are ternary, the tied LM head (49152 × 576) dominates a decode
-/// step: in Float32 it is 113 MB read per token (~6.6 ms at ~17 GB/s, a cap of ~150 tokens/s);
-/// as int8 it is 28 MB.
+/// step: in Float32 it is 113 MB read per token, which alone caps decode speed at the DRAM
+/// bandwidth; as int8 it is 28 MB.
 ///
 /// - Quantizing a Q8_0-dequantized matrix recovers the file's codes exactly (each block's
 ///   largest |code| is 127, so d = max|x| / 127 is the stored d up to one rounding), hence the

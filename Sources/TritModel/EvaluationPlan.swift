@@ -51,48 +51,47 @@ public struct EvaluationPlan: Codable, Sendable, Equatable {
         // Perplexity windows and documents are independent: `threads` workers each score their
         // share on one thread with a replica of the model (layers, head and BLAS single-threaded),
         // which keeps attention, norms and the head's softmax parallel too.
-        let blasThreads = LinearAlgebra.threads
-        LinearAlgebra.setThreads(1)
-        defer { LinearAlgebra.setThreads(blasThreads) }
-        let evalModel = loaded.model.threaded(1)
-        var report = EvalReport(model: path, representation: loaded.representation)
-        report.runtime = loaded.model.runtimeByLayerKind
-        if let ppl = pplSource {
-            let source = PerplexitySource(argument: ppl)
-            let tokens = loaded.tokenizer.encode(try source.text(data))
-            if progress { logNotice("perplexity text \(source): \(tokens.count) tokens") }
-            let r = try perplexity(model: evalModel, tokens: tokens,
-                                   options: PerplexityOptions(context: context, stride: stride, maxTokens: maxTokens,
-                                                              scoring: secondHalf ? .secondHalf : .newTokens),
-                                   progress: progress, workers: threads)
-            report.pplSource = source.description
-            report.perplexity = r
-            report.ppl = r.perplexity
-            report.tokensScored = r.tokensScored
-            if let cap = collapsedTaskLimit, r.perplexity > Double(loaded.model.outputHead.rows) || !r.perplexity.isFinite {
-                report.collapsedTaskLimit = cap
+        return try LinearAlgebra.withThreads(1) {
+            let evalModel = loaded.model.threaded(1)
+            var report = EvalReport(model: path, representation: loaded.representation)
+            report.runtime = loaded.model.runtimeByLayerKind
+            if let ppl = pplSource {
+                let source = PerplexitySource(argument: ppl)
+                let tokens = loaded.tokenizer.encode(try source.text(data))
+                if progress { logNotice("perplexity text \(source): \(tokens.count) tokens") }
+                let r = try perplexity(model: evalModel, tokens: tokens,
+                                       options: PerplexityOptions(context: context, stride: stride, maxTokens: maxTokens,
+                                                                  scoring: secondHalf ? .secondHalf : .newTokens),
+                                       progress: progress, workers: threads)
+                report.pplSource = source.description
+                report.perplexity = r
+                report.ppl = r.perplexity
+                report.tokensScored = r.tokensScored
+                if let cap = collapsedTaskLimit, r.perplexity > Double(loaded.model.outputHead.rows) || !r.perplexity.isFinite {
+                    report.collapsedTaskLimit = cap
+                }
             }
-        }
-        for task in tasks {
-            let docs = try documents?[task] ?? MultipleChoiceTask.documents(task: task, data: data)
-            report.tasks[task] = evaluateMultipleChoice(task: task, documents: docs, model: evalModel,
-                                                        tokenizer: loaded.tokenizer,
-                                                        limit: [limit(of: task), report.collapsedTaskLimit].compactMap { $0 }.min(),
-                                                        progress: progress,
-                                                        workers: threads)
-        }
-        if !speedThreads.isEmpty {
-            // A fixed prompt from the scored text's first passages: 128 tokens of prefill.
-            let prompt = Array(loaded.tokenizer.encode(try PerplexitySource.boolqPassages.passages(data).prefix(8)
-                .joined(separator: "\n\n")).prefix(128))
-            for t in speedThreads {
-                let model = loaded.model.threaded(t)   // re-dispatches (and may re-pack) once per count
-                report.speed.append(measureSpeed(model: model, prompt: prompt, threads: t))
-                report.decodeBreakdown.append(measureDecodeBreakdown(model: model, prompt: prompt, threads: t))
+            for task in tasks {
+                let docs = try documents?[task] ?? MultipleChoiceTask.documents(task: task, data: data)
+                report.tasks[task] = evaluateMultipleChoice(task: task, documents: docs, model: evalModel,
+                                                            tokenizer: loaded.tokenizer,
+                                                            limit: [limit(of: task), report.collapsedTaskLimit].compactMap { $0 }.min(),
+                                                            progress: progress,
+                                                            workers: threads)
             }
+            if !speedThreads.isEmpty {
+                // A fixed prompt from the scored text's first passages: 128 tokens of prefill.
+                let prompt = Array(loaded.tokenizer.encode(try PerplexitySource.boolqPassages.passages(data).prefix(8)
+                    .joined(separator: "\n\n")).prefix(128))
+                for t in speedThreads {
+                    let model = loaded.model.threaded(t)   // re-dispatches (and may re-pack) once per count
+                    report.speed.append(measureSpeed(model: model, prompt: prompt, threads: t))
+                    report.decodeBreakdown.append(measureDecodeBreakdown(model: model, prompt: prompt, threads: t))
+                }
+            }
+            report.memory = MemoryReport(model: loaded.model)
+            report.vocabularySize = loaded.model.outputHead.rows
+            return report
         }
-        report.memory = MemoryReport(model: loaded.model)
-        report.vocabularySize = loaded.model.outputHead.rows
-        return report
     }
 }

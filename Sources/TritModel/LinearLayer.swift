@@ -16,7 +16,7 @@ public protocol LinearLayer {
     /// A short name of the representation, e.g. "f32", "ternary-2bit".
     var kind: String { get }
     /// The layer for `threads` worker threads. Float layers return themselves: OpenBLAS's
-    /// thread count is process-wide (`LinearAlgebra.setThreads`).
+    /// thread count is process-wide, set around a call by `LinearAlgebra.withThreads`.
     func threaded(_ threads: Int) -> LinearLayer
     /// The kernels the layer runs by phase ("decode", "prefill"); empty for BLAS layers.
     var kernelSelections: [String: KernelSelection] { get }

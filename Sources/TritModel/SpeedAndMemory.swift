@@ -15,34 +15,34 @@ public struct SpeedResult: Codable, Sendable {
 
 /// Measures prefill (a `prefillTokens` prompt in one batch) and greedy decode (`decodeTokens`
 /// steps, each a one-token forward with the KV cache plus the full LM head and argmax), the
-/// same two figures llama-bench reports as pp and tg. Sets OpenBLAS to `threads` threads.
+/// same two figures llama-bench reports as pp and tg. Runs OpenBLAS on `threads` threads and
+/// restores the count it found.
 public func measureSpeed(model original: LlamaModel, prompt: [Int32], decodeTokens: Int = 32, threads: Int,
                          repeats: Int = 3) -> SpeedResult {
-    let blasThreads = LinearAlgebra.threads
-    LinearAlgebra.setThreads(threads)
-    defer { LinearAlgebra.setThreads(blasThreads) }
-    let model = original.threaded(threads)
-    var prefill: [Double] = [], decode: [Double] = []
-    var cache = model.makeCache(capacity: prompt.count + decodeTokens + 1)
-    for rep in 0...repeats {   // repeat 0 is a warm-up
-        cache.truncate(to: 0)
-        let t0 = DispatchTime.now().uptimeNanoseconds
-        let h = model.hiddenStates(prompt, cache: &cache)
-        var next = argmax(model.logits(h, first: h.rows - 1, count: 1).values)
-        let t1 = DispatchTime.now().uptimeNanoseconds
-        for _ in 0..<decodeTokens {
-            let hs = model.hiddenStates([next], cache: &cache)
-            next = argmax(model.logits(hs).values)
+    return LinearAlgebra.withThreads(threads) {
+        let model = original.threaded(threads)
+        var prefill: [Double] = [], decode: [Double] = []
+        var cache = model.makeCache(capacity: prompt.count + decodeTokens + 1)
+        for rep in 0...repeats {   // repeat 0 is a warm-up
+            cache.truncate(to: 0)
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            let h = model.hiddenStates(prompt, cache: &cache)
+            var next = argmax(model.logits(h, first: h.rows - 1, count: 1).values)
+            let t1 = DispatchTime.now().uptimeNanoseconds
+            for _ in 0..<decodeTokens {
+                let hs = model.hiddenStates([next], cache: &cache)
+                next = argmax(model.logits(hs).values)
+            }
+            let t2 = DispatchTime.now().uptimeNanoseconds
+            if rep > 0 {
+                prefill.append(Double(prompt.count) / (Double(t1 - t0) * 1e-9))
+                decode.append(Double(decodeTokens) / (Double(t2 - t1) * 1e-9))
+            }
         }
-        let t2 = DispatchTime.now().uptimeNanoseconds
-        if rep > 0 {
-            prefill.append(Double(prompt.count) / (Double(t1 - t0) * 1e-9))
-            decode.append(Double(decodeTokens) / (Double(t2 - t1) * 1e-9))
-        }
+        func median(_ a: [Double]) -> Double { let s = a.sorted(); return s.isEmpty ? 0 : s[s.count / 2] }
+        return SpeedResult(threads: threads, prefillTokens: prompt.count, prefillTokensPerSecond: median(prefill),
+                           decodeTokens: decodeTokens, decodeTokensPerSecond: median(decode), repeats: repeats)
     }
-    func median(_ a: [Double]) -> Double { let s = a.sorted(); return s.isEmpty ? 0 : s[s.count / 2] }
-    return SpeedResult(threads: threads, prefillTokens: prompt.count, prefillTokensPerSecond: median(prefill),
-                       decodeTokens: decodeTokens, decodeTokensPerSecond: median(decode), repeats: repeats)
 }
 
 /// Where a decode step's time goes, in milliseconds per token.
@@ -93,32 +93,31 @@ struct TimedLinear: LinearLayer {
 /// Decodes `decodeTokens` tokens after `prompt` with every linear layer timed, and splits the
 /// step into linear layers by kind, the LM head and the rest.
 public func measureDecodeBreakdown(model: LlamaModel, prompt: [Int32], decodeTokens: Int = 32, threads: Int) -> DecodeBreakdown {
-    let blasThreads = LinearAlgebra.threads
-    LinearAlgebra.setThreads(threads)
-    defer { LinearAlgebra.setThreads(blasThreads) }
-    let times = LinearTimes()
-    let kinds = LlamaLinearName.allCases
-    let m = model.threaded(threads).mappingLinears { kind, layer in
-        TimedLinear(index: kinds.firstIndex(of: kind)!, inner: layer, times: times)
+    return LinearAlgebra.withThreads(threads) {
+        let times = LinearTimes()
+        let kinds = LlamaLinearName.allCases
+        let m = model.threaded(threads).mappingLinears { kind, layer in
+            TimedLinear(index: kinds.firstIndex(of: kind)!, inner: layer, times: times)
+        }
+        var cache = m.makeCache(capacity: prompt.count + decodeTokens + 1)
+        let h = m.hiddenStates(prompt, cache: &cache)
+        var next = argmax(m.logits(h, first: h.rows - 1, count: 1).values)
+        times.nanoseconds = times.nanoseconds.map { _ in 0 }
+        var blocks: UInt64 = 0, head: UInt64 = 0
+        for _ in 0..<decodeTokens {
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            let hs = m.hiddenStates([next], cache: &cache)
+            let t1 = DispatchTime.now().uptimeNanoseconds
+            next = argmax(m.logits(hs).values)
+            let t2 = DispatchTime.now().uptimeNanoseconds
+            blocks += t1 - t0; head += t2 - t1
+        }
+        func ms(_ ns: UInt64) -> Double { Double(ns) / 1e6 / Double(decodeTokens) }
+        var parts: [String: Double] = ["lm head + argmax": ms(head)]
+        for (i, k) in kinds.enumerated() { parts["linear \(k.rawValue)"] = ms(times.nanoseconds[i]) }
+        parts["other"] = ms(blocks) - kinds.indices.map { ms(times.nanoseconds[$0]) }.reduce(0, +)
+        return DecodeBreakdown(threads: threads, decodeTokens: decodeTokens, totalMilliseconds: ms(blocks + head), partsMilliseconds: parts)
     }
-    var cache = m.makeCache(capacity: prompt.count + decodeTokens + 1)
-    let h = m.hiddenStates(prompt, cache: &cache)
-    var next = argmax(m.logits(h, first: h.rows - 1, count: 1).values)
-    times.nanoseconds = times.nanoseconds.map { _ in 0 }
-    var blocks: UInt64 = 0, head: UInt64 = 0
-    for _ in 0..<decodeTokens {
-        let t0 = DispatchTime.now().uptimeNanoseconds
-        let hs = m.hiddenStates([next], cache: &cache)
-        let t1 = DispatchTime.now().uptimeNanoseconds
-        next = argmax(m.logits(hs).values)
-        let t2 = DispatchTime.now().uptimeNanoseconds
-        blocks += t1 - t0; head += t2 - t1
-    }
-    func ms(_ ns: UInt64) -> Double { Double(ns) / 1e6 / Double(decodeTokens) }
-    var parts: [String: Double] = ["lm head + argmax": ms(head)]
-    for (i, k) in kinds.enumerated() { parts["linear \(k.rawValue)"] = ms(times.nanoseconds[i]) }
-    parts["other"] = ms(blocks) - kinds.indices.map { ms(times.nanoseconds[$0]) }.reduce(0, +)
-    return DecodeBreakdown(threads: threads, decodeTokens: decodeTokens, totalMilliseconds: ms(blocks + head), partsMilliseconds: parts)
 }
 
 func argmax(_ v: [Float]) -> Int32 {

@@ -13,9 +13,9 @@ public struct TuningStage {
     public var tokens: [Int]
     public var threads: [Int]
     /// (variant, formats) pairs to tune. Decode problems (1 token) are timed cold, as a model
-    /// pass reads them: hot tuning once sent PTQTP's layers to 2plane-base3-lut (hot 15.4 against
-    /// 19.8 µs at 1536×576) while PTQTP decode in the same kind of run fell from 171.9 to 128.7
-    /// tok/s. Prefill problems are timed hot (64 tokens reuse each weight 64 times).
+    /// pass reads them: a kernel that wins hot by saving instructions can lose when the weights
+    /// stream from DRAM, and hot tuning once picked such a kernel for PTQTP's layers and slowed
+    /// its decode. Prefill problems are timed hot (64 tokens reuse each weight 64 times).
     public var targets: [(variant: String, formats: [PackedFormatKind])]
     public var strategy: TuningStrategy
     public var budget: TuningBudget

@@ -169,57 +169,56 @@ public struct Trainer {
         let started = Date()
         var lastCheckpoint = Date()
         var trainedSeconds = state.seconds
-        let blasThreads = LinearAlgebra.threads
-        LinearAlgebra.setThreads(o.threads)
-        defer { LinearAlgebra.setThreads(blasThreads) }
-        for _ in 0..<state.step { reporter.advance() }
-        while state.step < o.steps {
-            if curveSteps.contains(state.step) && !state.curve.contains(where: { $0.tokens == state.step * o.tokensPerStep }) {
-                state.curve.append(try curvePoint(params, pass: pass, heldOut: heldOut, tokens: state.step * o.tokensPerStep))
+        return try LinearAlgebra.withThreads(o.threads) {
+            for _ in 0..<state.step { reporter.advance() }
+            while state.step < o.steps {
+                if curveSteps.contains(state.step) && !state.curve.contains(where: { $0.tokens == state.step * o.tokensPerStep }) {
+                    state.curve.append(try curvePoint(params, pass: pass, heldOut: heldOut, tokens: state.step * o.tokensPerStep))
+                }
+                let t0 = Date()
+                // The step's sequences: a fixed shuffle per epoch, from the seed.
+                let batch = (0..<o.batchSequences).map { i -> [Int32] in
+                    let k = state.step * o.batchSequences + i
+                    return available[Self.order(count: available.count, epoch: k / available.count, seed: o.seed)[k % available.count]]
+                }
+                grads!.zero()
+                let loss = try pass.loss(params, batch: batch, gradients: &grads, phases: &phases)
+                guard loss.isFinite else { throw TrainingError.nonFinite(step: state.step, what: "the loss") }
+                var clock = PhaseClock()
+                state.apply(grads!, to: &params, options: o)
+                phases.optimizer += clock.lap()
+                state.losses.append(loss)
+                state.step += 1
+                let dt = Date().timeIntervalSince(t0)
+                trainedSeconds += dt
+                state.seconds = trainedSeconds
+                let tps = Double(state.step * o.tokensPerStep) / max(trainedSeconds, 1e-9)
+                reporter.advance(detail: String(format: "step %d/%d loss %.3f, %.0f tokens/s (%.0f%% of SGEMM), lr %.2g", state.step, o.steps,
+                                                loss, tps, 100 * tps * work.perToken / 1e9 / peak.gflops, o.learningRate(at: state.step - 1)))
+                if Date().timeIntervalSince(lastCheckpoint) >= checkpointSeconds && state.step < o.steps {
+                    state.parameters = params
+                    try state.write(to: ckptPath)
+                    lastCheckpoint = Date()
+                }
             }
-            let t0 = Date()
-            // The step's sequences: a fixed shuffle per epoch, from the seed.
-            let batch = (0..<o.batchSequences).map { i -> [Int32] in
-                let k = state.step * o.batchSequences + i
-                return available[Self.order(count: available.count, epoch: k / available.count, seed: o.seed)[k % available.count]]
+            if !state.curve.contains(where: { $0.tokens == o.steps * o.tokensPerStep }) {
+                state.curve.append(try curvePoint(params, pass: pass, heldOut: heldOut, tokens: o.steps * o.tokensPerStep))
             }
-            grads!.zero()
-            let loss = try pass.loss(params, batch: batch, gradients: &grads, phases: &phases)
-            guard loss.isFinite else { throw TrainingError.nonFinite(step: state.step, what: "the loss") }
-            var clock = PhaseClock()
-            state.apply(grads!, to: &params, options: o)
-            phases.optimizer += clock.lap()
-            state.losses.append(loss)
-            state.step += 1
-            let dt = Date().timeIntervalSince(t0)
-            trainedSeconds += dt
-            state.seconds = trainedSeconds
-            let tps = Double(state.step * o.tokensPerStep) / max(trainedSeconds, 1e-9)
-            reporter.advance(detail: String(format: "step %d/%d loss %.3f, %.0f tokens/s (%.0f%% of SGEMM), lr %.2g", state.step, o.steps,
-                                            loss, tps, 100 * tps * work.perToken / 1e9 / peak.gflops, o.learningRate(at: state.step - 1)))
-            if Date().timeIntervalSince(lastCheckpoint) >= checkpointSeconds && state.step < o.steps {
-                state.parameters = params
-                try state.write(to: ckptPath)
-                lastCheckpoint = Date()
-            }
+            reporter.finish()
+            state.parameters = params
+            try state.write(to: ckptPath)   // the finished run: a rerun returns at once
+            _ = started
+            var report = TrainingReport(options: o, steps: o.steps, tokensTrained: o.steps * o.tokensPerStep, trainingSeconds: trainedSeconds,
+                                        tokensPerSecond: Double(o.steps * o.tokensPerStep) / max(trainedSeconds, 1e-9),
+                                        work: work, sgemmPeak: peak, phases: phases, losses: state.losses,
+                                        curve: state.curve, resumedAtStep: resumedAt,
+                                        trainingText: "LAMBADA passages (\(available.count) sequences of \(sequenceTokens) tokens)",
+                                        heldOutText: "BoolQ passages, first \(heldOut.count) tokens")
+            report.achievedGFLOPS = work.perToken * report.tokensPerSecond / 1e9
+            report.fractionOfPeak = report.achievedGFLOPS / peak.gflops
+            report.peakRSSBytes = MemoryReport.peakResidentSetBytes()
+            return (report, params)
         }
-        if !state.curve.contains(where: { $0.tokens == o.steps * o.tokensPerStep }) {
-            state.curve.append(try curvePoint(params, pass: pass, heldOut: heldOut, tokens: o.steps * o.tokensPerStep))
-        }
-        reporter.finish()
-        state.parameters = params
-        try state.write(to: ckptPath)   // the finished run: a rerun returns at once
-        _ = started
-        var report = TrainingReport(options: o, steps: o.steps, tokensTrained: o.steps * o.tokensPerStep, trainingSeconds: trainedSeconds,
-                                    tokensPerSecond: Double(o.steps * o.tokensPerStep) / max(trainedSeconds, 1e-9),
-                                    work: work, sgemmPeak: peak, phases: phases, losses: state.losses,
-                                    curve: state.curve, resumedAtStep: resumedAt,
-                                    trainingText: "LAMBADA passages (\(available.count) sequences of \(sequenceTokens) tokens)",
-                                    heldOutText: "BoolQ passages, first \(heldOut.count) tokens")
-        report.achievedGFLOPS = work.perToken * report.tokensPerSecond / 1e9
-        report.fractionOfPeak = report.achievedGFLOPS / peak.gflops
-        report.peakRSSBytes = MemoryReport.peakResidentSetBytes()
-        return (report, params)
     }
 
     /// Held-out perplexity of the model as it trains (the ternary forward, Float32), and the

@@ -43,24 +43,23 @@ public struct SGEMMPeak: Codable, Sendable, Equatable {
 
     /// Runs C = A·Bᵀ at m × n × k for about `seconds` and keeps the fastest repetition.
     public static func measure(m: Int, n: Int, k: Int, threads: Int, seconds: Double = 1) -> SGEMMPeak {
-        let saved = LinearAlgebra.threads
-        LinearAlgebra.setThreads(threads)
-        defer { LinearAlgebra.setThreads(saved) }
-        var g = SeededGenerator(seed: 7)
-        let a = (0..<(m * k)).map { _ in g.nextGaussian() }
-        let b = (0..<(n * k)).map { _ in g.nextGaussian() }
-        var c = [Float](repeating: 0, count: m * n)
-        var best = Double.infinity, reps = 0
-        let start = Date()
-        repeat {
-            let t0 = DispatchTime.now().uptimeNanoseconds
-            a.withUnsafeBufferPointer { pa in b.withUnsafeBufferPointer { pb in c.withUnsafeMutableBufferPointer { pc in
-                Float.gemm(false, true, m, n, k, 1, pa.baseAddress!, k, pb.baseAddress!, k, 0, pc.baseAddress!, n)
-            } } }
-            best = min(best, Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-9)
-            reps += 1
-        } while Date().timeIntervalSince(start) < seconds || reps < 3
-        return SGEMMPeak(m: m, n: n, k: k, threads: threads, gflops: 2 * Double(m * n * k) / best / 1e9, repetitions: reps)
+        return LinearAlgebra.withThreads(threads) {
+            var g = SeededGenerator(seed: 7)
+            let a = (0..<(m * k)).map { _ in g.nextGaussian() }
+            let b = (0..<(n * k)).map { _ in g.nextGaussian() }
+            var c = [Float](repeating: 0, count: m * n)
+            var best = Double.infinity, reps = 0
+            let start = Date()
+            repeat {
+                let t0 = DispatchTime.now().uptimeNanoseconds
+                a.withUnsafeBufferPointer { pa in b.withUnsafeBufferPointer { pb in c.withUnsafeMutableBufferPointer { pc in
+                    Float.gemm(false, true, m, n, k, 1, pa.baseAddress!, k, pb.baseAddress!, k, 0, pc.baseAddress!, n)
+                } } }
+                best = min(best, Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-9)
+                reps += 1
+            } while Date().timeIntervalSince(start) < seconds || reps < 3
+            return SGEMMPeak(m: m, n: n, k: k, threads: threads, gflops: 2 * Double(m * n * k) / best / 1e9, repetitions: reps)
+        }
     }
 }
 
