@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import TritCore
+import TritMeasure
 @testable import TritReport
 
 /// One table, three renderings: the Markdown of `summary.md`, the HTML of `report.html` and the
@@ -66,5 +67,17 @@ import TritCore
     @Test func anEmptyTableRendersNoMarkdownOrText() {
         let t = ReportTable(header: [])
         #expect(t.markdown().isEmpty && t.text().isEmpty)
+    }
+
+    /// In the run report a label with a pipe stays one cell in both outputs (the HTML used to be
+    /// made by splitting the Markdown rows at every "|", escaped or not).
+    @Test func reportCellsWithAPipeStayOneCell() {
+        var r = RunResult(runID: "t", context: EnvironmentReport.collect(probeEvents: false))
+        var m = MethodResult(method: "m", label: "a|b <c>", runtime: "packed ternary kernels")
+        m.decodeTokensPerSecond = 10
+        r.methods = [m]
+        let writer = ReportWriter(result: r)
+        #expect(writer.markdown().contains("| a\\|b &lt;c&gt; | — | — | 10.0 | — | packed ternary kernels |\n"))
+        #expect(writer.html().contains("<td>a|b &lt;c&gt;</td>"))
     }
 }
