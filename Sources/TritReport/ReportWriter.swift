@@ -27,8 +27,12 @@ public struct ReportWriter {
 
     // MARK: Markdown
 
-    public func markdown() -> String {
-        var s = "# TritBench run \(result.runID)\n\n"
+    public func markdown() -> String { document().markdown() }
+
+    /// The whole report as prose and tables, in order: `markdown()` and `html()` both render it.
+    func document() -> ReportDocument {
+        var s = ReportDocument()
+        s += "# TritBench run \(result.runID)\n\n"
         let c = result.context
         s += "CPU: \(c.cpu.vendor) \(c.cpu.model), \(c.cpu.logicalCores) logical cores, \(c.cpu.virtualized ? "virtualised" : "bare metal"); "
         s += "features: \(c.cpu.features.names.joined(separator: " ")). Build: \(c.build.configuration), Swift \(c.build.swiftVersion), revision \(c.build.gitRevision)\(c.build.gitDirty ? " (dirty)" : ""). Date: \(ISO8601DateFormatter().string(from: c.date)).\n\n"
@@ -40,8 +44,9 @@ public struct ReportWriter {
         s += counterTable()
         s += tuningTable()
         if let r = result.roofline {
-            s += "## Roofline (measured in this run)\n\n| level | threads | GB/s (median) | 95% CI |\n|---|---|---|---|\n"
-            for p in r.bandwidth { s += "| \(p.level) | \(p.threads) | \(f1(p.gbPerSecond)) | [\(f1(p.gbPerSecondCILow)), \(f1(p.gbPerSecondCIHigh))] |\n" }
+            s += "## Roofline (measured in this run)\n\n"
+            s += ReportTable(columns: [("level", .left), ("threads", .right), ("GB/s (median)", .right), ("95% CI", .right)],
+                             rows: r.bandwidth.map { p in [p.level, "\(p.threads)", f1(p.gbPerSecond), "[\(f1(p.gbPerSecondCILow)), \(f1(p.gbPerSecondCIHigh))]"] })
             s += "\nPlain streaming loop: \(f1(r.plainStreamLoop.gbPerSecond)) GB/s. Int8 peak (\(r.peakInt8.loop)): \(f1(r.peakInt8.gMACsPerSecond)) G MAC/s per core\(r.peakInt8VNNI.map { "; \($0.loop): \(f1($0.gMACsPerSecond)) G MAC/s" } ?? "").\n\n"
         }
         s += "Stages: " + result.stages.map { "\($0.name) \(String(format: "%.1f", $0.seconds)) s\($0.reused ? " (reused)" : "")" }.joined(separator: ", ") + "\n"
@@ -83,35 +88,35 @@ public struct ReportWriter {
         return s + "\n\n"
     }
 
-    func methodTable() -> String {
-        guard let methods = result.methods, !methods.isEmpty else { return "" }
+    func methodTable() -> ReportDocument {
+        var s = ReportDocument()
+        guard let methods = result.methods, !methods.isEmpty else { return s }
         let tasks = taskNames
-        var s = headline()
-        s += "## Methods: accuracy per byte\n\n| method | bits/weight | model bytes | ppl [95% CI] | ppl ratio | "
-        s += tasks.map { $0 + (MethodResult.excludedFromAverage.contains($0) ? "*" : "") + " acc [95% CI]" }.joined(separator: " | ")
-        s += (tasks.isEmpty ? "" : " | ") + "chance-adjusted retention [95% CI] | vs reference | verdict |\n"
-        s += "|" + String(repeating: "---|", count: 8 + tasks.count) + "\n"
+        s += headline()
+        s += "## Methods: accuracy per byte\n\n"
+        var table = ReportTable(columns: [("method", .left), ("bits/weight", .right), ("model bytes", .right), ("ppl [95% CI]", .right), ("ppl ratio", .right)]
+            + tasks.map { ($0 + (MethodResult.excludedFromAverage.contains($0) ? "*" : "") + " acc [95% CI]", .right) }
+            + [("chance-adjusted retention [95% CI]", .right), ("vs reference", .right), ("verdict", .left)])
         for m in methods {
             let st = m.statistics
-            var row = "| \(Self.cell(m.label)) | \(opt(m.bitsPerWeight, "%.2f")) | \(m.modelBytes.map(Self.bytes) ?? "—") | "
-            row += Self.large(m.ppl) + (st?.pplLow.map { lo in " [\(Self.large(lo)), \(Self.large(st?.pplHigh))]" } ?? "") + " | "
-            row += Self.large(zip(m.ppl, reference?.ppl).map { $0 / $1 }, suffix: "×") + " | "
-            row += tasks.map { t in
+            let ppl = Self.large(m.ppl) + (st?.pplLow.map { lo in " [\(Self.large(lo)), \(Self.large(st?.pplHigh))]" } ?? "")
+            let accuracies = tasks.map { t in
                 guard let r = m.tasks.first(where: { $0.task == t }) else { return "—" }
                 let ts = st?.tasks.first { $0.task == t }
                 return String(format: "%.1f%%", r.acc * 100) + (ts.map { String(format: " [%.1f, %.1f]", $0.accLow * 100, $0.accHigh * 100) } ?? "")
-            }.joined(separator: " | ")
-            row += (tasks.isEmpty ? "" : " | ")
-            if let r = st?.retention {
-                row += String(format: "%.2f", r) + (st?.retentionLow.map { String(format: " [%.2f, %.2f]", $0, st?.retentionHigh ?? .nan) } ?? "")
-            } else { row += "—" }
-            row += " | "
-            if let d = st?.vsReference {
-                row += String(format: "%+.2f, p_adj %.2g%@", d.difference, d.pAdjusted ?? d.p, d.significant ? " (significant)" : " (not significant)")
-            } else { row += m.method == reference?.method ? "reference" : "—" }
-            row += " | \(st?.collapsed == true ? "COLLAPSED: \(Self.cell(st?.collapseReason ?? ""))" : m.method == reference?.method ? "—" : "usable") |\n"
-            s += row
+            }
+            let retention = st?.retention.map { r in
+                String(format: "%.2f", r) + (st?.retentionLow.map { String(format: " [%.2f, %.2f]", $0, st?.retentionHigh ?? .nan) } ?? "")
+            } ?? "—"
+            let vsReference = st?.vsReference.map { d in
+                String(format: "%+.2f, p_adj %.2g%@", d.difference, d.pAdjusted ?? d.p, d.significant ? " (significant)" : " (not significant)")
+            } ?? (m.method == reference?.method ? "reference" : "—")
+            let verdict = st?.collapsed == true ? "COLLAPSED: \(st?.collapseReason ?? "")" : m.method == reference?.method ? "—" : "usable"
+            table.append([m.label, opt(m.bitsPerWeight, "%.2f"), m.modelBytes.map(Self.bytes) ?? "—", ppl,
+                          Self.large(zip(m.ppl, reference?.ppl).map { $0 / $1 }, suffix: "×")]
+                         + accuracies + [retention, vsReference, verdict])
         }
+        s += table
         if tasks.contains(where: MethodResult.excludedFromAverage.contains) {
             s += "\n\\* WinoGrande is at chance level for a model this small: reported, left out of averages and retention.\n"
         }
@@ -131,76 +136,101 @@ public struct ReportWriter {
         if !follows.isEmpty { s += "\n### What each method follows\n\n" + follows.joined(separator: "\n") + "\n" }
         let notes = methods.flatMap { m in m.notes.map { "- \(Self.cell(m.label)): \(Self.cell($0))" } }
         if !notes.isEmpty { s += "\n### Notes\n\n" + notes.joined(separator: "\n") + "\n" }
-        return s + "\n"
+        s += "\n"
+        return s
     }
 
     /// Adjacent methods in the retention ranking: the difference, its interval, and the
     /// per-task McNemar tests, all Benjamini–Hochberg adjusted.
-    func significanceTable() -> String {
-        guard let methods = result.methods else { return "" }
+    func significanceTable() -> ReportDocument {
+        var s = ReportDocument()
+        guard let methods = result.methods else { return s }
         let pairs = methods.compactMap { m -> (MethodResult, MethodResult, RetentionDifference)? in
             guard let d = m.statistics?.vsNext, let o = methods.first(where: { $0.method == d.other }) else { return nil }
             return (m, o, d)
         }.sorted { ($0.0.statistics?.retention ?? 0) > ($1.0.statistics?.retention ?? 0) }
-        guard !pairs.isEmpty else { return "" }
-        var s = "\n### Which differences are significant (neighbours in the retention ranking)\n\n| method | next below | Δ retention [95% CI] | p_adj | per-task McNemar (only this / only next right, p_adj) | verdict |\n|---|---|---|---|---|---|\n"
-        for (m, o, d) in pairs {
+        guard !pairs.isEmpty else { return s }
+        s += "\n### Which differences are significant (neighbours in the retention ranking)\n\n"
+        s += ReportTable(columns: [("method", .left), ("next below", .left), ("Δ retention [95% CI]", .right), ("p_adj", .right),
+                                   ("per-task McNemar (only this / only next right, p_adj)", .left), ("verdict", .left)],
+                         rows: pairs.map { m, o, d in
             let mc = (m.statistics?.mcNemarVsNext ?? []).map { String(format: "%@ %d/%d %.2g", $0.task, $0.onlyThis, $0.onlyOther, $0.pAdjusted ?? $0.p) }
-            s += String(format: "| %@ | %@ | %+.3f [%+.3f, %+.3f] | %.2g | %@ | %@ |\n", Self.cell(m.label), Self.cell(o.label), d.difference, d.low, d.high,
-                        d.pAdjusted ?? d.p, mc.joined(separator: "; "), d.significant ? "different" : "not distinguishable")
-        }
+            return [m.label, o.label, String(format: "%+.3f [%+.3f, %+.3f]", d.difference, d.low, d.high), String(format: "%.2g", d.pAdjusted ?? d.p),
+                    mc.joined(separator: "; "), d.significant ? "different" : "not distinguishable"]
+        })
         return s
     }
 
-    func speedTable() -> String {
-        guard let methods = result.methods, methods.contains(where: { $0.decodeTokensPerSecond != nil || $0.quantizeSeconds != nil }) else { return "" }
-        var s = "\n### Speed and memory\n\n| method | held by the runtime | prefill tok/s | decode tok/s | quantize s | runtime |\n|---|---|---|---|---|---|\n"
-        for m in methods {
-            s += "| \(Self.cell(m.label)) | \(m.heldBytes.map(Self.bytes) ?? "—") | \(opt(m.prefillTokensPerSecond, "%.0f")) | \(opt(m.decodeTokensPerSecond, "%.1f")) | \(opt(m.quantizeSeconds, "%.1f")) | \(Self.cell(m.runtime)) |\n"
-        }
+    func speedTable() -> ReportDocument {
+        var s = ReportDocument()
+        guard let methods = result.methods, methods.contains(where: { $0.decodeTokensPerSecond != nil || $0.quantizeSeconds != nil }) else { return s }
+        s += "\n### Speed and memory\n\n"
+        s += ReportTable(columns: [("method", .left), ("held by the runtime", .right), ("prefill tok/s", .right), ("decode tok/s", .right),
+                                   ("quantize s", .right), ("runtime", .left)],
+                         rows: methods.map { m in
+            [m.label, m.heldBytes.map(Self.bytes) ?? "—", opt(m.prefillTokensPerSecond, "%.0f"), opt(m.decodeTokensPerSecond, "%.1f"),
+             opt(m.quantizeSeconds, "%.1f"), m.runtime]
+        })
         return s
     }
 
-    /// Text for a Markdown table cell: a "|" would end the cell.
-    /// Any string that came from an input (method labels, notes, task names) as Markdown text.
+    /// Any string that came from an input (method labels, notes) as Markdown text outside a table
+    /// (a `ReportTable` escapes its own cells).
     static func cell(_ s: String) -> String { TextEscaping.markdown(s) }
 
-    func kernelTable() -> String {
-        guard let ks = result.kernels, !ks.isEmpty else { return "" }
-        var s = "## Kernels\n\n| variant | format | shape | tokens | threads | cache | median µs | 95% CI µs | G weights/s | GB/s | % roofline | counters per call |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n"
-        for k in ks {
+    func kernelTable() -> ReportDocument {
+        var s = ReportDocument()
+        guard let ks = result.kernels, !ks.isEmpty else { return s }
+        s += "## Kernels\n\n"
+        s += ReportTable(columns: [("variant", .left), ("format", .left), ("shape", .left), ("tokens", .right), ("threads", .right), ("cache", .left),
+                                   ("median µs", .right), ("95% CI µs", .right), ("G weights/s", .right), ("GB/s", .right), ("% roofline", .right),
+                                   ("counters per call", .left)],
+                         rows: ks.map { k in
             var counters = k.counters.sorted { $0.key < $1.key }.map { "\($0.key)=\(String(format: "%.3g", $0.value))" }
             if let ir = k.simulatedInstructions { counters.append("Ir(simulated)=\(String(format: "%.4g", ir))") }
-            s += "| \(k.variant) | \(k.format) | \(k.shape) | \(k.tokens) | \(k.threads) | \(k.cold ? "cold" : "warm") | \(f1(k.medianSeconds * 1e6)) | [\(f1(k.ciLowSeconds * 1e6)), \(f1(k.ciHighSeconds * 1e6))] | \(f1(k.gweightsPerSecond)) | \(f1(k.gbytesPerSecond)) | \(opt(k.rooflineFraction.map { $0 * 100 }, "%.0f%%")) | \(counters.isEmpty ? "—" : counters.joined(separator: ", ")) |\n"
-        }
-        return s + "\n"
+            return [k.variant, "\(k.format)", k.shape, "\(k.tokens)", "\(k.threads)", k.cold ? "cold" : "warm", f1(k.medianSeconds * 1e6),
+                    "[\(f1(k.ciLowSeconds * 1e6)), \(f1(k.ciHighSeconds * 1e6))]", f1(k.gweightsPerSecond), f1(k.gbytesPerSecond),
+                    opt(k.rooflineFraction.map { $0 * 100 }, "%.0f%%"), counters.isEmpty ? "—" : counters.joined(separator: ", ")]
+        })
+        s += "\n"
+        return s
     }
 
     /// What counted on this machine and through which backend, and why the rest did not: the
     /// kernel table's per-call counters come from the counted ones.
-    func counterTable() -> String {
+    func counterTable() -> ReportDocument {
         let c = result.context
-        guard !c.events.isEmpty else { return "" }
+        var s = ReportDocument()
+        guard !c.events.isEmpty else { return s }
         let order = (c.counterBackends ?? [.papi]).map(\.rawValue).joined(separator: ", then ")
-        var s = "## Counters\n\nEach event was tried with \(order) (perf_event_paranoid \(c.perfEventParanoid.map(String.init) ?? "unreadable")"
+        s += "## Counters\n\nEach event was tried with \(order) (perf_event_paranoid \(c.perfEventParanoid.map(String.init) ?? "unreadable")"
         if let sources = c.perfEventSources { s += "; perf event sources: \(sources.isEmpty ? "none" : sources.joined(separator: ", "))" }
-        s += "). An event that did not count has no number anywhere in this report.\n\n| event | counted | backend | why not (each backend tried) |\n|---|---|---|---|\n"
-        for e in c.events {
+        s += "). An event that did not count has no number anywhere in this report.\n\n"
+        s += ReportTable(columns: [("event", .left), ("counted", .left), ("backend", .left), ("why not (each backend tried)", .left)],
+                         rows: c.events.map { e in
             let why = e.failures.map { "\($0.backend.rawValue): \($0.name) at \($0.step) (\($0.explanation))" }
-            s += "| \(e.event) | \(e.available ? "yes" : "no") | \(e.backend?.rawValue ?? "—") | \(e.available && why.isEmpty ? "—" : why.joined(separator: "; ").replacingOccurrences(of: "|", with: "\\|")) |\n"
-        }
-        return s + "\n"
+            return [e.event, e.available ? "yes" : "no", e.backend?.rawValue ?? "—", e.available && why.isEmpty ? "—" : why.joined(separator: "; ")]
+        })
+        s += "\n"
+        return s
     }
 
-    func tuningTable() -> String {
-        guard let ts = result.tuning, !ts.isEmpty else { return "" }
-        var s = "## Tuning\n\n| shape | tokens | threads | timed | variant/format | best configuration | best µs | default µs | speedup | evaluations | seconds |\n|---|---|---|---|---|---|---|---|---|---|---|\n"
-        for t in ts {
+    func tuningTable() -> ReportDocument {
+        var s = ReportDocument()
+        guard let ts = result.tuning, !ts.isEmpty else { return s }
+        s += "## Tuning\n\n"
+        s += ReportTable(columns: [("shape", .left), ("tokens", .right), ("threads", .right), ("timed", .left), ("variant/format", .left),
+                                   ("best configuration", .left), ("best µs", .right), ("default µs", .right), ("speedup", .right),
+                                   ("evaluations", .right), ("seconds", .right)],
+                         rows: ts.map { t in
             let cfg = t.best.map { $0.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ") } ?? "—"
             let sp = zip(t.defaultMedianSeconds, t.bestMedianSeconds).map { $0 / $1 }
-            s += "| \(t.shape) | \(t.tokens) | \(t.threads) | \(t.cold == true ? "cold" : "warm") | \(t.variant)/\(t.format) | \(cfg) | \(opt(t.bestMedianSeconds.map { $0 * 1e6 }, "%.1f")) | \(opt(t.defaultMedianSeconds.map { $0 * 1e6 }, "%.1f")) | \(opt(sp, "%.2f×")) | \(t.evaluations) | \(f1(t.seconds)) |\n"
-        }
-        return s + "\n"
+            return [t.shape, "\(t.tokens)", "\(t.threads)", t.cold == true ? "cold" : "warm", "\(t.variant)/\(t.format)", cfg,
+                    opt(t.bestMedianSeconds.map { $0 * 1e6 }, "%.1f"), opt(t.defaultMedianSeconds.map { $0 * 1e6 }, "%.1f"), opt(sp, "%.2f×"),
+                    "\(t.evaluations)", f1(t.seconds)]
+        })
+        s += "\n"
+        return s
     }
 
     // MARK: HTML
@@ -211,12 +241,12 @@ public struct ReportWriter {
         body += "<p>\(esc(result.context.cpu.model)) · \(result.context.cpu.logicalCores) cores · \(result.context.cpu.virtualized ? "virtualised" : "bare metal") · Swift \(esc(result.context.build.swiftVersion)) \(esc(result.context.build.configuration)) · revision \(esc(String(result.context.build.gitRevision.prefix(12))))</p>"
         body += "<ul>" + (result.notes + (result.limits ?? []).map { "Limit applied: \($0)" }).map { "<li>\(esc($0))</li>" }.joined() + "</ul>"
         body += "<div class=\"plots\">" + plots().joined(separator: "\n") + "</div>"
-        body += markdownTablesAsHTML()
+        body += document().html()
         return """
         <!DOCTYPE html>
         <html lang="en"><head><meta charset="utf-8"><title>TritBench \(esc(result.runID))</title>
         <style>body{font-family:sans-serif;margin:24px;max-width:1400px}table{border-collapse:collapse;margin:12px 0;font-size:13px}
-        td,th{border:1px solid #ccc;padding:3px 7px;text-align:right}th{background:#f3f3f3}td:first-child{text-align:left}
+        td,th{border:1px solid #ccc;padding:3px 7px;text-align:left}th{background:#f3f3f3}
         .plots{display:flex;flex-wrap:wrap;gap:16px}.plots svg{border:1px solid #ddd}</style></head>
         <body>\(body)</body></html>
 
@@ -332,35 +362,6 @@ public struct ReportWriter {
         return front
     }
 
-    /// The Markdown tables rendered as HTML tables (the same numbers, one source).
-    func markdownTablesAsHTML() -> String {
-        var html = ""
-        var inTable = false, inList = false, inSections = false
-        for line in markdown().split(separator: "\n", omittingEmptySubsequences: false) {
-            // Lists inside sections (methods' notes); the run's own notes above them are in `html()`'s header.
-            if inSections && line.hasPrefix("- ") {
-                if !inList { html += "<ul>"; inList = true }
-                html += "<li>\(esc(String(line.dropFirst(2))))</li>"
-                continue
-            }
-            if inList { html += "</ul>"; inList = false }
-            if line.hasPrefix("## ") { inSections = true }
-            if line.hasPrefix("|") {
-                let cells = line.split(separator: "|", omittingEmptySubsequences: false).dropFirst().dropLast().map { $0.trimmingCharacters(in: .whitespaces) }
-                if cells.allSatisfy({ $0.allSatisfy { $0 == "-" } }) { continue }
-                if !inTable { html += "<table><tr>" + cells.map { "<th>\(esc($0))</th>" }.joined() + "</tr>"; inTable = true; continue }
-                html += "<tr>" + cells.map { "<td>\(esc($0))</td>" }.joined() + "</tr>"
-            } else {
-                if inTable { html += "</table>"; inTable = false }
-                if line.hasPrefix("## ") { html += "<h2>\(esc(String(line.dropFirst(3))))</h2>" }
-                else if !line.isEmpty && !line.hasPrefix("# ") && !line.hasPrefix("- ") { html += "<p>\(esc(String(line)))</p>" }
-            }
-        }
-        if inTable { html += "</table>" }
-        if inList { html += "</ul>" }
-        return html
-    }
-
     /// Two decimals for ordinary values, three significant digits in exponent form for the
     /// perplexities of collapsed models (1.1e+08), so columns stay readable.
     static func large(_ v: Double?, suffix: String = "") -> String {
@@ -370,6 +371,76 @@ public struct ReportWriter {
 
     static func bytes(_ b: Int) -> String {
         b >= 1 << 20 ? String(format: "%.1f MiB", Double(b) / 1048576) : String(format: "%.1f KiB", Double(b) / 1024)
+    }
+}
+
+/// The run report in order, as Markdown prose and tables: `ReportWriter.markdown()` and
+/// `html()` both render it, so each table's cells are written once and the HTML never has to
+/// split Markdown rows back into cells.
+struct ReportDocument {
+    enum Part {
+        case prose(String)
+        case table(ReportTable)
+    }
+    private(set) var parts: [Part] = []
+
+    /// Prose joins the prose before it, so a list or paragraph written in pieces stays one.
+    static func += (document: inout ReportDocument, prose: String) {
+        if case .prose(let before)? = document.parts.last {
+            document.parts[document.parts.count - 1] = .prose(before + prose)
+        } else {
+            document.parts.append(.prose(prose))
+        }
+    }
+
+    static func += (document: inout ReportDocument, table: ReportTable) { document.parts.append(.table(table)) }
+
+    static func += (document: inout ReportDocument, other: ReportDocument) {
+        for part in other.parts {
+            switch part {
+            case .prose(let text): document += text
+            case .table(let table): document += table
+            }
+        }
+    }
+
+    func markdown() -> String {
+        parts.map { part in
+            switch part {
+            case .prose(let text): text
+            case .table(let table): table.markdown()
+            }
+        }.joined()
+    }
+
+    /// The prose as HTML headings, paragraphs and lists, each table as an HTML table. The run's
+    /// title and its own notes (the list before the first section) are left out:
+    /// `ReportWriter.html()` writes them in its header.
+    func html() -> String {
+        var html = ""
+        var inList = false, inSections = false
+        func closeList() { if inList { html += "</ul>"; inList = false } }
+        for part in parts {
+            switch part {
+            case .table(let table):
+                closeList()
+                html += table.html()
+            case .prose(let text):
+                for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
+                    // Lists inside sections (methods' notes); the run's own notes above them are in `ReportWriter.html()`'s header.
+                    if inSections && line.hasPrefix("- ") {
+                        if !inList { html += "<ul>"; inList = true }
+                        html += "<li>\(esc(String(line.dropFirst(2))))</li>"
+                        continue
+                    }
+                    closeList()
+                    if line.hasPrefix("## ") { inSections = true; html += "<h2>\(esc(String(line.dropFirst(3))))</h2>" }
+                    else if !line.isEmpty && !line.hasPrefix("# ") && !line.hasPrefix("- ") { html += "<p>\(esc(String(line)))</p>" }
+                }
+            }
+        }
+        closeList()
+        return html
     }
 }
 
