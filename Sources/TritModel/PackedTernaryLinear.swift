@@ -4,22 +4,20 @@ import TritKernels
 import TritDispatch
 
 /// The kernel a packed layer runs in one phase, as `tritbench eval` reports it.
-public struct KernelSelection: Codable, Hashable, Sendable, CustomStringConvertible {
+public struct KernelSelection: Hashable, Sendable, CustomStringConvertible {
     public var variant: String
-    public var format: String
-    /// `name=value` pairs, e.g. "int16Depth=16,prefetchBytes=0,rowBlock=4,threads=1,tokenBlock=1".
-    public var configuration: String
+    public var format: PackedFormatKind
+    /// Every parameter, defaults included (resolved against the variant's space).
+    public var configuration: KernelConfiguration
     /// true when the tuning cache of this CPU chose it, false for `TernaryLinearKernel.defaultChoice`.
     public var tuned: Bool
 
+    /// e.g. "simd/2bit {int16Depth=16,prefetchBytes=0,rowBlock=4,threads=1,tokenBlock=1} tuned".
     public var description: String { "\(variant)/\(format) {\(configuration)} \(tuned ? "tuned" : "default")" }
 
-    /// The `threads=` value of the configuration: for a tuned choice, the thread count it was
-    /// measured at (dispatch may pick a 1-thread record for a 2-thread model when one thread
-    /// was faster for this shape).
-    public var configuredThreads: Int? {
-        configuration.split(separator: ",").first { $0.hasPrefix("threads=") }.flatMap { Int($0.dropFirst("threads=".count)) }
-    }
+    /// The thread count a tuned choice was measured at (dispatch may pick a 1-thread record for
+    /// a 2-thread model when one thread was faster for this shape).
+    public var configuredThreads: Int? { configuration[KernelParameterName.threads] }
 
     /// Whether two selections run the same kernel (however each was chosen).
     func sameKernel(as o: KernelSelection) -> Bool { variant == o.variant && format == o.format && configuration == o.configuration }
@@ -145,7 +143,7 @@ public struct PackedTernaryLinear: LinearLayer {
             -> (kernel: TernaryLinearKernel, selection: KernelSelection) {
             // Resolve first so that the selection names every parameter (defaults included).
             let resolved = try KernelRegistry.variant(variant).space.resolve(c)
-            let s = KernelSelection(variant: variant, format: format.rawValue, configuration: resolved.description, tuned: tuned)
+            let s = KernelSelection(variant: variant, format: format, configuration: resolved, tuned: tuned)
             if let k = reusing.first(where: { $0.0.sameKernel(as: s) }) { return (k.1, s) }
             if let k = reusing.first(where: { $0.0.format == s.format }) {
                 return (try TernaryLinearKernel(sharingWeightsOf: k.1, variant: variant, configuration: resolved), s)

@@ -61,13 +61,9 @@ public struct TuningStage {
             TuningProblem(variant: tg.variant, format: f, rows: s.rows, cols: s.cols, tokens: t, threads: th, cold: t == 1)
         } } } } }
         var progress = ProgressReporter("[run] tune", total: problems.count)
+        let loop = KernelTuningLoop(strategy: strategy, budget: budget, counters: counters, coldBytes: 2 * llc)
         for p in problems {
-            let ev = try KernelTuning.evaluator(for: p, coldBytes: 2 * llc,
-                                                timing: TimingOptions(warmup: 2, minSampleSeconds: 0.002, samples: 5, maxSeconds: 2),
-                                                counters: counters)
-            let o = try tuner.tune(problem: p, space: try KernelTuning.searchSpace(variant: p.variant, threads: p.threads, tokens: p.tokens),
-                                   defaultConfiguration: try KernelTuning.defaultConfiguration(variant: p.variant, threads: p.threads),
-                                   strategy: strategy, budget: budget, evaluator: ev, progress: false)
+            let o = try loop.tune(p, with: &tuner, progress: false)
             let records = tuner.cache.records(for: p, in: context)
             landscapes.append(TuningLandscape(problem: p, TuningSearch(
                 strategy: o.strategy,

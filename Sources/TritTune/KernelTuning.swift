@@ -55,3 +55,32 @@ public enum KernelTuning {
             })
     }
 }
+
+/// The one tuning loop `tritbench tune` and the run's tuning stage share: for each problem, an
+/// evaluator that checks every configuration against the scalar reference and times it (hot,
+/// or cold over copies of `coldBytes`, with `counters`), then the tuner over the variant's
+/// search space from its default, with `strategy` and `budget`. Records reach the tuner's cache
+/// as they are measured, so an interrupted loop resumes where it stopped.
+public struct KernelTuningLoop {
+    public var strategy: TuningStrategy
+    public var budget: TuningBudget
+    public var counters: CounterSet?
+    /// Bytes of weight copies a cold problem rotates over (twice the last-level cache).
+    public var coldBytes: Int
+    public var timing = TimingOptions(warmup: 2, minSampleSeconds: 0.002, samples: 5, maxSeconds: 2)
+    /// Replays the strategy against the cache without measuring anything.
+    public var replay = false
+
+    public init(strategy: TuningStrategy, budget: TuningBudget, counters: CounterSet?, coldBytes: Int) {
+        self.strategy = strategy; self.budget = budget; self.counters = counters; self.coldBytes = coldBytes
+    }
+
+    /// Tunes `problem` with `tuner` (whose cache gains the records).
+    public func tune(_ problem: TuningProblem, with tuner: inout Tuner, progress: Bool) throws -> TuningOutcome {
+        let evaluator = replay ? nil : try KernelTuning.evaluator(for: problem, coldBytes: coldBytes, timing: timing, counters: counters)
+        return try tuner.tune(problem: problem,
+                              space: try KernelTuning.searchSpace(variant: problem.variant, threads: problem.threads, tokens: problem.tokens),
+                              defaultConfiguration: try KernelTuning.defaultConfiguration(variant: problem.variant, threads: problem.threads),
+                              strategy: strategy, budget: budget, evaluator: evaluator, progress: progress)
+    }
+}

@@ -42,26 +42,6 @@ enum OptionCheck {
         }
     }
 
-    /// A comma-separated list of positive integers, each at most `maximum`.
-    static func positiveList(_ option: String, _ text: String, maximum: Int) throws -> [Int] {
-        let items = text.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
-        let values = items.map { Int($0) }
-        guard !items.isEmpty, values.allSatisfy({ $0.map { (1...maximum).contains($0) } ?? false }) else {
-            throw ValidationError("--\(option) must be integers in 1...\(maximum) separated by commas; got '\(text)'")
-        }
-        return values.map { $0! }
-    }
-
-    /// A shape ROWSxK with both sides positive and at most 2^20, so rows × K never overflows and
-    /// a typo does not ask for terabytes.
-    static func shape(_ option: String, _ text: String) throws -> (rows: Int, cols: Int) {
-        let d = text.lowercased().split(separator: "x", omittingEmptySubsequences: false).map { Int($0.trimmingCharacters(in: .whitespaces)) }
-        guard d.count == 2, let r = d[0], let c = d[1], (1...(1 << 20)).contains(r), (1...(1 << 20)).contains(c) else {
-            throw ValidationError("--\(option): '\(TextEscaping.terminal(text))' is not ROWSxK with both in 1...\(1 << 20), e.g. 2048x2048")
-        }
-        return (r, c)
-    }
-
     /// Names from a comma-separated list, each one of `known` (an unknown name is an error, never
     /// an empty selection).
     static func names(_ option: String, _ text: String, known: [String]) throws -> [String] {

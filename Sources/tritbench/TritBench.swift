@@ -18,17 +18,34 @@ struct TritBench: ParsableCommand {
             FileHandle.standardError.write(Data("error: \(e)\n".utf8))
             Foundation.exit(ExitCode.validationFailure.rawValue)
         }
-        main(nil)
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch {
+            exit(escaping: error)
+        }
+    }
+
+    /// The parser's own exit (its message, its status: 64 for usage errors, 0 for help), with
+    /// the message made terminal-safe: it echoes option values, and errors quote strings from
+    /// input files, so control characters are made visible here, where every message passes.
+    static func exit(escaping error: Error) -> Never {
+        let code = exitCode(for: error)
+        let message = TextEscaping.terminal(fullMessage(for: error), keepLineBreaks: true)
+        if !message.isEmpty {
+            if code == .success { print(message) } else { FileHandle.standardError.write(Data((message + "\n").utf8)) }
+        }
+        Foundation.exit(code.rawValue)
     }
 }
 
-/// Prints an error on stderr and exits non-zero; user errors never crash the tool. Errors quote
-/// strings from input files (keys, tensor names), so control characters are made visible here,
-/// where every error passes, and cannot drive the terminal.
-func fail(_ error: Error) -> ExitCode {
-    FileHandle.standardError.write(Data("error: \(TextEscaping.terminal("\(error)", keepLineBreaks: true))\n".utf8))
-    return ExitCode(1)
+/// A command's failure, as opposed to a usage error: the parser prints it on stderr (escaped,
+/// in `TritBench.exit(escaping:)`) and exits with status 1; user errors never crash the tool.
+struct CommandFailure: Error, CustomStringConvertible {
+    let description: String
 }
+
+func fail(_ error: Error) -> CommandFailure { CommandFailure(description: "\(error)") }
 
 /// Prints a value as JSON on stdout.
 func printJSON<T: Encodable>(_ value: T) throws {

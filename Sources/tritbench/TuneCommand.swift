@@ -11,12 +11,12 @@ struct TuneCommand: ParsableCommand {
         commandName: "tune",
         abstract: "Autotune kernel parameters per (shape, tokens, threads); results go to a resumable per-CPU tuning cache.")
 
-    @Option(help: "Shapes ROWSxK,... (e.g. 576x576,1536x576).") var shapes: String
-    @Option(help: "Token counts, e.g. 1,64.") var tokens = "1"
-    @Option(help: "Thread counts, e.g. 1,2.") var threads = "1"
+    @Option(help: "Shapes ROWSxK,... (e.g. 576x576,1536x576; \(MatrixShape.expected)).") var shapes: CommaSeparated<MatrixShape>
+    @Option(help: "Token counts, e.g. 1,64 (each 1...4096).") var tokens = CommaSeparated<Int>(argument: "1")!
+    @Option(help: "Thread counts, e.g. 1,2 (each 1...\(maximumThreads)).") var threads = CommaSeparated<Int>(argument: "1")!
     @Option(help: "Variants to tune (default: every tuned variant of the registry whose own loops run on this CPU: \(KernelRegistry.tuningTargets().map(\.id).joined(separator: ", "))).")
     var variants = KernelRegistry.tuningTargets().map(\.id).joined(separator: ",")
-    @Option(help: "Formats to tune them on, e.g. 2plane-2bit,2plane-base3-lut for PTQTP's two planes (default: each variant's one-plane formats).") var formats: String?
+    @Option(help: "Formats to tune them on, e.g. 2plane-2bit,2plane-base3-lut for PTQTP's two planes (default: each variant's one-plane formats).") var formats: CommaSeparated<PackedFormatKind>?
     @Option(help: "Strategy: \(TuningStrategies.names.joined(separator: "|")).") var strategy = "halving"
     @Option(help: "Evaluations per problem.") var budget: Int?
     @Option(help: "Wall-time budget per problem, seconds.") var time: Double?
@@ -27,11 +27,12 @@ struct TuneCommand: ParsableCommand {
 
     /// Ranges and registry names, before the cache is opened or anything is measured.
     func validate() throws {
-        for s in shapes.split(separator: ",", omittingEmptySubsequences: false) { _ = try OptionCheck.shape("shapes", String(s)) }
-        _ = try OptionCheck.positiveList("tokens", tokens, maximum: 4096)
-        _ = try OptionCheck.positiveList("threads", threads, maximum: maximumThreads)
-        _ = try OptionCheck.names("variants", variants, known: KernelRegistry.all.map(\.id))
-        if let formats { _ = try OptionCheck.names("formats", formats, known: PackedFormatKind.allCases.map(\.rawValue)) }
+        for t in tokens.values { try OptionCheck.range("tokens", t, 1...4096) }
+        for t in threads.values { try OptionCheck.range("threads", t, 1...maximumThreads) }
+        let chosen = try OptionCheck.names("variants", variants, known: KernelRegistry.all.map(\.id)).map { try KernelRegistry.variant($0) }
+        for f in formats?.values ?? [] where !chosen.contains(where: { $0.supports(f) }) {
+            throw ValidationError("--formats: none of --variants \(variants) runs \(f)")
+        }
         guard TuningStrategies.named(strategy) != nil else {
             throw ValidationError("--strategy: unknown '\(TextEscaping.terminal(strategy))'; known: \(TuningStrategies.names.joined(separator: ", "))")
         }
@@ -41,55 +42,25 @@ struct TuneCommand: ParsableCommand {
 
     func run() throws {
         let cpu = CPUDescription.current()
-        let context = TuningContext.current(cpu: cpu)
         let path = cache ?? TuningCache.defaultPath(cpuFingerprint: cpu.fingerprint)
-        guard let strat = TuningStrategies.named(strategy) else {
-            throw ValidationError("unknown strategy '\(strategy)'; known: \(TuningStrategies.names.joined(separator: ", "))")
-        }
-        func ints(_ s: String, _ name: String) throws -> [Int] {
-            let v = s.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
-            guard !v.isEmpty, v.allSatisfy({ ($0 ?? 0) > 0 }) else { throw ValidationError("--\(name) must be positive integers separated by commas; got '\(s)'") }
-            return v.map { $0! }
-        }
-        let shapeList: [(Int, Int)] = try shapes.split(separator: ",").map {
-            let d = $0.lowercased().split(separator: "x").compactMap { Int($0) }
-            guard d.count == 2, d[0] > 0, d[1] > 0 else { throw ValidationError("shape '\($0)' is not ROWSxK") }
-            return (d[0], d[1])
-        }
-        let wanted: Set<PackedFormatKind>? = try formats.map { list in
-            Set(try list.split(separator: ",").map { name in
-                guard let k = PackedFormatKind(rawValue: String(name)) else {
-                    throw ValidationError("--formats: unknown format '\(name)'; known: \(PackedFormatKind.allCases.map(\.rawValue).joined(separator: ", "))")
+        var loop = KernelTuningLoop(strategy: TuningStrategies.named(strategy)!, budget: TuningBudget(maxEvaluations: budget, maxSeconds: time),
+                                    counters: CounterSet.preferred(), coldBytes: 2 * max(cpu.lastLevelCacheBytes, 256 << 20))
+        loop.replay = replay
+        let wanted = formats.map { Set($0.values) }
+        var problems: [TuningProblem] = []
+        for s in shapes.values { for t in tokens.values { for th in threads.values {
+            for v in variants.split(separator: ",").map(String.init) {
+                let variant = try KernelRegistry.variant(v)
+                for f in variant.formats where wanted.map({ $0.contains(f) }) ?? (f.requiredPlanes ?? 1 == 1 || variant.formats.count == 1) {
+                    problems.append(TuningProblem(variant: v, format: f, rows: s.rows, cols: s.cols, tokens: t, threads: th, cold: cold))
                 }
-                return k
-            })
-        }
-        if let wanted {
-            let chosen = try variants.split(separator: ",").map { try KernelRegistry.variant(String($0)) }
-            for f in wanted where !chosen.contains(where: { $0.formats.contains(f) }) {
-                throw ValidationError("--formats: none of --variants \(variants) runs \(f.rawValue)")
             }
-        }
-        var tuner = Tuner(context: context, cache: TuningCache(path: path))
-        let counters = CounterSet.preferred()
+        } } }
+        var tuner = Tuner(context: TuningContext.current(cpu: cpu), cache: TuningCache(path: path))
         let started = Date()
         var outcomes: [TuningOutcome] = []
         do {
-            for (r, k) in shapeList { for t in try ints(tokens, "tokens") { for th in try ints(threads, "threads") {
-                for v in variants.split(separator: ",").map(String.init) {
-                    let variant = try KernelRegistry.variant(v)
-                    for f in variant.formats where wanted.map({ $0.contains(f) }) ?? (f.requiredPlanes ?? 1 == 1 || variant.formats.count == 1) {
-                        let p = TuningProblem(variant: v, format: f, rows: r, cols: k, tokens: t, threads: th, cold: cold)
-                        let ev = replay ? nil : try KernelTuning.evaluator(for: p, coldBytes: 2 * max(cpu.lastLevelCacheBytes, 256 << 20),
-                                                                          timing: TimingOptions(warmup: 2, minSampleSeconds: 0.002, samples: 5, maxSeconds: 2),
-                                                                          counters: counters)
-                        outcomes.append(try tuner.tune(problem: p, space: try KernelTuning.searchSpace(variant: v, threads: th, tokens: t),
-                                                       defaultConfiguration: try KernelTuning.defaultConfiguration(variant: v, threads: th),
-                                                       strategy: strat, budget: TuningBudget(maxEvaluations: budget, maxSeconds: time),
-                                                       evaluator: ev))
-                    }
-                }
-            } } }
+            for p in problems { outcomes.append(try loop.tune(p, with: &tuner, progress: true)) }
         } catch {
             throw fail(error)
         }

@@ -103,10 +103,10 @@ struct PackedRuntimeTests {
         cache.insert(record("bitsliced", "bitmask", median: 1e-6))
         cache.insert(record("simd", "2plane-2bit", median: 3e-6))
         let layer = try PackedTernaryLinear(weights: w, dispatch: Dispatch(cache: cache, context: context), threads: 1)
-        #expect(layer.decode.tuned && layer.decode.variant == "simd" && layer.decode.format == "2plane-2bit")
+        #expect(layer.decode.tuned && layer.decode.variant == "simd" && layer.decode.format == .twoPlane2Bit)
         // A one-plane layer of the same shape still takes the bitmask record.
         let one = try PackedTernaryLinear(weights: try Self.randomWeights(rows: 64, cols: 256), dispatch: Dispatch(cache: cache, context: context), threads: 1)
-        #expect(one.decode.tuned && one.decode.format == "bitmask")
+        #expect(one.decode.tuned && one.decode.format == .bitmask)
     }
 
     /// A tuning record for the layer's shape is used for that phase; the other phase falls back
@@ -124,15 +124,15 @@ struct PackedRuntimeTests {
         cache.insert(record("simd", "2bit", tokens: 1, ["rowBlock": 4, "tokenBlock": 1], median: 2e-6))
         cache.insert(record("simd", "2plane-2bit", tokens: 1, ["rowBlock": 1], median: 1e-9))   // wrong plane count: never chosen
         let layer = try PackedTernaryLinear(weights: w, dispatch: Dispatch(cache: cache, context: context), threads: 1)
-        #expect(layer.decode.tuned && layer.decode.variant == "simd" && layer.decode.format == "base3")
-        #expect(layer.decode.configuration.contains("rowBlock=2"))
-        #expect(!layer.prefill.tuned && layer.prefill.format == "2bit")   // never GEMV tuning for GEMM
+        #expect(layer.decode.tuned && layer.decode.variant == "simd" && layer.decode.format == .base3)
+        #expect(layer.decode.configuration[KernelParameterName.rowBlock] == 2)
+        #expect(!layer.prefill.tuned && layer.prefill.format == .twoBit)   // never GEMV tuning for GEMM
         #expect(!layer.sharesKernel && !layer.sharesWeights && layer.kind == "ternary-base3+2bit")
         #expect(layer.weightBytes == layer.decodeKernel.weightBytes + layer.prefillKernel.weightBytes)
         // A record from another CPU is ignored.
         let other = Dispatch(cache: cache, context: TuningContext(cpuFingerprint: "other", buildFingerprint: "test-build"))
         let untuned = try PackedTernaryLinear(weights: w, dispatch: other, threads: 1)
-        #expect(!untuned.decode.tuned && untuned.decode.format == "2bit")
+        #expect(!untuned.decode.tuned && untuned.decode.format == .twoBit)
     }
 
     /// Decode and prefill tuned to one format with different configurations (a GEMV and a GEMM
@@ -151,7 +151,7 @@ struct PackedRuntimeTests {
         cache.insert(record(tokens: 64, ["rowBlock": 1, "tokenBlock": 4, "tileDecode": 1]))
         let layer = try PackedTernaryLinear(weights: w, dispatch: Dispatch(cache: cache, context: context), threads: 1)
         #expect(layer.decode.tuned && layer.prefill.tuned && !layer.sharesKernel)
-        #expect(layer.decode.format == "2plane-2bit" && layer.prefill.format == "2plane-2bit")
+        #expect(layer.decode.format == .twoPlane2Bit && layer.prefill.format == .twoPlane2Bit)
         #expect(layer.sharesWeights && layer.weightBytes == layer.decodeKernel.weightBytes)
         #expect(layer.kind == "ternary-2plane-2bit")
         let reference = try TernaryLinearKernel(weights: w, format: .twoPlane2Bit, variant: "scalar", configuration: KernelConfiguration())
@@ -194,18 +194,18 @@ struct PackedRuntimeTests {
         }
         // Decode in prefill's format ties (1.1 ≤ 1.15 × 1.0): one copy, 2plane-2bit.
         let a = try layer(decodeSIMD: 1.1e-6, prefillLUT: 20e-6)
-        #expect(a.decode.format == "2plane-2bit" && a.prefill.format == "2plane-2bit" && a.sharesWeights)
+        #expect(a.decode.format == .twoPlane2Bit && a.prefill.format == .twoPlane2Bit && a.sharesWeights)
         // Decode is measurably faster in lut243's format, but prefill there ties (11 ≤ 11.5): one copy, base3-lut.
         let b = try layer(decodeSIMD: 1.3e-6, prefillLUT: 11e-6)
-        #expect(b.decode.format == "2plane-base3-lut" && b.prefill.format == "2plane-base3-lut" && b.sharesWeights)
+        #expect(b.decode.format == .twoPlaneBase3LUT && b.prefill.format == .twoPlaneBase3LUT && b.sharesWeights)
         #expect(b.weightBytes == b.decodeKernel.weightBytes)
         // Both phases measurably faster in their own formats: two copies, counted twice.
         let c = try layer(decodeSIMD: 1.3e-6, prefillLUT: 20e-6)
-        #expect(c.decode.format == "2plane-base3-lut" && c.prefill.format == "2plane-2bit" && !c.sharesWeights)
+        #expect(c.decode.format == .twoPlaneBase3LUT && c.prefill.format == .twoPlane2Bit && !c.sharesWeights)
         #expect(c.weightBytes == c.decodeKernel.weightBytes + c.prefillKernel.weightBytes && c.kind.contains("+"))
         // A warm decode record in prefill's format is no evidence against a cold one: no tie, two copies.
         let d = try layer(decodeSIMD: 0.5e-6, prefillLUT: 20e-6, simdCold: false)
-        #expect(d.decode.format == "2plane-base3-lut" && !d.sharesWeights)
+        #expect(d.decode.format == .twoPlaneBase3LUT && !d.sharesWeights)
     }
 
     /// The token table in block int8 recovers the GGUF's Q8_0 values (to one rounding of the
