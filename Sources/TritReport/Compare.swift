@@ -156,15 +156,21 @@ public struct Comparison: Codable, Sendable {
         s += "**\(status)** — \(rows.count) metrics: "
         s += Verdict.order.reversed().map { "\(counts[$0] ?? 0) \($0.rawValue)" }.joined(separator: ", ")
         s += ". Timings: Mann–Whitney U with Benjamini–Hochberg (α = \(alpha)), bootstrap 95% CI of the change, noise threshold ±\(Self.fmtPct(noiseThreshold)). Deterministic metrics: exact rules.\n\n"
-        s += "| verdict | metric | baseline | current | change | 95% CI | p (adj.) | n | rule |\n|---|---|---|---|---|---|---|---|---|\n"
-        for r in rows.sorted(by: { ($0.verdict, $0.name) > ($1.verdict, $1.name) }) {
-            let ci = r.changeCILow.map { "[\(Self.fmtSigned($0)), \(Self.fmtSigned(r.changeCIHigh!))]" } ?? "—"
-            let p = r.pAdjusted.map { String(format: "%.3g", $0) } ?? "—"
-            s += "| \(r.verdict.rawValue) | \(TextEscaping.markdownCode(r.name)) | \(TextEscaping.markdown(Self.fmtValue(r.baseline, r.unit))) | \(TextEscaping.markdown(Self.fmtValue(r.current, r.unit))) | \(Self.fmtSigned(r.change)) | \(ci) | \(p) | \(r.baselineSamples)/\(r.currentSamples) | \(TextEscaping.markdown(r.rule)) |\n"
-        }
+        s += table.markdown()
         if !onlyInBaseline.isEmpty { s += "\nOnly in the baseline (not compared): \(onlyInBaseline.map { TextEscaping.markdownCode($0) }.joined(separator: ", "))\n" }
         if !onlyInCurrent.isEmpty { s += "\nNew in this run (not compared): \(onlyInCurrent.map { TextEscaping.markdownCode($0) }.joined(separator: ", "))\n" }
         return s
+    }
+
+    /// The verdicts as one table (worst first), for the Markdown summary.
+    public var table: ReportTable {
+        ReportTable(header: ["verdict", "metric", "baseline", "current", "change", "95% CI", "p (adj.)", "n", "rule"],
+                    alignments: [.left, .left, .right, .right, .right, .right, .right, .right, .left],
+                    rows: rows.sorted(by: { ($0.verdict, $0.name) > ($1.verdict, $1.name) }).map { r in
+            [r.verdict.rawValue, r.name, Self.fmtValue(r.baseline, r.unit), Self.fmtValue(r.current, r.unit), Self.fmtSigned(r.change),
+             r.changeCILow.map { "[\(Self.fmtSigned($0)), \(Self.fmtSigned(r.changeCIHigh!))]" } ?? "—",
+             r.pAdjusted.map { String(format: "%.3g", $0) } ?? "—", "\(r.baselineSamples)/\(r.currentSamples)", r.rule]
+        })
     }
 
     /// Plain text for a terminal.
