@@ -61,7 +61,7 @@ struct BadInputCoreTests {
                      ".r.json.tmp-\(me)-4",                                // alive but two days old: removed
                      ".other.json.tmp-\(dead)-5",                          // another target's: not ours to touch
                      ".r.json.tmp-notapid-6"]                              // not our pattern: kept
-        for n in names { FileManager.default.createFile(atPath: dir + "/" + n, contents: Data("x".utf8)) }
+        for n in names { #expect(FileManager.default.createFile(atPath: dir + "/" + n, contents: Data("x".utf8))) }
         let old = Date().addingTimeInterval(-2 * 24 * 3600)
         try FileManager.default.setAttributes([.modificationDate: old], ofItemAtPath: dir + "/.r.json.tmp-\(me)-4")
         try AtomicFile.write("{}", to: dir + "/r.json")
@@ -73,7 +73,7 @@ struct BadInputCoreTests {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tb-alias-\(getpid())-\(UInt32.random(in: 0...UInt32.max))").path
         defer { try? FileManager.default.removeItem(atPath: dir) }
         try FileManager.default.createDirectory(atPath: dir + "/sub", withIntermediateDirectories: true)
-        FileManager.default.createFile(atPath: dir + "/m.gguf", contents: Data("GGUF".utf8))
+        #expect(FileManager.default.createFile(atPath: dir + "/m.gguf", contents: Data("GGUF".utf8)))
         try FileManager.default.createSymbolicLink(atPath: dir + "/link.gguf", withDestinationPath: dir + "/m.gguf")
         #expect(link(dir + "/m.gguf", dir + "/hard.gguf") == 0)
         #expect(PathIdentity.same(dir + "/m.gguf", dir + "/link.gguf"))

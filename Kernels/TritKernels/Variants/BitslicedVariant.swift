@@ -8,6 +8,6 @@ extension KernelVariant {
                       formats: [.bitmask],
                       space: RowTiledMadd.space(variant: KernelRegistry.bitsliced, features: features, gemvWidth: false),
                       groupMultiple: 128, isTuned: true, runsNatively: { $0.supportsAVX2Kernels },
-                      makeLoop: RowTiledMadd.loop)
+                      makeLoop: { RowTiledMadd.loop($0) })
     }
 }

@@ -8,6 +8,6 @@ extension KernelVariant {
                       formats: [.twoBit, .twoPlane2Bit, .base3, .twoPlane],
                       space: RowTiledMadd.space(variant: KernelRegistry.simd, features: features, gemvWidth: true),
                       groupMultiple: 128, isTuned: true, runsNatively: { $0.supportsAVX2Kernels },
-                      makeLoop: RowTiledMadd.loop)
+                      makeLoop: { RowTiledMadd.loop($0) })
     }
 }
