@@ -47,8 +47,8 @@ public enum ProfileRequestError: Error, CustomStringConvertible {
 public enum ProfileCatalog {
     public typealias Provider = @Sendable (ProfileCaseRequest) throws -> ProfileCase
     public static let providers: [String: Provider] = {
-        var p: [String: Provider] = ["stream": streamCase]
-        for v in KernelRegistry.all { p[v.id] = kernelCase }
+        var p: [String: Provider] = ["stream": { try streamCase($0) }]
+        for v in KernelRegistry.all { p[v.id] = { try kernelCase($0) } }
         return p
     }()
 
