@@ -15,6 +15,24 @@ public struct LlamaConfiguration: Equatable, Sendable, Codable {
     public var headDimension: Int { embeddingLength / headCount }
     public var kvDimension: Int { kvHeadCount * headDimension }
 
+    /// The (rows = outputs, cols = inputs) of a linear layer, read from the configuration alone,
+    /// so the tuner can measure a model's shapes before its weights are loaded.
+    public func shape(of name: LlamaLinearName) -> (rows: Int, cols: Int) {
+        switch name {
+        case .query, .output: return (embeddingLength, embeddingLength)
+        case .key, .value: return (kvDimension, embeddingLength)
+        case .gate, .up: return (feedForwardLength, embeddingLength)
+        case .down: return (embeddingLength, feedForwardLength)
+        }
+    }
+
+    /// The distinct linear shapes of a block, in the order a block runs them.
+    public var distinctLinearShapes: [(rows: Int, cols: Int)] {
+        var out: [(rows: Int, cols: Int)] = []
+        for n in LlamaLinearName.allCases { let s = shape(of: n); if !out.contains(where: { $0 == s }) { out.append(s) } }
+        return out
+    }
+
     public init(blockCount: Int, embeddingLength: Int, feedForwardLength: Int, headCount: Int, kvHeadCount: Int,
                 ropeFreqBase: Float, rmsNormEpsilon: Float, contextLength: Int, vocabularySize: Int) {
         self.blockCount = blockCount; self.embeddingLength = embeddingLength

@@ -84,7 +84,7 @@ public struct PendingLogProbabilities {
     }
 
     /// Computes every pending log-probability, as (owner, log p) pairs, and empties the pool.
-    public mutating func flush(_ model: LlamaModel) -> [(owner: Int, value: Double)] {
+    public mutating func flush<Model: DecoderModel>(_ model: Model) -> [(owner: Int, value: Double)] {
         defer { hidden = []; targets = []; owners = [] }
         guard !targets.isEmpty else { return [] }
         let lp = model.logProbabilities(Matrix(rows: targets.count, cols: dim, values: hidden), first: 0, targets: targets)
@@ -94,8 +94,8 @@ public struct PendingLogProbabilities {
 
 /// Scores continuations given contexts with one model; reuses the KV cache of a context shared
 /// by consecutive choices (every task but WinoGrande), so each context is run once per document.
-public struct LoglikelihoodScorer {
-    public let model: LlamaModel
+public struct LoglikelihoodScorer<Model: DecoderModel> {
+    public let model: Model
     public let tokenizer: BPETokenizer
     /// Longest sequence scored; longer inputs lose context tokens from the left.
     public let maxLength: Int
@@ -103,9 +103,9 @@ public struct LoglikelihoodScorer {
     private var cachedContext: [Int32] = []
     private var lastContextHidden: Matrix?
 
-    public init(model: LlamaModel, tokenizer: BPETokenizer, maxLength: Int = 2048) {
+    public init(model: Model, tokenizer: BPETokenizer, maxLength: Int = 2048) {
         self.model = model; self.tokenizer = tokenizer
-        self.maxLength = min(maxLength, model.configuration.contextLength)
+        self.maxLength = min(maxLength, model.contextLength)
         cache = model.makeCache(capacity: self.maxLength)
     }
 
@@ -215,7 +215,7 @@ public struct LoglikelihoodScorer {
 /// of `model` (its own scratch over the same weights): documents are independent, so two cores
 /// do twice the work, where splitting each layer's rows across them leaves the attention,
 /// norms and LM head softmax on one. Outcomes are kept in document order.
-public func evaluateMultipleChoice(task: String, documents allDocs: [MultipleChoiceDocument], model: LlamaModel,
+public func evaluateMultipleChoice<Model: DecoderModel>(task: String, documents allDocs: [MultipleChoiceDocument], model: Model,
                                    tokenizer: BPETokenizer, limit: Int? = nil, progress: Bool = true,
                                    workers: Int = 1) -> TaskResult {
     let docs = limit.map { Array(allDocs.prefix($0)) } ?? allDocs
@@ -253,7 +253,7 @@ public func evaluateMultipleChoice(task: String, documents allDocs: [MultipleCho
 /// Scores `docs` in order on one thread and hands each document's picks (by summed and by
 /// per-character log-likelihood) to `done`. The LM head's rows are pooled across documents
 /// (`MultipleChoiceTask.headRows` at a time), so a document is decided once its rows went through.
-func scoreDocuments(_ docs: [MultipleChoiceDocument], model: LlamaModel, tokenizer: BPETokenizer,
+func scoreDocuments<Model: DecoderModel>(_ docs: [MultipleChoiceDocument], model: Model, tokenizer: BPETokenizer,
                     done: (Int, (acc: Int, norm: Int)) -> Void) {
     var scorer = LoglikelihoodScorer(model: model, tokenizer: tokenizer)
     var firstChoice: [Int] = [], totals: [Double] = []

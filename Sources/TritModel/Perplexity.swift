@@ -61,7 +61,7 @@ public enum PerplexityError: Error, CustomStringConvertible, Equatable {
 /// `workers` > 1 scores the windows on that many threads, each with a replica of `model`
 /// (windows are independent); the sums are taken in window order, so the result does not depend
 /// on the thread count beyond the kernels' own rounding.
-public func perplexity(model: LlamaModel, tokens allTokens: [Int32], options o: PerplexityOptions,
+public func perplexity<Model: DecoderModel>(model: Model, tokens allTokens: [Int32], options o: PerplexityOptions,
                        progress: Bool = true, workers: Int = 1) throws -> PerplexityResult {
     guard o.context >= 4, o.stride >= 1, o.stride <= o.context else {
         throw PerplexityError.invalidOptions("need context ≥ 4 and 1 ≤ stride ≤ context, got context \(o.context), stride \(o.stride)")

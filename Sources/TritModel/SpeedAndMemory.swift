@@ -17,7 +17,7 @@ public struct SpeedResult: Codable, Sendable {
 /// steps, each a one-token forward with the KV cache plus the full LM head and argmax), the
 /// same two figures llama-bench reports as pp and tg. Runs OpenBLAS on `threads` threads and
 /// restores the count it found.
-public func measureSpeed(model original: LlamaModel, prompt: [Int32], decodeTokens: Int = 32, threads: Int,
+public func measureSpeed<Model: DecoderModel>(model original: Model, prompt: [Int32], decodeTokens: Int = 32, threads: Int,
                          repeats: Int = 3) -> SpeedResult {
     return LinearAlgebra.withThreads(threads) {
         let model = original.threaded(threads)
@@ -134,7 +134,7 @@ public struct MemoryReport: Codable, Sendable {
     /// Peak resident set size of this process so far (getrusage ru_maxrss).
     public var peakRSSBytes: Int
 
-    public init(model: LlamaModel) {
+    public init<Model: DecoderModel>(model: Model) {
         weightBytesByKind = model.weightBytesByKind
         totalWeightBytes = weightBytesByKind.values.reduce(0, +)
         peakRSSBytes = Self.peakResidentSetBytes()

@@ -96,7 +96,9 @@ public struct RunPipeline {
         }
         if !o.skip.contains("tune") {
             let threads = o.full ? [1, 2] : [1]
-            let tuning = TuningStage(tokens: [1, 64], threads: threads, budget: TuningBudget(maxEvaluations: o.full ? 40 : 14),
+            // The model's own linear shapes, from its file's configuration (no weights loaded).
+            let shapes = try LlamaConfiguration(gguf: GGUFFile(path: o.cache.defaultModel)).distinctLinearShapes
+            let tuning = TuningStage(shapes: shapes, tokens: [1, 64], threads: threads, budget: TuningBudget(maxEvaluations: o.full ? 40 : 14),
                                      cachePath: TuningCache.defaultPath(cache: o.cache, cpuFingerprint: env.cpu.fingerprint))
             let out = try stage("tune", "kernels for the model's shapes (tokens 1 and 64, threads \(threads.map(String.init).joined(separator: ",")))") {
                 try stageCache.run(stage: "tune", key: StageCache.key(buildKey + ["tune-v1"])) { try tuning.run(roofline: result.roofline) }

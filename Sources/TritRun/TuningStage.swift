@@ -21,7 +21,8 @@ public struct TuningStage {
     public var budget: TuningBudget
     public var cachePath: String
 
-    /// SmolLM2-135M: q/o 576×576, k/v 192×576, gate/up 1536×576, down 576×1536.
+    /// SmolLM2-135M's: q/o 576×576, k/v 192×576, gate/up 1536×576, down 576×1536 (what
+    /// `LlamaConfiguration.distinctLinearShapes` gives for its file; tests use it without one).
     public static let smolLM2Shapes: [(rows: Int, cols: Int)] = [(576, 576), (192, 576), (1536, 576), (576, 1536)]
 
     /// `targets` nil: every variant the registry marks as tuned, on all its formats (those that
