@@ -1,6 +1,6 @@
 /// ggml tensor storage types that TritBench can dequantize (the numeric values are ggml's).
 public enum GGMLType: UInt32, CaseIterable, Sendable, CustomStringConvertible {
-    case f32 = 0, f16 = 1, q4_0 = 2, q4_1 = 3, q5_0 = 6, q8_0 = 8, q4_K = 12, q6_K = 14, bf16 = 30
+    case f32 = 0, f16 = 1, q4_0 = 2, q4_1 = 3, q5_0 = 6, q8_0 = 8, q4_K = 12, q6_K = 14, bf16 = 30, tq1_0 = 34, tq2_0 = 35
 
     public var description: String {
         switch self {
@@ -13,6 +13,8 @@ public enum GGMLType: UInt32, CaseIterable, Sendable, CustomStringConvertible {
         case .q4_K: return "Q4_K"
         case .q6_K: return "Q6_K"
         case .bf16: return "BF16"
+        case .tq1_0: return "TQ1_0"
+        case .tq2_0: return "TQ2_0"
         }
     }
 
@@ -21,7 +23,7 @@ public enum GGMLType: UInt32, CaseIterable, Sendable, CustomStringConvertible {
         switch self {
         case .f32, .f16, .bf16: return 1
         case .q4_0, .q4_1, .q5_0, .q8_0: return 32
-        case .q4_K, .q6_K: return 256
+        case .q4_K, .q6_K, .tq1_0, .tq2_0: return 256
         }
     }
 
@@ -36,6 +38,8 @@ public enum GGMLType: UInt32, CaseIterable, Sendable, CustomStringConvertible {
         case .q8_0: return 34      // fp16 d, 32 int8
         case .q4_K: return 144     // fp16 d, fp16 dmin, 12 bytes of 6-bit scales/mins, 128 bytes of nibbles
         case .q6_K: return 210     // 128 bytes low nibbles, 64 bytes high 2 bits, 16 int8 scales, fp16 d
+        case .tq1_0: return 54     // 48 bytes of 5 trits, 4 bytes of 4 trits, fp16 d
+        case .tq2_0: return 66     // 64 bytes of 4 two-bit codes, fp16 d
         }
     }
 
@@ -98,6 +102,12 @@ public enum GGMLDequantizer {
                     o[j] = d * Float(Int((q & 0xF) | h0) - 16)
                     o[j + 16] = d * Float(Int((q >> 4) | h1) - 16)
                 }
+            }
+        case .tq1_0, .tq2_0:
+            for b in 0..<blocks {
+                let block = UnsafeRawBufferPointer(start: s + b * type.blockBytes, count: type.blockBytes)
+                let (trits, d) = GGMLTernaryBlock.decode(type, block)
+                for j in 0..<256 { y[b * 256 + j] = d * Float(trits[j]) }
             }
         case .q4_K:
             for b in 0..<blocks {
