@@ -27,6 +27,16 @@ public struct KernelVariant: Sendable {
         self.groupMultiple = groupMultiple; self.isTuned = isTuned; nativeOn = runsNatively; self.makeLoop = makeLoop
     }
 
+    /// A variant that exists to check and compare against, not to run models: it runs every
+    /// format on every CPU, takes no parameter but the thread count, and is never tuned (so
+    /// dispatch never picks it).
+    static func checking(id: String, summary: String, groupMultiple: Int,
+                         makeLoop: @escaping @Sendable (RowTileLoopContext) -> any RowTileLoop) -> KernelVariant {
+        KernelVariant(id: id, summary: summary, formats: PackedFormatKind.allCases,
+                      space: ParameterSpace(variant: id, parameters: [.threads()], constraints: []),
+                      groupMultiple: groupMultiple, isTuned: false, runsNatively: { _ in true }, makeLoop: makeLoop)
+    }
+
     public func supports(_ format: PackedFormatKind) -> Bool { formats.contains(format) }
 
     /// Whether the variant's own loops run on a CPU with `features` (see `nativeOn`).

@@ -5,12 +5,9 @@ extension KernelVariant {
     /// own so that tests and comparisons reach it on machines that have AVX2. It runs every
     /// format (through `portableCodes`), so a new format is checked here with no loop of its own.
     static func simdPortable(_ features: CPUFeatures) -> KernelVariant {
-        KernelVariant(id: KernelRegistry.simdPortable,
-                      summary: "portable Swift SIMD decode + int32 dot (the fallback of simd/bitsliced/lut, forced)",
-                      formats: PackedFormatKind.allCases,
-                      space: ParameterSpace(variant: KernelRegistry.simdPortable, parameters: [.threads()], constraints: []),
-                      groupMultiple: 32, isTuned: false, runsNatively: { _ in true },
-                      makeLoop: { $0.portableLoop() })
+        .checking(id: KernelRegistry.simdPortable,
+                  summary: "portable Swift SIMD decode + int32 dot (the fallback of simd/bitsliced/lut, forced)",
+                  groupMultiple: 32, makeLoop: { $0.portableLoop() })
     }
 }
 

@@ -3,12 +3,9 @@ import TritCore
 extension KernelVariant {
     /// The reference every other variant is checked against; not tuned, never dispatched.
     static func scalarReference(_ features: CPUFeatures) -> KernelVariant {
-        KernelVariant(id: KernelRegistry.scalar,
-                      summary: "scalar reference: int8 activations × trits from the unpacked planes, exact int32 sums",
-                      formats: PackedFormatKind.allCases,
-                      space: ParameterSpace(variant: KernelRegistry.scalar, parameters: [.threads()], constraints: []),
-                      groupMultiple: 1, isTuned: false, runsNatively: { _ in true },
-                      makeLoop: { ScalarReferenceLoop(weights: $0.layer.unpack(), side: $0.side) })
+        .checking(id: KernelRegistry.scalar,
+                  summary: "scalar reference: int8 activations × trits from the unpacked planes, exact int32 sums",
+                  groupMultiple: 1, makeLoop: { ScalarReferenceLoop(weights: $0.layer.unpack(), side: $0.side) })
     }
 }
 
