@@ -29,6 +29,24 @@ public enum FloatVectorKernels {
         portableSwiglu(g, u, n)
     }
 
+    /// GeGLU in place: g ← gelu(g) · u, GELU in its tanh form as ggml computes it in Float32
+    /// (0.5·x·(1 + tanh(√(2/π)·x·(1 + 0.044715·x²)))).
+    public static func geglu(_ g: UnsafeMutablePointer<Float>, _ u: UnsafePointer<Float>, _ n: Int) {
+        let c: Float = 0.79788456080286535587989211986876, a: Float = 0.044715
+        for i in 0..<n {
+            let x = g[i]
+            g[i] = 0.5 * x * (1 + tanhf(c * x * (1 + a * x * x))) * u[i]
+        }
+    }
+
+    /// Squared-ReLU GLU in place: g ← max(g, 0)² · u (BitNet b1.58 2B4T's FFN).
+    public static func reluSquaredGLU(_ g: UnsafeMutablePointer<Float>, _ u: UnsafePointer<Float>, _ n: Int) {
+        for i in 0..<n {
+            let r = max(g[i], 0)
+            g[i] = r * r * u[i]
+        }
+    }
+
     /// One query head against `positions` cached keys/values (row p at `keys + p·stride`):
     /// s_p = scale · q·k_p, softmax over p, out = Σ_p s_p · v_p. `scores`: `positions` floats.
     public static func attendOneQuery(_ q: UnsafePointer<Float>, keys: UnsafePointer<Float>, values: UnsafePointer<Float>,

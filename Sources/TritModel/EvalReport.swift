@@ -83,6 +83,36 @@ public enum TernaryRuntime: Sendable {
 
 /// A model ready to evaluate, from either a GGUF file (Float32 reference) or a packed model
 /// file (its linear layers from the file, everything else from the source GGUF it names).
+extension TernaryRuntime {
+    /// The layer that runs `t` this way.
+    public func layer(_ t: TernaryWeights, threads: Int) throws -> LinearLayer {
+        switch self {
+        case let .packedKernels(dispatch): return try PackedTernaryLinear(weights: t, dispatch: dispatch, threads: threads)
+        case .dequantizedFloat32: return FloatLinear(dequantizing: t)
+        }
+    }
+}
+
+extension LlamaModel {
+    /// A GGUF whose linear layers ship ternary (TQ1_0/TQ2_0, BitNet), as it is: each ternary
+    /// tensor's trits and scales (times BitNet's per-tensor scale) repacked into the packed
+    /// formats `ternary` runs, or dequantized exactly; other linear tensors in Float32.
+    public init(shippedTernary gguf: GGUFFile, ternary: TernaryRuntime, threads: Int = 1) throws {
+        let isTernary = { (name: String) in gguf.tensor(named: name).map { $0.type == .tq1_0 || $0.type == .tq2_0 } ?? false }
+        let weights = try LlamaWeights(gguf: gguf, loadingLinear: { !isTernary($0) })
+        let tables: TablePrecision
+        if case .packedKernels = ternary { tables = .int8 } else { tables = .float32 }
+        self = try LlamaModel(weights: weights, tables: tables) { name, rows, cols in
+            guard isTernary(name) else {
+                guard let m = weights.linear[name] else { throw GGUFError.missingTensor(name: name) }
+                return FloatLinear(m)
+            }
+            return try ternary.layer(gguf.ternaryWeights(named: name, rows: rows, cols: cols,
+                                                         outputScale: weights.tensorScales[name] ?? 1), threads: threads)
+        }.threaded(threads)
+    }
+}
+
 public struct LoadedModel {
     public let model: LlamaModel
     public let tokenizer: BPETokenizer
@@ -105,11 +135,7 @@ public struct LoadedModel {
                 // Each tensor is dropped once its layer holds it, so at most one logical copy
                 // of one layer exists beside the packed kernels.
                 switch packed.tensors.removeValue(forKey: name) {
-                case let .ternary(t)?:
-                    switch ternary {
-                    case let .packedKernels(dispatch): return try PackedTernaryLinear(weights: t, dispatch: dispatch, threads: threads)
-                    case .dequantizedFloat32: return FloatLinear(dequantizing: t)
-                    }
+                case let .ternary(t)?: return try ternary.layer(t, threads: threads)
                 case let .dense(m)?: return FloatLinear(m)
                 case nil:
                     guard let m = weights.linear[name] else { throw GGUFError.missingTensor(name: name) }
@@ -123,8 +149,20 @@ public struct LoadedModel {
         } else {
             let gguf = try GGUFFile(path: path)
             tokenizer = try BPETokenizer(gguf: gguf)
-            model = try LlamaModel(weights: LlamaWeights(gguf: gguf))
-            representation = "gguf-f32"
+            // A model that ships ternary (BitNet in TQ1_0/TQ2_0) runs as it is: its blocks are
+            // repacked into TritBench's formats at load, never rounded through Float32.
+            let ternaryTypes = Set(gguf.tensors.filter { $0.type == .tq1_0 || $0.type == .tq2_0 }.map(\.type.description))
+            if ternaryTypes.isEmpty {
+                model = try LlamaModel(weights: LlamaWeights(gguf: gguf))
+                representation = "gguf-f32"
+            } else {
+                model = try LlamaModel(shippedTernary: gguf, ternary: ternary, threads: threads)
+                let types = ternaryTypes.sorted().joined(separator: "+")
+                switch ternary {
+                case .packedKernels: representation = "gguf-ternary:\(types)"
+                case .dequantizedFloat32: representation = "gguf-ternary:\(types) (dequantized f32)"
+                }
+            }
         }
     }
 }

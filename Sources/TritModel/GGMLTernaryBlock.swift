@@ -1,3 +1,6 @@
+import TritCore
+import TritKernels
+
 /// llama.cpp's two ternary block types (ggml-quants.c, `block_tq1_0` / `block_tq2_0`), 256
 /// weights w = d · t, t ∈ {−1, 0, +1}, stored as codes c = t + 1 ∈ {0, 1, 2}.
 ///
@@ -71,5 +74,52 @@ public enum GGMLTernaryBlock {
         out[type.blockBytes - 2] = UInt8(truncatingIfNeeded: scale.bitPattern)
         out[type.blockBytes - 1] = UInt8(truncatingIfNeeded: scale.bitPattern >> 8)
         return out
+    }
+}
+
+extension GGUFFile {
+    /// A TQ1_0 or TQ2_0 tensor as `TernaryWeights` (rows = ne1, cols = ne0), ready to repack into
+    /// TritBench's formats without a Float32 detour: the trits as stored, each block's d times
+    /// `outputScale` (BitNet's per-tensor scale, folded in). When every block of every row has
+    /// one d (BitNet's per-tensor scale, which llama.cpp's converter stores in every block), the
+    /// scales are one per row (`groupSize` = cols): the same products with one multiply per row.
+    public func ternaryWeights(named name: String, rows: Int, cols: Int, outputScale: Float = 1) throws -> TernaryWeights {
+        let t = try requireTensor(name)
+        guard t.type == .tq1_0 || t.type == .tq2_0 else {
+            throw GGUFError.shapeMismatch(tensor: name, expected: "type TQ1_0 or TQ2_0", found: "type \(t.type)")
+        }
+        guard t.dimensions == [cols, rows] else {
+            throw GGUFError.shapeMismatch(tensor: name, expected: "ne = [\(cols), \(rows)]", found: "ne = \(t.dimensions)")
+        }
+        guard cols % 256 == 0 else {
+            throw GGUFError.shapeMismatch(tensor: name, expected: "ne0 a multiple of 256 (the TQ block)", found: "ne0 = \(cols)")
+        }
+        let blocksPerRow = cols / 256
+        var trits = [Int8](repeating: 0, count: rows * cols)
+        var blockScales = [Float](repeating: 0, count: rows * blocksPerRow)
+        try data.withUnsafeBytes { raw in
+            guard CheckedSize.fits(offset: t.fileOffset, length: t.byteCount, within: raw.count) else {
+                throw GGUFError.tensorOutOfRange(path: path, tensor: name, offset: t.fileOffset, length: t.byteCount, fileSize: raw.count)
+            }
+            for b in 0..<(rows * blocksPerRow) {
+                let start = t.fileOffset + b * t.type.blockBytes
+                let (bt, d) = GGMLTernaryBlock.decode(t.type, UnsafeRawBufferPointer(rebasing: raw[start..<(start + t.type.blockBytes)]))
+                guard d.isFinite else {
+                    throw GGUFError.invalidField(path: path, offset: start + t.type.blockBytes - 2, field: "\(name) block \(b) d",
+                                                 reason: "scale is not finite")
+                }
+                blockScales[b] = d * outputScale
+                trits.withUnsafeMutableBufferPointer { p in for i in 0..<256 { p[b * 256 + i] = bt[i] } }
+            }
+        }
+        let perRow = (0..<rows).allSatisfy { r in
+            let row = blockScales[(r * blocksPerRow)..<((r + 1) * blocksPerRow)]
+            return row.allSatisfy { $0 == row.first! }
+        }
+        if perRow {
+            return try TernaryWeights(rows: rows, cols: cols, groupSize: cols, planes: [trits],
+                                      scales: [(0..<rows).map { blockScales[$0 * blocksPerRow] }])
+        }
+        return try TernaryWeights(rows: rows, cols: cols, groupSize: 256, planes: [trits], scales: [blockScales])
     }
 }

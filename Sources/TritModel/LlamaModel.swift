@@ -28,11 +28,13 @@ public struct RMSNorm: Sendable {
     }
 }
 
-/// Rotary position embedding on ADJACENT pairs (x[2i], x[2i+1]) — llama.cpp's "normal" mode,
-/// which is right for GGUF Llama files because the converter permutes the Q/K rows. Rotating
-/// halves (NeoX style) instead gives perplexities in the hundreds on those files.
+/// Rotary position embedding. Llama GGUF files need ADJACENT pairs (x[2i], x[2i+1]) —
+/// llama.cpp's "normal" mode, because the converter permutes the Q/K rows; rotating halves
+/// (NeoX style) instead gives perplexities in the hundreds on those files. Gemma's files need
+/// halves (x[i], x[i+d/2]). The architecture says which (`DecoderArchitecture.rotaryLayout`).
 public struct RotaryEmbedding: Sendable {
     public let headDimension: Int
+    public let layout: DecoderArchitecture.RotaryLayout
     /// θ_i = base^(−2i/d), i = 0..<d/2.
     let inverseFrequencies: [Double]
     /// cos and sin of p·θ_i for positions p < `tabulatedPositions`, interleaved per position
@@ -41,8 +43,9 @@ public struct RotaryEmbedding: Sendable {
     let table: [Float]
     public let tabulatedPositions: Int
 
-    public init(headDimension: Int, base: Float, tabulatedPositions: Int = 0) {
+    public init(headDimension: Int, base: Float, tabulatedPositions: Int = 0, layout: DecoderArchitecture.RotaryLayout = .adjacentPairs) {
         self.headDimension = headDimension
+        self.layout = layout
         let half = headDimension / 2
         let inverse = (0..<half).map { pow(Double(base), -2 * Double($0) / Double(headDimension)) }
         inverseFrequencies = inverse
@@ -61,13 +64,16 @@ public struct RotaryEmbedding: Sendable {
     /// its row begins at `t * rowStride`.
     public func apply(_ x: UnsafeMutableBufferPointer<Float>, tokens: Int, heads: Int, rowStride: Int, start: Int) {
         let half = headDimension / 2
+        // The two coordinates of pair i: (2i, 2i+1) or (i, i + d/2).
+        let (first, second) = layout == .adjacentPairs ? (2, 1) : (1, half)
         func rotate(_ t: Int, _ angles: UnsafePointer<Float>) {
             for h in 0..<heads {
                 let v = x.baseAddress! + t * rowStride + h * headDimension
                 for i in 0..<half {
-                    let x0 = v[2 * i], x1 = v[2 * i + 1], c = angles[i], s = angles[half + i]
-                    v[2 * i] = x0 * c - x1 * s
-                    v[2 * i + 1] = x0 * s + x1 * c
+                    let a = first * i, b = a + second
+                    let x0 = v[a], x1 = v[b], c = angles[i], s = angles[half + i]
+                    v[a] = x0 * c - x1 * s
+                    v[b] = x0 * s + x1 * c
                 }
             }
         }
@@ -149,11 +155,19 @@ public struct TokenSegments: Sendable, Equatable {
     }
 }
 
-/// Grouped-query self-attention with RoPE and a KV cache.
+/// Grouped-query self-attention with RoPE and a KV cache, and the parts some architectures add:
+/// RMSNorm of each q and k head before RoPE (Gemma 3), a sliding window (Gemma 3's local
+/// layers), RMSNorm of the heads before the output projection (BitNet's SubLN).
 public struct Attention {
     public let query: LinearLayer, key: LinearLayer, value: LinearLayer, output: LinearLayer
     public let configuration: LlamaConfiguration
     public let rope: RotaryEmbedding
+    /// Per-head norms of q and k (one weight per head dimension), or nil.
+    public var queryNorm: RMSNorm? = nil, keyNorm: RMSNorm? = nil
+    /// RMSNorm of the concatenated heads before `output`, or nil.
+    public var subNorm: RMSNorm? = nil
+    /// A token at position p sees positions > p − window; nil: all earlier positions.
+    public var window: Int? = nil
 
     /// x: tokens × dim (already normalised); writes tokens × dim into `out`. New keys/values
     /// go into `cache` for `block` at positions cache.length ..< cache.length + tokens (the
@@ -161,7 +175,7 @@ public struct Attention {
     public func callAsFunction(_ x: UnsafeBufferPointer<Float>, tokens: Int, cache: inout KVCache, block: Int,
                                segments: TokenSegments? = nil, into out: UnsafeMutableBufferPointer<Float>) {
         let segments = segments.flatMap { $0.isSequence ? nil : $0 }
-        let c = configuration, dim = c.embeddingLength, kvDim = c.kvDimension, hd = c.headDimension
+        let c = configuration, dim = c.queryDimension, kvDim = c.kvDimension, hd = c.headDimension
         let past = cache.length, total = past + tokens
         precondition(total <= cache.capacity, "KV cache capacity \(cache.capacity) exceeded (\(total) tokens)")
         var q = [Float](repeating: 0, count: tokens * dim)
@@ -178,11 +192,13 @@ public struct Attention {
         }
         q.withUnsafeMutableBufferPointer { q in
             query.forward(x, tokens: tokens, into: q)
+            if let queryNorm { queryNorm(UnsafeBufferPointer(q), tokens: tokens * c.headCount, into: q) }
             rotate(q, heads: c.headCount, stride: dim)
         }
         cache.keys[block].withUnsafeMutableBufferPointer { kc in
             let k = UnsafeMutableBufferPointer(rebasing: kc[(past * kvDim)..<(total * kvDim)])
             key.forward(x, tokens: tokens, into: k)
+            if let keyNorm { keyNorm(UnsafeBufferPointer(k), tokens: tokens * c.kvHeadCount, into: k) }
             rotate(k, heads: c.kvHeadCount, stride: kvDim)
         }
         cache.values[block].withUnsafeMutableBufferPointer { vc in
@@ -190,8 +206,15 @@ public struct Attention {
         }
         let group = c.headCount / c.kvHeadCount
         let scale = 1 / Float(hd).squareRoot()
-        let gather = UnsafeMutablePointer<Float>.allocate(capacity: segments == nil ? 0 : total)
+        let gather = UnsafeMutablePointer<Float>.allocate(capacity: segments == nil && window == nil ? 0 : total)
         defer { gather.deallocate() }
+        // With a window: each new token's position, and the first position it sees.
+        let positions: [Int] = window == nil ? [] : segments.map { s in
+            var p = [Int](repeating: 0, count: tokens)
+            for run in s.runs { for (i, t) in run.tokens.enumerated() { p[t] = past + run.position + i } }
+            return p
+        } ?? (0..<tokens).map { past + $0 }
+        func firstVisible(_ t: Int) -> Int { window.map { max(0, positions[t] - $0 + 1) } ?? 0 }
         q.withUnsafeBufferPointer { q in
         cache.keys[block].withUnsafeBufferPointer { kc in
         cache.values[block].withUnsafeBufferPointer { vc in
@@ -204,8 +227,9 @@ public struct Attention {
                 if tokens == 1 {
                     // Decode: one query row. Direct loops beat two tiny sgemm calls per head
                     // (each an OpenBLAS call with its own overhead, 540 per token).
-                    FloatVectorKernels.attendOneQuery(qh, keys: kh, values: vh, stride: kvDim, positions: total, dim: hd,
-                                                      scale: scale, scores: s.baseAddress!, out: oh)
+                    let lo = firstVisible(0)
+                    FloatVectorKernels.attendOneQuery(qh, keys: kh + lo * kvDim, values: vh + lo * kvDim, stride: kvDim,
+                                                      positions: total - lo, dim: hd, scale: scale, scores: s.baseAddress!, out: oh)
                     continue
                 }
                 // S = Q_h K_hᵀ / √d  (tokens × total), strided views into the packed rows.
@@ -213,6 +237,21 @@ public struct Attention {
                             qh, Int32(dim), kh, Int32(kvDim), 0, s.baseAddress, Int32(total))
                 for t in 0..<tokens {   // causal softmax: token t sees positions 0...past+t
                     let row = s.baseAddress! + t * total, visible = past + t + 1
+                    if window != nil {
+                        // Sliding window: only cache entries and visible new tokens at most
+                        // window − 1 positions back (cache entry j sits at position j).
+                        let lo = firstVisible(t), cached = min(lo, past)..<past
+                        let ranges = segments?.visible(from: t) ?? [0..<(t + 1)]
+                        var n = 0
+                        for j in cached { gather[n] = row[j]; n += 1 }
+                        for r in ranges { for j in r where positions[j] >= lo { gather[n] = row[past + j]; n += 1 } }
+                        FloatVectorKernels.softmax(gather, n)
+                        for j in 0..<total { row[j] = 0 }
+                        n = 0
+                        for j in cached { row[j] = gather[n]; n += 1 }
+                        for r in ranges { for j in r where positions[j] >= lo { row[past + j] = gather[n]; n += 1 } }
+                        continue
+                    }
                     if let segments {
                         // Only what the segments let t see (and the cache): gather those scores,
                         // softmax them, scatter them back, zero the rest.
@@ -235,18 +274,23 @@ public struct Attention {
                             s.baseAddress, Int32(total), vh, Int32(kvDim), 0, oh, Int32(dim))
             }
         }}}}}
+        if let subNorm { attended.withUnsafeMutableBufferPointer { a in subNorm(UnsafeBufferPointer(a), tokens: tokens, into: a) } }
         attended.withUnsafeBufferPointer { output.forward($0, tokens: tokens, into: out) }
     }
 
     func mappingLinears(_ f: (LlamaLinearName, LinearLayer) -> LinearLayer) -> Attention {
         Attention(query: f(.query, query), key: f(.key, key), value: f(.value, value), output: f(.output, output),
-                  configuration: configuration, rope: rope)
+                  configuration: configuration, rope: rope, queryNorm: queryNorm, keyNorm: keyNorm, subNorm: subNorm, window: window)
     }
 }
 
-/// The SwiGLU feed-forward network: down(silu(gate(x)) ⊙ up(x)).
+/// The gated feed-forward network: down(act(gate(x)) ⊙ up(x)) — SwiGLU for Llama, GeGLU for
+/// Gemma, squared ReLU for BitNet 2B4T — with BitNet's RMSNorm before `down` where it has one.
 public struct MLP {
     public let gate: LinearLayer, up: LinearLayer, down: LinearLayer
+    public var activation: DecoderArchitecture.FeedForwardActivation = .silu
+    /// RMSNorm of act(gate) ⊙ up before `down` (BitNet's `ffn_sub_norm`), or nil.
+    public var subNorm: RMSNorm? = nil
 
     public func callAsFunction(_ x: UnsafeBufferPointer<Float>, tokens: Int, into out: UnsafeMutableBufferPointer<Float>) {
         let n = tokens * gate.outputCount
@@ -255,23 +299,31 @@ public struct MLP {
             u.withUnsafeMutableBufferPointer { u in
                 gate.forward(x, tokens: tokens, into: g)
                 up.forward(x, tokens: tokens, into: u)
-                FloatVectorKernels.swiglu(g.baseAddress!, u.baseAddress!, n)
+                switch activation {
+                case .silu: FloatVectorKernels.swiglu(g.baseAddress!, u.baseAddress!, n)
+                case .geluTanh: FloatVectorKernels.geglu(g.baseAddress!, u.baseAddress!, n)
+                case .reluSquared: FloatVectorKernels.reluSquaredGLU(g.baseAddress!, u.baseAddress!, n)
+                }
             }
+            if let subNorm { subNorm(UnsafeBufferPointer(g), tokens: tokens, into: g) }
             down.forward(UnsafeBufferPointer(g), tokens: tokens, into: out)
         }
     }
 
     func mappingLinears(_ f: (LlamaLinearName, LinearLayer) -> LinearLayer) -> MLP {
-        MLP(gate: f(.gate, gate), up: f(.up, up), down: f(.down, down))
+        MLP(gate: f(.gate, gate), up: f(.up, up), down: f(.down, down), activation: activation, subNorm: subNorm)
     }
 }
 
-/// One pre-norm transformer block: h += attn(norm(h)); h += mlp(norm(h)).
+/// One pre-norm transformer block: h += post(attn(norm(h))); h += post(mlp(norm(h))), where the
+/// post-norms are Gemma's (`post_attention_norm`, `post_ffw_norm`) and absent elsewhere.
 public struct TransformerBlock {
     public let attentionNorm: RMSNorm
     public let attention: Attention
     public let feedForwardNorm: RMSNorm
     public let mlp: MLP
+    public var postAttentionNorm: RMSNorm? = nil
+    public var postFeedForwardNorm: RMSNorm? = nil
 
     /// `stoppingAfterInputOf`: return as soon as that layer has run on its input, leaving `h`
     /// partly updated (calibration records a layer's inputs and needs nothing after it: the
@@ -297,6 +349,7 @@ public struct TransformerBlock {
             }
         }
         if stop == .output { return }
+        if let postAttentionNorm { delta.withUnsafeMutableBufferPointer { d in postAttentionNorm(UnsafeBufferPointer(d), tokens: tokens, into: d) } }
         for i in 0..<n { h[i] += delta[i] }
         h.withUnsafeBufferPointer { hp in normed.withUnsafeMutableBufferPointer { feedForwardNorm(hp, tokens: tokens, into: $0) } }
         switch stop {
@@ -305,12 +358,13 @@ public struct TransformerBlock {
         default: break
         }
         normed.withUnsafeBufferPointer { np in delta.withUnsafeMutableBufferPointer { mlp(np, tokens: tokens, into: $0) } }
+        if let postFeedForwardNorm { delta.withUnsafeMutableBufferPointer { d in postFeedForwardNorm(UnsafeBufferPointer(d), tokens: tokens, into: d) } }
         for i in 0..<n { h[i] += delta[i] }
     }
 
     func mappingLinears(_ f: (LlamaLinearName, LinearLayer) -> LinearLayer) -> TransformerBlock {
         TransformerBlock(attentionNorm: attentionNorm, attention: attention.mappingLinears(f), feedForwardNorm: feedForwardNorm,
-                         mlp: mlp.mappingLinears(f))
+                         mlp: mlp.mappingLinears(f), postAttentionNorm: postAttentionNorm, postFeedForwardNorm: postFeedForwardNorm)
     }
 
     /// The seven linear layers by their GGUF names.
@@ -368,9 +422,19 @@ public struct LlamaModel {
         outputHead = w.outputHead.map(table) ?? tokenEmbedding
         tiedEmbeddings = w.outputHead == nil
         outputNorm = RMSNorm(weight: w.outputNorm, epsilon: c.rmsNormEpsilon)
-        let rope = RotaryEmbedding(headDimension: c.headDimension, base: c.ropeFreqBase, tabulatedPositions: min(c.contextLength, 1 << 16))
+        let a = c.architecture
+        func rope(base: Float) -> RotaryEmbedding {
+            RotaryEmbedding(headDimension: c.headDimension, base: base, tabulatedPositions: min(c.contextLength, 1 << 16), layout: a.rotaryLayout)
+        }
+        let globalRope = rope(base: c.ropeFreqBase)
+        let slidingRope = a.slidingWindow == nil ? globalRope : rope(base: a.slidingRopeBase)
         var blocks: [TransformerBlock] = []
         for b in 0..<c.blockCount {
+            func norm(_ n: BlockNormName, if present: Bool) throws -> RMSNorm? {
+                guard present else { return nil }
+                guard let w = w.architectureNorms[n.tensorName(block: b)] else { throw GGUFError.missingTensor(name: n.tensorName(block: b)) }
+                return RMSNorm(weight: w, epsilon: c.rmsNormEpsilon)
+            }
             func layer(_ l: LlamaLinearName) throws -> LinearLayer {
                 let name = l.tensorName(block: b)
                 let (rows, cols) = LlamaWeights.shape(of: l, c)
@@ -381,13 +445,21 @@ public struct LlamaModel {
                 }
                 return layer
             }
+            let sliding = a.isSlidingLayer(b)
             let attention = Attention(query: try layer(.query), key: try layer(.key), value: try layer(.value),
-                                      output: try layer(.output), configuration: c, rope: rope)
-            let mlp = MLP(gate: try layer(.gate), up: try layer(.up), down: try layer(.down))
+                                      output: try layer(.output), configuration: c, rope: sliding ? slidingRope : globalRope,
+                                      queryNorm: try norm(.query, if: a.normalizesQueryKey),
+                                      keyNorm: try norm(.key, if: a.normalizesQueryKey),
+                                      subNorm: try norm(.attentionSub, if: a.normalizesBeforeOutputProjections),
+                                      window: sliding ? a.slidingWindow : nil)
+            let mlp = MLP(gate: try layer(.gate), up: try layer(.up), down: try layer(.down), activation: a.activation,
+                          subNorm: try norm(.feedForwardSub, if: a.normalizesBeforeOutputProjections))
             blocks.append(TransformerBlock(attentionNorm: RMSNorm(weight: w.attentionNorms[b], epsilon: c.rmsNormEpsilon),
                                            attention: attention,
                                            feedForwardNorm: RMSNorm(weight: w.feedForwardNorms[b], epsilon: c.rmsNormEpsilon),
-                                           mlp: mlp))
+                                           mlp: mlp,
+                                           postAttentionNorm: try norm(.postAttention, if: a.normalizesSublayerOutputs),
+                                           postFeedForwardNorm: try norm(.postFeedForward, if: a.normalizesSublayerOutputs)))
         }
         self.blocks = blocks
     }
@@ -427,18 +499,30 @@ public struct LlamaModel {
     /// linear layer is then one sgemm); decoding passes one.
     public func hiddenStates(_ tokens: [Int32], cache: inout KVCache, segments: TokenSegments? = nil) -> Matrix {
         let dim = configuration.embeddingLength, n = tokens.count
-        var h = [Float](repeating: 0, count: n * dim)
+        var h = embeddings(tokens)
+        for (b, block) in blocks.enumerated() { block(&h, tokens: n, cache: &cache, block: b, segments: segments) }
+        cache.advance(by: n)
+        var out = [Float](repeating: 0, count: n * dim)
+        h.withUnsafeBufferPointer { hp in out.withUnsafeMutableBufferPointer { outputNorm(hp, tokens: n, into: $0) } }
+        return Matrix(rows: n, cols: dim, values: out)
+    }
+
+    /// The first block's inputs for `tokens` (tokens × dim): their embedding rows, times √dim
+    /// where the architecture scales them (Gemma, in Float32 as llama.cpp's `ggml_scale`).
+    public func embeddings(_ tokens: [Int32]) -> [Float] {
+        let dim = configuration.embeddingLength
+        var h = [Float](repeating: 0, count: tokens.count * dim)
         h.withUnsafeMutableBufferPointer { hp in
             for (t, id) in tokens.enumerated() {
                 precondition(id >= 0 && Int(id) < tokenEmbedding.rows, "token id \(id) out of range")
                 tokenEmbedding.copyRow(Int(id), into: hp.baseAddress! + t * dim)
             }
         }
-        for (b, block) in blocks.enumerated() { block(&h, tokens: n, cache: &cache, block: b, segments: segments) }
-        cache.advance(by: n)
-        var out = [Float](repeating: 0, count: n * dim)
-        h.withUnsafeBufferPointer { hp in out.withUnsafeMutableBufferPointer { outputNorm(hp, tokens: n, into: $0) } }
-        return Matrix(rows: n, cols: dim, values: out)
+        if configuration.architecture.scalesEmbedding {
+            let scale = Float(dim).squareRoot()
+            for i in h.indices { h[i] *= scale }
+        }
+        return h
     }
 
     /// Logits (rows × vocab) for `count` hidden-state rows starting at row `first`.
@@ -500,7 +584,9 @@ public struct LlamaModel {
             for l in [b.attention.query, b.attention.key, b.attention.value, b.attention.output, b.mlp.gate, b.mlp.up, b.mlp.down] {
                 bytes["linear " + l.kind, default: 0] += l.weightBytes
             }
-            bytes["norms f32", default: 0] += (b.attentionNorm.weight.count + b.feedForwardNorm.weight.count) * 4
+            let norms = [b.attentionNorm, b.feedForwardNorm] + [b.attention.queryNorm, b.attention.keyNorm, b.attention.subNorm,
+                                                                b.mlp.subNorm, b.postAttentionNorm, b.postFeedForwardNorm].compactMap { $0 }
+            bytes["norms f32", default: 0] += norms.reduce(0) { $0 + $1.weight.count } * 4
         }
         bytes["norms f32", default: 0] += outputNorm.weight.count * 4
         bytes["token embedding \(tokenEmbedding.kind)", default: 0] += tokenEmbedding.byteCount

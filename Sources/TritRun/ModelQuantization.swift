@@ -271,14 +271,7 @@ public struct ModelQuantization {
             let tokenizer = try BPETokenizer(gguf: gguf)
             let seqs = try calibrationSequences(scored: options.scored, tokenizer: tokenizer, count: sequences,
                                                 length: length, data: options.data)
-            let dim = c.embeddingLength
-            hidden = seqs.map { ids in
-                var h = [Float](repeating: 0, count: ids.count * dim)
-                h.withUnsafeMutableBufferPointer { hb in
-                    for (t, id) in ids.enumerated() { model.tokenEmbedding.copyRow(Int(id), into: hb.baseAddress! + t * dim) }
-                }
-                return h
-            }
+            hidden = seqs.map { model.embeddings($0) }
             calibration = CalibrationSummary(source: "\(options.scored.calibrationSource)", scoredSource: "\(options.scored)",
                                              sequences: seqs.count, sequenceLength: length, tokens: seqs.count * length,
                                              mode: options.sequential ? "sequential" : "float", seconds: 0)

@@ -20,11 +20,15 @@ public struct MethodSpec: Codable, Sendable, Equatable {
     public var follows: String
     /// End-to-end quantization-aware training instead of a post-training quantizer.
     public var training: TrainingOptions?
+    /// Bits per linear weight as the file stores them, for a row that quantizes nothing (a model
+    /// that ships ternary); nil: Float32.
+    public var storedBitsPerWeight: Double?
 
     public init(method: String, id: String? = nil, label: String, parameters: [String: String] = [:],
-                keepLayers: [String] = [], follows: String, training: TrainingOptions? = nil) {
+                keepLayers: [String] = [], follows: String, training: TrainingOptions? = nil, storedBitsPerWeight: Double? = nil) {
         self.method = method; self.id = id ?? method; self.label = label; self.parameters = parameters
         self.keepLayers = keepLayers; self.follows = follows; self.training = training
+        self.storedBitsPerWeight = storedBitsPerWeight
     }
 
     /// Whether the method quantizes the model tensor `name` (`blk.0.attn_q.weight`).
@@ -35,9 +39,9 @@ public struct MethodSpec: Codable, Sendable, Equatable {
     /// The methods every paper compares, in the order the report shows them. The QAT rows train
     /// on `trainingTokens` (nil: the profile's budget, `defaultTrainingTokens` or, with `full`,
     /// `fullTrainingTokens`).
-    public static func defaults(full: Bool, trainingTokens: Int? = nil) -> [MethodSpec] {
-        [MethodSpec(method: "reference", label: "Float32 reference (Q4_1 dequantized)",
-                    follows: "the GGUF as shipped (Q4_1), dequantized to Float32"),
+    public static func defaults(full: Bool, trainingTokens: Int? = nil, referenceStorage: String = "Q4_1") -> [MethodSpec] {
+        [MethodSpec(method: "reference", label: "Float32 reference (\(referenceStorage) dequantized)",
+                    follows: "the GGUF as shipped (\(referenceStorage)), dequantized to Float32"),
          MethodSpec(method: "absmean", label: "absmean ternary (group 128)", parameters: ["granularity": "group"],
                     follows: "BitNet b1.58's absmean rounding (paper text), one scale per (row, 128-group)"),
          MethodSpec(method: "twn", label: "TWN ternary (per row)",
@@ -190,7 +194,7 @@ public struct ModelStage {
             : o.quantization != nil ? "Float32 BLAS on the dequantized weights" : "Float32 BLAS"
         var r = MethodResult(method: o.spec.id, label: o.spec.label, runtime: runtime)
         r.follows = o.spec.follows
-        r.bitsPerWeight = o.quantization?.bitsPerWeight ?? o.trainedBitsPerWeight ?? 32
+        r.bitsPerWeight = o.quantization?.bitsPerWeight ?? o.trainedBitsPerWeight ?? o.spec.storedBitsPerWeight ?? 32
         // Layers kept in full precision count at 16 bits, as the checkpoints that keep them store them.
         let kept = o.quantization?.keptWeightCount ?? 0
         if let q = o.quantization, kept > 0 {

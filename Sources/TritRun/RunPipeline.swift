@@ -24,6 +24,12 @@ public struct RunOptions: Sendable {
     public var methods: [String]?
     /// Training tokens of the QAT rows (nil: the profile's budget).
     public var trainingTokens: Int?
+    /// The GGUF to measure (nil: SmolLM2-135M, `cache.defaultModel`). Any architecture in
+    /// `ArchitectureRegistry`; a model that ships ternary is evaluated as it is.
+    public var model: String?
+
+    /// The model file the run measures.
+    public var modelPath: String { model ?? cache.defaultModel }
 
     public init(reportsDirectory: String = "Reports", runID: String? = nil, cache: CachePaths = CachePaths(),
                 full: Bool = false, fresh: Bool = false, skip: Set<String> = [], executable: String? = nil) {
@@ -60,7 +66,9 @@ public struct RunPipeline {
     public func run() throws -> (result: RunResult, path: String) {
         let o = options
         // Checked before any stage runs.
-        let methods = try Self.methods(full: o.full, selected: o.methods, trainingTokens: o.trainingTokens)
+        try o.cache.requireFile(o.modelPath)
+        let model = try ModelDescription(gguf: GGUFFile(path: o.modelPath))
+        let methods = try Self.methods(full: o.full, selected: o.methods, trainingTokens: o.trainingTokens, model: model)
         let stageCache = StageCache(cache: o.cache, reuse: !o.fresh)
         var stages: [StageRecord] = []
         let runsCachegrind = o.executable != nil && !o.skip.contains("tune") && !o.skip.contains("cachegrind")
@@ -80,8 +88,11 @@ public struct RunPipeline {
         // Every run id becomes a directory name: checked here, where all of them pass.
         let runID = try PathComponentName(o.runID ?? Self.makeRunID(revision: env.build.gitRevision), field: "run id").value
         var result = RunResult(runID: runID, context: env, notes: [
-            "Reference model: SmolLM2-135M-Instruct Q4_1 GGUF dequantized to Float32; experiments measure Q4_1 → ternary.",
-        ])
+            "Model: \(model.summary).",
+            model.shipsTernary
+                ? "The model ships ternary: it is evaluated as shipped, its \(model.storage) blocks repacked into TritBench's formats at load, on the packed kernels; no method quantizes it."
+                : "Reference: the GGUF's \(model.storage) weights dequantized to Float32; experiments measure \(model.storage) → ternary.",
+        ] + Self.skippedMethodNotes(model: model, selected: o.methods))
         // Measurements are keyed by revision, CPU and options: the same build on the same CPU
         // reuses them after an interruption; any code change measures again.
         let buildKey = Self.sourceKey(dirty: env.build.gitDirty) + [env.cpu.fingerprint, env.build.configuration, o.full ? "full" : "default"]
@@ -97,7 +108,7 @@ public struct RunPipeline {
         if !o.skip.contains("tune") {
             let threads = o.full ? [1, 2] : [1]
             // The model's own linear shapes, from its file's configuration (no weights loaded).
-            let shapes = try LlamaConfiguration(gguf: GGUFFile(path: o.cache.defaultModel)).distinctLinearShapes
+            let shapes = try LlamaConfiguration(gguf: GGUFFile(path: o.modelPath)).distinctLinearShapes
             let tuning = TuningStage(shapes: shapes, tokens: [1, 64], threads: threads, budget: TuningBudget(maxEvaluations: o.full ? 40 : 14),
                                      cachePath: TuningCache.defaultPath(cache: o.cache, cpuFingerprint: env.cpu.fingerprint))
             let out = try stage("tune", "kernels for the model's shapes (tokens 1 and 64, threads \(threads.map(String.init).joined(separator: ",")))") {
@@ -136,10 +147,9 @@ public struct RunPipeline {
 
             // --full: the papers' 128 × 2048 calibration tokens.
             let calibrationSequences = o.full ? 128 : 8, calibrationLength = o.full ? 2048 : 256
-            let stageModels = ModelStage(gguf: o.cache.defaultModel, methods: methods, plan: plan,
+            let stageModels = ModelStage(gguf: o.modelPath, methods: methods, plan: plan,
                                          calibrationSequences: calibrationSequences, calibrationLength: calibrationLength,
                                          stageCache: stageCache, buildKey: buildKey)
-            try o.cache.requireFile(o.cache.defaultModel)
             let out = try stage("models", "quantize, evaluate and time \(methods.count) methods") { () -> ((methods: [MethodResult], vocabularySize: Int?), Bool) in
                 let r = try stageModels.run()
                 return ((r.methods, r.vocabularySize), r.reused)
@@ -177,14 +187,31 @@ public struct RunPipeline {
         }
     }
 
-    /// The default method rows, or those named in `selected` (and the reference).
-    public static func methods(full: Bool, selected: [String]?, trainingTokens: Int? = nil) throws -> [MethodSpec] {
-        let all = MethodSpec.defaults(full: full, trainingTokens: trainingTokens)
+    /// The default method rows, or those named in `selected` (and the reference), for `model`:
+    /// a model that ships ternary has one row, itself as shipped; the QAT rows need Llama's block
+    /// (the training pass implements no other) and are left out elsewhere, with a note.
+    public static func methods(full: Bool, selected: [String]?, trainingTokens: Int? = nil,
+                               model: ModelDescription? = nil) throws -> [MethodSpec] {
+        if let model, model.shipsTernary {
+            return [MethodSpec(method: "reference", id: "as-shipped", label: "as shipped (\(model.storage)), packed kernels",
+                               follows: "the model's own ternary weights and scales, repacked losslessly at load",
+                               storedBitsPerWeight: model.linearBitsPerWeight)]
+        }
+        var all = MethodSpec.defaults(full: full, trainingTokens: trainingTokens, referenceStorage: model?.storage ?? "Q4_1")
+        if let model, model.architecture != DecoderArchitecture.llama.name { all.removeAll { $0.training != nil } }
         guard let selected else { return all }
         if let unknown = selected.first(where: { id in !all.contains { $0.id == id } }) {
             throw RunError.unknownMethod(unknown, known: all.map(\.id))
         }
         return all.filter { $0.id == "reference" || selected.contains($0.id) }
+    }
+
+    /// Why rows of the default table are missing for `model`.
+    static func skippedMethodNotes(model: ModelDescription, selected: [String]?) -> [String] {
+        guard !model.shipsTernary, model.architecture != DecoderArchitecture.llama.name else { return [] }
+        let training = MethodSpec.defaults(full: false).filter { $0.training != nil && (selected?.contains($0.id) ?? true) }
+        guard !training.isEmpty else { return [] }
+        return ["Left out for \(model.architecture): \(training.map(\.id).joined(separator: ", ")) (quantization-aware training runs Llama's block only)."]
     }
 
     /// What the evaluate stage runs. By default enough documents to tell methods apart (at least

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import TritCore
+import TritModel
 import TritRun
 
 struct RunCommand: ParsableCommand {
@@ -16,6 +17,8 @@ struct RunCommand: ParsableCommand {
     var methods: String?
     @Option(help: "Training tokens of the QAT rows (absmean-ste, tequila), \(RunCommand.qatTokenRange.lowerBound)-\(RunCommand.qatTokenRange.upperBound) (default: 12288; with --full: 131072). The run reuses the model `tritbench train --method M --tokens N` trained, from its checkpoint.")
     var qatTokens: Int?
+    @Option(help: "The GGUF model to measure (default: SmolLM2-135M from the set-up cache). Architectures: \(ArchitectureRegistry.supportedNames.joined(separator: ", ")). A GGUF with TQ1_0/TQ2_0 linear layers (BitNet) is evaluated as shipped; any other is quantized by every method.")
+    var model: String?
 
     static let qatTokenRange = 1...(1 << 40)
 
@@ -33,6 +36,7 @@ struct RunCommand: ParsableCommand {
             let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
             var options = RunOptions(reportsDirectory: reports, runID: runID, full: full, fresh: fresh, executable: exe)
             options.trainingTokens = qatTokens
+            options.model = model
             options.methods = methods.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
             let out = try RunPipeline(options: options).run()
             print(out.path)
