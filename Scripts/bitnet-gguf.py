@@ -23,7 +23,12 @@ rows = outputs, so ggml's ne = reversed):
     blk.N.ffn_down.weight            (n_embd, n_ff)      TQ2_0 or TQ1_0
     blk.N.<each of the 7 above>.scale (1,) F32 — the per-tensor scale; llama.cpp multiplies the
                              matmul result by it (build_lora_mm: ggml_mul(W·x, w_s)). Optional for
-                             llama.cpp, always written here, random in [0.5, 2) to exercise it.
+                             llama.cpp, always written here: u / sqrt(2K/3), u uniform in [0.5, 2),
+                             K = the weight's input width, so every projection of a unit-RMS input
+                             has outputs of RMS ~u. Without the 1/sqrt(2K/3) (plain scales ~1),
+                             q·k scores reach hundreds, attention is one-hot and chaotic, and the
+                             activation rounding below moves logits by whole units between two
+                             correct implementations.
 Ternary weights are random trits (each of -1, 0, +1 with probability 1/3) times 1.0, so every
 256-wide TQ block has max |w| = 1 and gguf-py's quantizer stores d = 1 (checked on every block:
 the d field, the last two bytes of both block types, must be 1.0) and codes equal to the trits
@@ -141,12 +146,12 @@ def tensor_plan(p, wtype):
         for name, shape in (("attn_q", (e, e)), ("attn_k", (kv, e)), ("attn_v", (kv, e)),
                             ("attn_output", (e, e))):
             plan.append((b + name + ".weight", shape, "trit", wtype))
-            plan.append((b + name + ".scale", (1,), "scale", T.F32))
+            plan.append((b + name + ".scale", shape, "scale", T.F32))
         plan.append((b + "attn_sub_norm.weight", (e,), "norm", T.F32))
         plan.append((b + "ffn_norm.weight", (e,), "norm", T.F32))
         for name, shape in (("ffn_gate", (f, e)), ("ffn_up", (f, e)), ("ffn_down", (e, f))):
             plan.append((b + name + ".weight", shape, "trit", wtype))
-            plan.append((b + name + ".scale", (1,), "scale", T.F32))
+            plan.append((b + name + ".scale", shape, "scale", T.F32))
         plan.append((b + "ffn_sub_norm.weight", (f,), "norm", T.F32))
     return plan
 
@@ -164,8 +169,8 @@ def make_tensor(index, name, shape, kind, qtype, seed):
     rng = np.random.default_rng([seed, index])
     if kind == "norm":
         return rng.uniform(0.8, 1.2, shape).astype(np.float32)
-    if kind == "scale":
-        return rng.uniform(0.5, 2.0, shape).astype(np.float32)
+    if kind == "scale":   # shape here is the weight's (rows, K): see "per-tensor scale" above
+        return (rng.uniform(0.5, 2.0, (1,)) / np.sqrt(2.0 / 3.0 * shape[1])).astype(np.float32)
     rows, cols = shape
     if qtype in (T.F32, T.F16):
         dt = np.float32 if qtype == T.F32 else np.float16
@@ -237,7 +242,8 @@ def main():
     w.add_add_bos_token(True)
     w.add_add_eos_token(False)
 
-    for name, shape, kind, qtype in plan:
+    plan = [(n, (1,) if k == "scale" else s, k, q, s) for n, s, k, q in plan]
+    for name, shape, kind, qtype, _ in plan:
         dt = np.uint8 if qtype not in (T.F32, T.F16) else (np.float32 if qtype == T.F32 else np.float16)
         size = nbytes(shape, qtype) if dt == np.uint8 else int(np.prod(shape)) * np.dtype(dt).itemsize
         w.add_tensor_info(name, shape, np.dtype(np.float32), size, raw_dtype=qtype)
@@ -246,12 +252,12 @@ def main():
     w.write_ti_data_to_file()
 
     total = sum(nbytes(s, q) if q not in (T.F32, T.F16) else int(np.prod(s)) * (4 if q == T.F32 else 2)
-                for _, s, _, q in plan)
+                for _, s, _, q, _ in plan)
     log(f"{a.preset} {a.type} seed {a.seed}: {len(plan)} tensors, {total / 1e6:.1f} MB of tensor data "
         f"-> {a.out}")
     t0, done = time.time(), 0
-    for index, (name, shape, kind, qtype) in enumerate(plan):
-        arr = make_tensor(index, name, shape, kind, qtype, a.seed)
+    for index, (name, shape, kind, qtype, gen_shape) in enumerate(plan):
+        arr = make_tensor(index, name, gen_shape, kind, qtype, a.seed)
         w.write_tensor_data(arr)
         done += arr.nbytes
         if kind in ("embd", "trit") and (name.endswith("ffn_down.weight") or kind == "embd"
