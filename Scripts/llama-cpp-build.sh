@@ -109,14 +109,17 @@ gguf_pythonpath() {
 }
 
 # bitnet_gguf PRESET TYPE: prints the path of the synthetic BitNet file (seed 1) under
-# $CACHE/bitnet, generating it with Scripts/bitnet-gguf.py if missing. Run from the repository root.
+# $CACHE/bitnet, generating it with Scripts/bitnet-gguf.py if missing or written by another version
+# of that script (FILE.stamp holds the generator's sha256). Run from the repository root.
 bitnet_gguf() {
     local preset="$1" type="$2" out="$CACHE/bitnet/bitnet-$1-$2.gguf"
-    if [ ! -f "$out" ]; then
+    local gen; gen=$(sha256sum Scripts/bitnet-gguf.py | cut -c1-64)
+    if [ ! -f "$out" ] || [ "$(cat "$out.stamp" 2>/dev/null)" != "$gen" ]; then
         mkdir -p "$CACHE/bitnet"
         local pp; pp=$(gguf_pythonpath)
         PYTHONPATH="$pp" python3 Scripts/bitnet-gguf.py --preset "$preset" --type "$type" --seed 1 --out "$out" >&2 \
             || llama_fail "Scripts/bitnet-gguf.py --preset $preset --type $type failed (expected $out)"
+        echo "$gen" > "$out.stamp"
     fi
     echo "$out"
 }
