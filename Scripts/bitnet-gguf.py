@@ -32,9 +32,10 @@ rows = outputs, so ggml's ne = reversed):
 Ternary weights are random trits (each of -1, 0, +1 with probability 1/3) times 1.0, so every
 256-wide TQ block has max |w| = 1 and gguf-py's quantizer stores d = 1 (checked on every block:
 the d field, the last two bytes of both block types, must be 1.0) and codes equal to the trits
-(checked by dequantizing the first rows of every tensor). The real weight of row r is
-trit · 1 · scale — the per-tensor scale is where the model's magnitude lives, as in the
-converted BitNet checkpoints. Norm weights are uniform in [0.8, 1.2); embeddings N(0, 0.05²).
+(checked by dequantizing the first rows of every tensor). Each effective weight is
+trit · 1 · scale: the per-tensor .scale tensor carries the magnitude. (llama.cpp's own converter,
+conversion/bitnet.py, instead folds BitNet's per-tensor absmean scale into the weights, so its
+files have d = that scale in every block and no .scale tensors; the arithmetic is the same.) Norm weights are uniform in [0.8, 1.2); embeddings N(0, 0.05²).
 Each tensor draws from its own generator, seeded by (--seed, tensor index), in fixed chunks of
 rows, so a file is a function of (preset, seed) and the same trits go into TQ1_0 and TQ2_0.
 
