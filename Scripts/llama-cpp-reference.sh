@@ -14,54 +14,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 CHUNKS="${1:-16}"
-CACHE="${TRITBENCH_CACHE:-$HOME/.cache/tritbench}"
-DIR="$CACHE/llama.cpp"
-LLAMA_CPP_PYTHON_VERSION=0.3.36
-LLAMA_CPP_PYTHON_SHA256=832db0699007f1be95a7e41ef12e88926b02ba836461e36a36372db2760c1a2e
-CMAKE_VERSION=4.4.4
-mkdir -p "$DIR/downloads"
-
-log() { echo "llama-cpp-reference: $*" >&2; }
-fail() { echo "llama-cpp-reference: error: $*" >&2; exit 1; }
-
-# CMake: the PyPI wheel carries a static binary (this machine has no cmake package).
-CMAKE="$DIR/cmake/cmake/data/bin/cmake"
-if [ ! -x "$CMAKE" ]; then
-    log "fetching cmake $CMAKE_VERSION (pip download)"
-    pip download --quiet --no-deps --only-binary :all: -d "$DIR/downloads" "cmake==$CMAKE_VERSION" \
-        || fail "pip download cmake==$CMAKE_VERSION failed"
-    rm -rf "$DIR/cmake"
-    python3 -m zipfile -e "$DIR"/downloads/cmake-"$CMAKE_VERSION"-*.whl "$DIR/cmake"
-    chmod +x "$DIR/cmake/cmake/data/bin/"*
-fi
-
-# llama.cpp sources: `pip download` of this sdist builds its metadata (scikit-build-core and a
-# CMake install in an isolated environment), so the file is fetched directly and
-# checked against the pinned sha256 instead (found through PyPI's simple index).
-SDIST="$DIR/downloads/llama_cpp_python-$LLAMA_CPP_PYTHON_VERSION.tar.gz"
-if [ ! -f "$SDIST" ] || ! echo "$LLAMA_CPP_PYTHON_SHA256  $SDIST" | sha256sum -c --quiet - 2>/dev/null; then
-    log "fetching llama-cpp-python $LLAMA_CPP_PYTHON_VERSION sdist from PyPI"
-    URL=$(curl -fsSL "https://pypi.org/simple/llama-cpp-python/" \
-          | grep -o "href=\"[^\"]*llama_cpp_python-$LLAMA_CPP_PYTHON_VERSION\.tar\.gz[^\"]*\"" | head -1 \
-          | sed 's/^href="//; s/[#"].*$//')
-    [ -n "$URL" ] || fail "could not find the llama-cpp-python $LLAMA_CPP_PYTHON_VERSION sdist in PyPI's simple index"
-    curl -fsSL -o "$SDIST.part" "$URL" || fail "download of $URL failed"
-    echo "$LLAMA_CPP_PYTHON_SHA256  $SDIST.part" | sha256sum -c --quiet - \
-        || fail "$SDIST: sha256 mismatch (expected $LLAMA_CPP_PYTHON_SHA256)"
-    mv "$SDIST.part" "$SDIST"
-fi
-SRC="$DIR/llama_cpp_python-$LLAMA_CPP_PYTHON_VERSION/vendor/llama.cpp"
-[ -d "$SRC" ] || tar -xzf "$SDIST" -C "$DIR"
-
-BIN="$DIR/build/bin"
-if [ ! -x "$BIN/llama-perplexity" ] || [ ! -x "$BIN/llama-bench" ]; then
-    log "building llama-perplexity and llama-bench (several minutes on 2 cores)"
-    "$CMAKE" -S "$SRC" -B "$DIR/build" -DCMAKE_BUILD_TYPE=Release -DGGML_NATIVE=ON -DLLAMA_CURL=OFF \
-        -DLLAMA_OPENSSL=OFF -DLLAMA_BUILD_SERVER=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF \
-        -DBUILD_SHARED_LIBS=OFF > "$DIR/cmake.log" 2>&1 || fail "cmake configure failed (see $DIR/cmake.log)"
-    "$CMAKE" --build "$DIR/build" -j "$(nproc)" --target llama-perplexity llama-bench > "$DIR/build.log" 2>&1 \
-        || fail "build failed (see $DIR/build.log)"
-fi
+LLAMA_LOG_NAME=llama-cpp-reference
+source Scripts/llama-cpp-build.sh
+log() { llama_log "$*"; }
+fail() { llama_fail "$*"; }
+DIR="$LLAMA_DIR"
+BIN="$LLAMA_BIN"
+llama_cpp_build llama-perplexity llama-bench
 
 Scripts/setup.sh >&2
 swift build -c release --product tritbench >&2
