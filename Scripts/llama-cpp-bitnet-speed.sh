@@ -2,8 +2,16 @@
 # BitNet b1.58 2B-4T-shaped speed on this CPU: llama.cpp's llama-bench (prefill 128 tokens, decode
 # 32, 1 and 2 threads, 3 repetitions) on synthetic TQ2_0 and TQ1_0 files written by
 # Scripts/bitnet-gguf.py --preset 2b4t (random trits, the model's shapes, Q8_0 token_embd which is
-# also the LM head; SiLU FFN as llama.cpp's `bitnet` graph has it). Prints llama-bench's markdown
-# rows. Idempotent: llama.cpp, gguf-py and the files are built/fetched/generated once under
+# also the LM head; SiLU FFN as llama.cpp's `bitnet` graph has it), and TritBench on the same
+# files (`tritbench eval --speed`: the file's trits repacked at load, kernels from this CPU's
+# tuning cache — tune the model's shapes first, see below), in one run on one machine. Prints
+# one table: tokens/s (llama-bench: mean ± sd of REPS; TritBench: median of 3 after a warm-up),
+# and TritBench over llama.cpp's faster type at the same thread count.
+#
+# Tune first (the same shapes, prefill 64 and decode, 1 and 2 threads), e.g.:
+#   .build/release/tritbench tune --shapes 2560x2560,640x2560,6912x2560,2560x6912 --tokens 1,64 --threads 1,2 --cold
+# Differences in protocol, stated: TritBench's decode runs after the 128-token prompt (llama-bench's
+# tg runs from an empty context); both compute the last token's logits per step. Idempotent: llama.cpp, gguf-py and the files are built/fetched/generated once under
 # ${TRITBENCH_CACHE:-~/.cache/tritbench} (files: $CACHE/bitnet/bitnet-2b4t-{tq2_0,tq1_0}.gguf,
 # ~0.9 and ~0.8 GB, about a minute each to write). Several minutes per file on 2 cores.
 #
@@ -20,21 +28,41 @@ for t in "${TYPES[@]}"; do
     case "$t" in tq2_0|tq1_0) ;; *) llama_fail "type '$t': expected tq2_0 or tq1_0" ;; esac
 done
 THREADS="${THREADS:-1,2}"; REPS="${REPS:-3}"; PROMPT="${PROMPT:-128}"; GEN="${GEN:-32}"
+[ "$PROMPT" = 128 ] && [ "$GEN" = 32 ] && [ "$REPS" = 3 ] && [ "$THREADS" = 1,2 ] \
+    || llama_log "note: TritBench's side always measures prefill 128, decode 32, 3 repetitions, 1 and 2 threads"
 
 llama_cpp_build llama-bench
-MODELS=()
+swift build -c release --product tritbench >&2
+OUT="$LLAMA_DIR/bitnet-speed"
+mkdir -p "$OUT"
 for t in "${TYPES[@]}"; do
-    MODELS+=("$(bitnet_gguf 2b4t "$t")")
-done
-
-for m in "${MODELS[@]}"; do
+    m="$(bitnet_gguf 2b4t "$t")"
     llama_log "llama-bench $m: prefill $PROMPT, decode $GEN, threads $THREADS, $REPS repetitions"
-    out=$("$LLAMA_BIN/llama-bench" -m "$m" -p "$PROMPT" -n "$GEN" -t "$THREADS" -r "$REPS" 2>&1) \
-        || { echo "$out" >&2; llama_fail "llama-bench failed on $m"; }
-    echo "# llama.cpp $(basename "$m")"
-    echo "$out" | grep -E '^\|'
+    "$LLAMA_BIN/llama-bench" -m "$m" -p "$PROMPT" -n "$GEN" -t "$THREADS" -r "$REPS" -o json > "$OUT/llama-$t.json" \
+        || llama_fail "llama-bench failed on $m"
+    llama_log "tritbench eval --speed on $m"
+    .build/release/tritbench eval --model "$m" --speed --json --quiet > "$OUT/tritbench-$t.json" \
+        || llama_fail "tritbench eval --speed failed on $m"
 done
-
-# ---------------------------------------------------------------- TritBench side (to be added)
-# TODO(TritBench BitNet forward): run TritBench's prefill/decode measurement on the same files,
-# "${MODELS[@]}", with the same PROMPT/GEN/THREADS/REPS, and print comparable rows here.
+python3 - "$OUT" "${TYPES[@]}" <<'PY'
+import json, sys
+out, types = sys.argv[1], sys.argv[2:]
+llama, ours = {}, {}
+for t in types:
+    for r in json.load(open(f"{out}/llama-{t}.json")):
+        phase = "prefill" if r["n_prompt"] > 0 else "decode"
+        llama[(t, phase, r["n_threads"])] = (r["avg_ts"], r["stddev_ts"])
+    for s in json.load(open(f"{out}/tritbench-{t}.json"))["speed"]:
+        ours[(t, "prefill", s["threads"])] = s["prefillTokensPerSecond"]
+        ours[(t, "decode", s["threads"])] = s["decodeTokensPerSecond"]
+print("| phase | threads | " + " | ".join(f"llama.cpp {t.upper()}" for t in types) + " | " +
+      " | ".join(f"TritBench {t.upper()}" for t in types) + " | TritBench best / llama.cpp best |")
+print("|---|---|" + "---|" * (2 * len(types) + 1))
+for phase in ("prefill", "decode"):
+    for th in sorted({k[2] for k in llama if k[1] == phase}):
+        l = [llama.get((t, phase, th)) for t in types]
+        o = [ours.get((t, phase, th)) for t in types]
+        lb = max(x[0] for x in l if x); ob = max(x for x in o if x)
+        print(f"| {phase} | {th} | " + " | ".join(f"{x[0]:.2f} ± {x[1]:.2f}" if x else "—" for x in l) + " | " +
+              " | ".join(f"{x:.2f}" if x else "—" for x in o) + f" | {ob / lb:.2f}× |")
+PY

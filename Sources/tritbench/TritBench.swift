@@ -9,7 +9,7 @@ struct TritBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tritbench",
         abstract: "Ternary LLM weights on CPUs: kernels, autotuning, quantization, evaluation, reports.",
-        subcommands: [EnvCommand.self, RunCommand.self, RooflineCommand.self, ProfileCommand.self, CompareCommand.self, KernelsCommand.self, TuneCommand.self, RegressCommand.self, QuantizeCommand.self, TrainCommand.self, EvalCommand.self, TokenizeCommand.self])
+        subcommands: [EnvCommand.self, RunCommand.self, RooflineCommand.self, ProfileCommand.self, CompareCommand.self, KernelsCommand.self, TuneCommand.self, RegressCommand.self, QuantizeCommand.self, TrainCommand.self, EvalCommand.self, TokenizeCommand.self, LogitsCommand.self])
 
     /// Refuses an invalid `TRITBENCH_ISA` before any command runs: the kernels read the cap when
     /// they first look at the CPU, and a typo must not silently run at the CPU's full ISA.
