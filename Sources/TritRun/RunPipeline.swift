@@ -207,7 +207,7 @@ public struct RunPipeline {
     }
 
     /// Why rows of the default table are missing for `model`.
-    static func skippedMethodNotes(model: ModelDescription, selected: [String]?) -> [String] {
+    public static func skippedMethodNotes(model: ModelDescription, selected: [String]?) -> [String] {
         guard !model.shipsTernary, model.architecture != DecoderArchitecture.llama.name else { return [] }
         let training = MethodSpec.defaults(full: false).filter { $0.training != nil && (selected?.contains($0.id) ?? true) }
         guard !training.isEmpty else { return [] }

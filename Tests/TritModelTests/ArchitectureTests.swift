@@ -195,3 +195,20 @@ struct Gemma3Tests {
         #expect(zip(lastB, expectB).map { abs($0 - $1) }.max()! < 1e-3)
     }
 }
+
+@Suite("Model description")
+struct ModelDescriptionTests {
+    @Test func aBitNetFileShipsTernary() throws {
+        for (type, bits) in [(GGMLType.tq2_0, 2.0625), (.tq1_0, 1.6875)] {
+            let d = try ModelDescription(gguf: GGUFFile(data: tinyBitNetGGUF(type: type, blocks: 1), path: "/x/bitnet.gguf"))
+            #expect(d.shipsTernary && d.architecture == "bitnet" && d.file == "bitnet.gguf")
+            #expect(d.linearTypes == [type.description] && d.linearBitsPerWeight == bits)
+        }
+    }
+
+    @Test func smolLM2IsAQuantizedLlama() throws {
+        let d = try ModelDescription(gguf: GGUFFile(path: CachePaths().defaultModel))
+        #expect(!d.shipsTernary && d.architecture == "llama" && d.storage == "Q4_1")
+        #expect(d.linearBitsPerWeight == 5)   // Q4_1: 20 bytes per 32 weights
+    }
+}

@@ -239,3 +239,21 @@ struct ModelQuantizationTests {
         #expect(!FileManager.default.fileExists(atPath: out))
     }
 }
+
+@Suite("Method rows per model")
+struct MethodRowsPerModelTests {
+    /// Gemma 3: every post-training method, no QAT row (training runs Llama's block only), and
+    /// the reference row names the file's storage.
+    @Test func gemmaGetsThePostTrainingRows() throws {
+        let path = CachePaths().root + "/model/gemma-3-270m-q4_k_m.gguf"
+        let model = try ModelDescription(gguf: GGUFFile(path: path))
+        let rows = try RunPipeline.methods(full: false, selected: nil, model: model)
+        #expect(rows.allSatisfy { $0.training == nil })
+        #expect(rows.map(\.id) == MethodSpec.defaults(full: false).filter { $0.training == nil }.map(\.id))
+        #expect(rows[0].label == "Float32 reference (\(model.storage) dequantized)" && model.storage.contains("Q4_K"))
+        #expect(RunPipeline.skippedMethodNotes(model: model, selected: nil).first?.contains("absmean-ste, tequila") == true)
+        let smol = try ModelDescription(gguf: GGUFFile(path: CachePaths().defaultModel))
+        #expect(try RunPipeline.methods(full: false, selected: nil, model: smol) == MethodSpec.defaults(full: false))
+        #expect(RunPipeline.skippedMethodNotes(model: smol, selected: nil).isEmpty)
+    }
+}
