@@ -85,7 +85,7 @@ public enum TernaryRuntime: Sendable {
 /// file (its linear layers from the file, everything else from the source GGUF it names).
 public struct LoadedModel {
     public let model: LlamaModel
-    public let tokenizer: BPETokenizer
+    public let tokenizer: any TextTokenizer
     public let representation: String
 
     /// - Parameters:
@@ -97,7 +97,7 @@ public struct LoadedModel {
             var packed = try PackedModelFile.load(path: path)
             // The source is verified (SHA-256) before any tensor or token is taken from it.
             let gguf = try GGUFFile(path: try packed.verifiedSource(packedPath: path))
-            tokenizer = try BPETokenizer(gguf: gguf)
+            tokenizer = try makeTokenizer(gguf: gguf)
             let weights = try LlamaWeights(gguf: gguf, loadingLinear: { packed.tensors[$0] == nil })
             let tables: LlamaModel.TablePrecision
             if case .packedKernels = ternary { tables = .int8 } else { tables = .float32 }
@@ -122,7 +122,7 @@ public struct LoadedModel {
             }
         } else {
             let gguf = try GGUFFile(path: path)
-            tokenizer = try BPETokenizer(gguf: gguf)
+            tokenizer = try makeTokenizer(gguf: gguf)
             model = try LlamaModel(weights: LlamaWeights(gguf: gguf))
             representation = "gguf-f32"
         }

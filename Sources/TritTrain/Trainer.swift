@@ -136,7 +136,7 @@ public struct Trainer {
         Self.reuseFreedActivations()
         try CachePaths().requireFile(modelPath)
         let gguf = try GGUFFile(path: modelPath)
-        let tokenizer = try BPETokenizer(gguf: gguf)
+        let tokenizer = try makeTokenizer(gguf: gguf)
         var params = try LlamaParameters<Float>(weights: LlamaWeights(gguf: gguf))
         let sha = try PackedModelFile.sha256(ofFile: modelPath)
         let ckptPath = try checkpointPath(modelSHA256: sha)
