@@ -10,9 +10,13 @@
 # ${TRITBENCH_CACHE:-~/.cache/tritbench}/llama.cpp, outside the repository.
 #
 # Usage: Scripts/llama-cpp-reference.sh [CHUNKS]    (default 16 windows = 8192 tokens of text)
+#        Scripts/llama-cpp-reference.sh --build-only  (step 1 only; it also builds llama-tokenize,
+#        which Scripts/llama-cpp-tokenize-check.sh uses)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+BUILD_ONLY=false
+if [ "${1:-}" = "--build-only" ]; then BUILD_ONLY=true; shift; fi
 CHUNKS="${1:-16}"
 CACHE="${TRITBENCH_CACHE:-$HOME/.cache/tritbench}"
 DIR="$CACHE/llama.cpp"
@@ -54,14 +58,16 @@ SRC="$DIR/llama_cpp_python-$LLAMA_CPP_PYTHON_VERSION/vendor/llama.cpp"
 [ -d "$SRC" ] || tar -xzf "$SDIST" -C "$DIR"
 
 BIN="$DIR/build/bin"
-if [ ! -x "$BIN/llama-perplexity" ] || [ ! -x "$BIN/llama-bench" ]; then
-    log "building llama-perplexity and llama-bench (several minutes on 2 cores)"
+if [ ! -x "$BIN/llama-perplexity" ] || [ ! -x "$BIN/llama-bench" ] || [ ! -x "$BIN/llama-tokenize" ]; then
+    log "building llama-perplexity, llama-bench and llama-tokenize (several minutes on 2 cores)"
     "$CMAKE" -S "$SRC" -B "$DIR/build" -DCMAKE_BUILD_TYPE=Release -DGGML_NATIVE=ON -DLLAMA_CURL=OFF \
         -DLLAMA_OPENSSL=OFF -DLLAMA_BUILD_SERVER=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF \
         -DBUILD_SHARED_LIBS=OFF > "$DIR/cmake.log" 2>&1 || fail "cmake configure failed (see $DIR/cmake.log)"
-    "$CMAKE" --build "$DIR/build" -j "$(nproc)" --target llama-perplexity llama-bench > "$DIR/build.log" 2>&1 \
+    "$CMAKE" --build "$DIR/build" -j "$(nproc)" --target llama-perplexity llama-bench llama-tokenize > "$DIR/build.log" 2>&1 \
         || fail "build failed (see $DIR/build.log)"
 fi
+
+$BUILD_ONLY && exit 0
 
 Scripts/setup.sh >&2
 swift build -c release --product tritbench >&2
