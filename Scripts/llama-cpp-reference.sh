@@ -10,9 +10,15 @@
 # ${TRITBENCH_CACHE:-~/.cache/tritbench}/llama.cpp, outside the repository.
 #
 # Usage: Scripts/llama-cpp-reference.sh [CHUNKS]    (default 16 windows = 8192 tokens of text)
+#        MODEL=FILE Scripts/llama-cpp-reference.sh [CHUNKS]   (another GGUF: default SmolLM2-135M;
+#        e.g. MODEL=$CACHE/model/gemma-3-270m-q4_k_m.gguf)
+#        Scripts/llama-cpp-reference.sh --build-only  (step 1 only; it also builds llama-tokenize,
+#        which Scripts/llama-cpp-tokenize-check.sh uses)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+BUILD_ONLY=false
+if [ "${1:-}" = "--build-only" ]; then BUILD_ONLY=true; shift; fi
 CHUNKS="${1:-16}"
 LLAMA_LOG_NAME=llama-cpp-reference
 source Scripts/llama-cpp-build.sh
@@ -20,14 +26,16 @@ log() { llama_log "$*"; }
 fail() { llama_fail "$*"; }
 DIR="$LLAMA_DIR"
 BIN="$LLAMA_BIN"
-llama_cpp_build llama-perplexity llama-bench
+llama_cpp_build llama-perplexity llama-bench llama-tokenize
+
+$BUILD_ONLY && exit 0
 
 Scripts/setup.sh >&2
 swift build -c release --product tritbench >&2
 TB=.build/release/tritbench
-MODEL="$CACHE/model/SmolLM2-135M-Instruct.Q4_1.gguf"
+MODEL="${MODEL:-$CACHE/model/SmolLM2-135M-Instruct.Q4_1.gguf}"
 [ -f "$MODEL" ] || fail "model not found at $MODEL (run Scripts/setup.sh)"
-TEXT="$DIR/boolq-passages.txt"
+TEXT="$DIR/boolq-passages-$(basename "$MODEL" .gguf).txt"
 TOKENS=$((CHUNKS * 512))
 
 log "TritBench Float32 forward, second half of each 512-token window, $CHUNKS windows"

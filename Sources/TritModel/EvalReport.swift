@@ -81,8 +81,6 @@ public enum TernaryRuntime: Sendable {
     case dequantizedFloat32
 }
 
-/// A model ready to evaluate, from either a GGUF file (Float32 reference) or a packed model
-/// file (its linear layers from the file, everything else from the source GGUF it names).
 extension TernaryRuntime {
     /// The layer that runs `t` this way.
     public func layer(_ t: TernaryWeights, threads: Int) throws -> LinearLayer {
@@ -113,9 +111,12 @@ extension LlamaModel {
     }
 }
 
+/// A model ready to evaluate, from a GGUF file (Float32 reference, or as shipped when it is
+/// ternary) or a packed model file (its linear layers from the file, everything else from the
+/// source GGUF it names).
 public struct LoadedModel {
     public let model: LlamaModel
-    public let tokenizer: BPETokenizer
+    public let tokenizer: any TextTokenizer
     public let representation: String
 
     /// - Parameters:
@@ -127,7 +128,7 @@ public struct LoadedModel {
             var packed = try PackedModelFile.load(path: path)
             // The source is verified (SHA-256) before any tensor or token is taken from it.
             let gguf = try GGUFFile(path: try packed.verifiedSource(packedPath: path))
-            tokenizer = try BPETokenizer(gguf: gguf)
+            tokenizer = try makeTokenizer(gguf: gguf)
             let weights = try LlamaWeights(gguf: gguf, loadingLinear: { packed.tensors[$0] == nil })
             let tables: LlamaModel.TablePrecision
             if case .packedKernels = ternary { tables = .int8 } else { tables = .float32 }
@@ -148,7 +149,7 @@ public struct LoadedModel {
             }
         } else {
             let gguf = try GGUFFile(path: path)
-            tokenizer = try BPETokenizer(gguf: gguf)
+            tokenizer = try makeTokenizer(gguf: gguf)
             // A model that ships ternary (BitNet in TQ1_0/TQ2_0) runs as it is: its blocks are
             // repacked into TritBench's formats at load, never rounded through Float32.
             let ternaryTypes = Set(gguf.tensors.filter { $0.type == .tq1_0 || $0.type == .tq2_0 }.map(\.type.description))

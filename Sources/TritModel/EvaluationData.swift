@@ -156,14 +156,15 @@ public enum PerplexitySource: Sendable, Equatable, CustomStringConvertible {
 /// Calibration token sequences for the quantizers (GPTQ, PT²-LLM, Tequila), taken from the
 /// source that is NOT scored (see `PerplexitySource.calibrationSource`): the first `count`
 /// consecutive, non-overlapping chunks of `length` tokens of that source's joined passages.
-public func calibrationSequences(scored: PerplexitySource, tokenizer: BPETokenizer, count: Int, length: Int,
+public func calibrationSequences(scored: PerplexitySource, tokenizer: any TextTokenizer, count: Int, length: Int,
                                  data: EvaluationData = EvaluationData()) throws -> [[Int32]] {
     let source = scored.calibrationSource
-    // Tokenize passage by passage (each followed by the blank-line separator) only as far as needed.
+    // Tokenize passage by passage (each followed by the blank-line separator) only as far as needed;
+    // the passages form one running text, so none gets a BOS of its own.
     var tokens: [Int32] = []
     let needed = count * length
     for passage in try source.passages(data) where tokens.count < needed {
-        tokens += tokenizer.encode(passage + "\n\n")
+        tokens += tokenizer.encode(passage + "\n\n", addBOS: false)
     }
     var out: [[Int32]] = []
     var start = 0

@@ -344,7 +344,21 @@ public struct GGUFFile: @unchecked Sendable {
         return s
     }
 
+    public func bool(_ key: String) throws -> Bool {
+        let v = try value(key)
+        guard let b = v.bool else { throw GGUFError.wrongKeyType(key: key, expected: "bool", found: v.typeName) }
+        return b
+    }
+
+    /// `read(key)` when the key is present, nil when it is absent: an optional field is still
+    /// refused when it holds the wrong type, instead of silently taking its default.
+    public func ifPresent<T>(_ key: String, _ read: (String) throws -> T) rethrows -> T? {
+        metadata[key] == nil ? nil : try read(key)
+    }
+
     public func strings(_ key: String) throws -> [String] { try array(key, of: "array<string>", \.string) }
+
+    public func floats(_ key: String) throws -> [Float] { try array(key, of: "array of numbers", { $0.floatingPoint.map(Float.init) }) }
 
     public func integers(_ key: String) throws -> [Int] { try array(key, of: "array of integers", \.integer) }
 

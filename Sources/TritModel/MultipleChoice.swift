@@ -96,14 +96,14 @@ public struct PendingLogProbabilities {
 /// by consecutive choices (every task but WinoGrande), so each context is run once per document.
 public struct LoglikelihoodScorer<Model: DecoderModel> {
     public let model: Model
-    public let tokenizer: BPETokenizer
+    public let tokenizer: any TextTokenizer
     /// Longest sequence scored; longer inputs lose context tokens from the left.
     public let maxLength: Int
     private var cache: KVCache
     private var cachedContext: [Int32] = []
     private var lastContextHidden: Matrix?
 
-    public init(model: Model, tokenizer: BPETokenizer, maxLength: Int = 2048) {
+    public init(model: Model, tokenizer: any TextTokenizer, maxLength: Int = 2048) {
         self.model = model; self.tokenizer = tokenizer
         self.maxLength = min(maxLength, model.contextLength)
         cache = model.makeCache(capacity: self.maxLength)
@@ -121,7 +121,7 @@ public struct LoglikelihoodScorer<Model: DecoderModel> {
         if whole.count > ctxTokens.count && Array(whole.prefix(ctxTokens.count)) == ctxTokens {
             contTokens = Array(whole[ctxTokens.count...])
         } else {
-            contTokens = tokenizer.encode(cont)
+            contTokens = tokenizer.encode(cont, addBOS: false)   // it follows the context: no BOS of its own
         }
         if ctxTokens.isEmpty { ctxTokens = [tokenizer.eosTokenID ?? 0] }
         if contTokens.count >= maxLength { contTokens = Array(contTokens.suffix(maxLength - 1)) }
@@ -216,7 +216,7 @@ public struct LoglikelihoodScorer<Model: DecoderModel> {
 /// do twice the work, where splitting each layer's rows across them leaves the attention,
 /// norms and LM head softmax on one. Outcomes are kept in document order.
 public func evaluateMultipleChoice<Model: DecoderModel>(task: String, documents allDocs: [MultipleChoiceDocument], model: Model,
-                                   tokenizer: BPETokenizer, limit: Int? = nil, progress: Bool = true,
+                                   tokenizer: any TextTokenizer, limit: Int? = nil, progress: Bool = true,
                                    workers: Int = 1) -> TaskResult {
     let docs = limit.map { Array(allDocs.prefix($0)) } ?? allDocs
     let n = max(workers, 1) > docs.count ? max(docs.count, 1) : max(workers, 1)
@@ -253,7 +253,7 @@ public func evaluateMultipleChoice<Model: DecoderModel>(task: String, documents 
 /// Scores `docs` in order on one thread and hands each document's picks (by summed and by
 /// per-character log-likelihood) to `done`. The LM head's rows are pooled across documents
 /// (`MultipleChoiceTask.headRows` at a time), so a document is decided once its rows went through.
-func scoreDocuments<Model: DecoderModel>(_ docs: [MultipleChoiceDocument], model: Model, tokenizer: BPETokenizer,
+func scoreDocuments<Model: DecoderModel>(_ docs: [MultipleChoiceDocument], model: Model, tokenizer: any TextTokenizer,
                     done: (Int, (acc: Int, norm: Int)) -> Void) {
     var scorer = LoglikelihoodScorer(model: model, tokenizer: tokenizer)
     var firstChoice: [Int] = [], totals: [Double] = []

@@ -6,15 +6,18 @@ public enum TokenizerError: Error, CustomStringConvertible, Equatable {
     case unsupportedPreTokenizer(String)
     case invalidMerge(index: Int, merge: String)
     case invalidTokenID(Int32, vocabularySize: Int)
+    /// A tokenizer field of the GGUF that cannot be used as it is.
+    case malformedField(field: String, reason: String)
 
     public var description: String {
         switch self {
         case let .unsupportedModel(m):
-            return "tokenizer: 'tokenizer.ggml.model' is \"\(m)\"; only \"gpt2\" (byte-level BPE) is supported"
+            return "tokenizer: 'tokenizer.ggml.model' is \"\(m)\"; supported: \"gpt2\" (byte-level BPE), \"llama\" (SentencePiece)"
         case let .unsupportedPreTokenizer(p):
             return "tokenizer: 'tokenizer.ggml.pre' is \"\(p)\"; supported: smollm, gpt2, default"
         case let .invalidMerge(i, m): return "tokenizer: 'tokenizer.ggml.merges'[\(i)] = \"\(m)\" is not two symbols separated by one space"
         case let .invalidTokenID(id, n): return "tokenizer: token id \(id) is outside the vocabulary (0..<\(n))"
+        case let .malformedField(field, reason): return "tokenizer: '\(field)': \(reason)"
         }
     }
 }
@@ -111,7 +114,7 @@ public enum PreTokenizer: String, Sendable {
 /// Byte-level BPE (GPT-2 style) built from a GGUF's `tokenizer.ggml.tokens`, `…merges`,
 /// `…token_type` and `…pre`. Special (control / user-defined) tokens written literally in the
 /// text map to their ids; decode is the exact inverse of encode.
-public struct BPETokenizer: Sendable {
+public struct BPETokenizer: TextTokenizer {
     public let tokens: [String]
     public let preTokenizer: PreTokenizer
     public let bosTokenID: Int32?
@@ -293,7 +296,4 @@ public struct BPETokenizer: Sendable {
         }
         return out
     }
-
-    /// Text of token ids (invalid UTF-8 from a partial sequence becomes U+FFFD).
-    public func decode(_ ids: [Int32]) throws -> String { String(decoding: try decodeBytes(ids), as: UTF8.self) }
 }

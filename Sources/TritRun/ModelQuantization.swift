@@ -268,7 +268,7 @@ public struct ModelQuantization {
         var hidden: [[Float]] = []
         var calibration: CalibrationSummary?
         if sequences > 0 {
-            let tokenizer = try BPETokenizer(gguf: gguf)
+            let tokenizer = try makeTokenizer(gguf: gguf)
             let seqs = try calibrationSequences(scored: options.scored, tokenizer: tokenizer, count: sequences,
                                                 length: length, data: options.data)
             hidden = seqs.map { model.embeddings($0) }

@@ -136,12 +136,12 @@ public struct Trainer {
         Self.reuseFreedActivations()
         try CachePaths().requireFile(modelPath)
         let gguf = try GGUFFile(path: modelPath)
-        let tokenizer = try BPETokenizer(gguf: gguf)
         let weights = try LlamaWeights(gguf: gguf)
         // The training forward and backward (LlamaTrainingPass) are Llama's block and nothing else.
         guard weights.configuration.architecture == .llama else {
             throw TrainingError.unsupported("the \(weights.configuration.architecture.name) architecture (training runs Llama's block only)")
         }
+        let tokenizer = try makeTokenizer(gguf: gguf)
         var params = try LlamaParameters<Float>(weights: weights)
         let sha = try PackedModelFile.sha256(ofFile: modelPath)
         let ckptPath = try checkpointPath(modelSHA256: sha)
