@@ -61,7 +61,8 @@ public struct EvaluationPlan: Codable, Sendable, Equatable {
                 if progress { logNotice("perplexity text \(source): \(tokens.count) tokens") }
                 let r = try perplexity(model: evalModel, tokens: tokens,
                                        options: PerplexityOptions(context: context, stride: stride, maxTokens: maxTokens,
-                                                                  scoring: secondHalf ? .secondHalf : .newTokens),
+                                                                  scoring: secondHalf ? .secondHalf : .newTokens,
+                                                                  windowStartToken: loaded.tokenizer.addBOS ? loaded.tokenizer.bosTokenID : nil),
                                        progress: progress, workers: threads)
                 report.pplSource = source.description
                 report.perplexity = r

@@ -17,9 +17,15 @@ public struct PerplexityOptions: Sendable {
     /// Use only the first `maxTokens` tokens of the text.
     public var maxTokens: Int?
     public var scoring: PerplexityScoring
+    /// The token each window starts with, in place of the text's own (never scored): BOS for a
+    /// vocabulary that adds it, as llama.cpp's perplexity does. A model trained with BOS always
+    /// in front (Gemma) is far off its training distribution without it; nil: the text as it is.
+    public var windowStartToken: Int32?
 
-    public init(context: Int = 512, stride: Int? = nil, maxTokens: Int? = nil, scoring: PerplexityScoring = .newTokens) {
+    public init(context: Int = 512, stride: Int? = nil, maxTokens: Int? = nil, scoring: PerplexityScoring = .newTokens,
+                windowStartToken: Int32? = nil) {
         self.context = context; self.stride = stride ?? context; self.maxTokens = maxTokens; self.scoring = scoring
+        self.windowStartToken = windowStartToken
     }
 }
 
@@ -104,7 +110,9 @@ public func perplexity<Model: DecoderModel>(model: Model, tokens allTokens: [Int
             for i in (windows.count * w / threads)..<(windows.count * (w + 1) / threads) {
                 let (begin, end, firstTarget) = windows[i]
                 cache.truncate(to: 0)
-                let hidden = m.hiddenStates(Array(tokens[begin..<end]), cache: &cache)
+                var window = Array(tokens[begin..<end])
+                if let first = o.windowStartToken { window[0] = first }
+                let hidden = m.hiddenStates(window, cache: &cache)
                 // Row r predicts token begin + r + 1.
                 let lp = m.logProbabilities(hidden, first: firstTarget - 1 - begin, targets: Array(tokens[firstTarget..<end]))
                 var nll = 0.0

@@ -196,6 +196,23 @@ struct Gemma3Tests {
     }
 }
 
+@Suite("Perplexity windows")
+struct PerplexityWindowStartTests {
+    /// With a start token each window's first token is replaced (llama.cpp's BOS), and only it:
+    /// where the text already holds that token at every window start nothing changes; another
+    /// start token changes the result.
+    @Test func theStartTokenReplacesEachWindowsFirstTokenOnly() throws {
+        let m = try LlamaModel(shippedTernary: GGUFFile(data: tinyBitNetGGUF(type: .tq2_0), path: "b.gguf"), ternary: .dequantizedFloat32)
+        var tokens: [Int32] = (0..<24).map { Int32(($0 * 7 + 3) % 64) }
+        for s in stride(from: 0, to: 24, by: 8) { tokens[s] = 5 }
+        func ppl(_ start: Int32?) throws -> Double {
+            try perplexity(model: m, tokens: tokens, options: PerplexityOptions(context: 8, windowStartToken: start), progress: false).perplexity
+        }
+        #expect(try ppl(5) == ppl(nil))
+        #expect(try ppl(6) != ppl(nil))
+    }
+}
+
 @Suite("Model description")
 struct ModelDescriptionTests {
     @Test func aBitNetFileShipsTernary() throws {
