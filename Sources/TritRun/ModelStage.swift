@@ -240,7 +240,9 @@ public struct ModelStage {
         if let q = o.quantization, let c = q.calibration {
             r.notes.append("calibration: \(c.tokens) tokens from \(c.source) (\(c.mode)), not the scored text")
         }
-        if o.spec.method == "reference" { r.notes.append("bits/weight 32: the Float32 model as evaluated (the GGUF stores Q4_1, 5.0 bpw)") }
+        if o.spec.method == "reference" && o.spec.storedBitsPerWeight == nil {
+            r.notes.append("bits/weight 32: the Float32 model as evaluated (the GGUF's own storage is in the run's model line)")
+        }
         return r
     }
 }

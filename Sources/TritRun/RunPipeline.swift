@@ -112,7 +112,7 @@ public struct RunPipeline {
             let tuning = TuningStage(shapes: shapes, tokens: [1, 64], threads: threads, budget: TuningBudget(maxEvaluations: o.full ? 40 : 14),
                                      cachePath: TuningCache.defaultPath(cache: o.cache, cpuFingerprint: env.cpu.fingerprint))
             let out = try stage("tune", "kernels for the model's shapes (tokens 1 and 64, threads \(threads.map(String.init).joined(separator: ",")))") {
-                try stageCache.run(stage: "tune", key: StageCache.key(buildKey + ["tune-v1"])) { try tuning.run(roofline: result.roofline) }
+                try stageCache.run(stage: "tune", key: StageCache.key(buildKey + ["tune-v1"] + shapes.map { "\($0.rows)x\($0.cols)" })) { try tuning.run(roofline: result.roofline) }
             }
             result.tuning = out.landscapes
             result.kernels = out.kernels
