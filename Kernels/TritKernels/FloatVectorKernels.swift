@@ -63,6 +63,70 @@ public enum FloatVectorKernels {
                                scale: scale, scores: scores, out: out)
     }
 
+    /// Decode attention of one token: `heads` query heads (head h at `q + h·dim`) over
+    /// `positions` cached rows of `kvHeads` key/value heads (KV head k's row p at
+    /// `keys + k·headStride + p·rowStride`), head h reading KV head h / (heads / kvHeads); head
+    /// h's output goes to `out + h·dim`. `scores`: heads × positions floats of scratch.
+    ///
+    /// The KV heads are split over up to `threads` threads of the kernels' worker pool (each
+    /// KV head is independent work), and the query heads of one KV head run together
+    /// (`attendQueryGroup`), so a row of the cache is read once per group, not once per head.
+    public static func attendDecode(_ q: UnsafePointer<Float>, heads: Int, kvHeads: Int, keys: UnsafePointer<Float>,
+                                    values: UnsafePointer<Float>, rowStride: Int, headStride: Int, positions: Int, dim: Int,
+                                    scale: Float, scores: UnsafeMutablePointer<Float>, out: UnsafeMutablePointer<Float>, threads: Int) {
+        precondition(kvHeads > 0 && heads % kvHeads == 0, "\(heads) query heads over \(kvHeads) KV heads")
+        let group = heads / kvHeads
+        // Units of work: (KV head, up to 4 of its query heads).
+        let perGroup = (group + 3) / 4, units = kvHeads * perGroup
+        let run: (Int) -> Void = { u in
+            let kv = u / perGroup, first = kv * group + (u % perGroup) * 4, n = min(4, kv * group + group - first)
+            attendQueryGroup(q + first * dim, heads: n, keys: keys + kv * headStride, values: values + kv * headStride, stride: rowStride,
+                             positions: positions, dim: dim, scale: scale, scores: scores + first * positions,
+                             out: out + first * dim)
+        }
+        KernelThreads.forEachChunk(units, threads: threads, run)
+    }
+
+    /// Up to 4 query heads sharing one KV head (see `attendDecode`): head g's query at
+    /// `q + g·dim`, scores at `scores + g·positions`, output at `out + g·dim`.
+    public static func attendQueryGroup(_ q: UnsafePointer<Float>, heads: Int, keys: UnsafePointer<Float>, values: UnsafePointer<Float>,
+                                        stride: Int, positions: Int, dim: Int, scale: Float,
+                                        scores: UnsafeMutablePointer<Float>, out: UnsafeMutablePointer<Float>) {
+        #if arch(x86_64)
+        if useAVX2 && dim % 8 == 0 && heads <= 4 {
+            AVX2Kernels.attendQueryGroup(q, heads: heads, keys: keys, values: values, stride: stride, positions: positions,
+                                         dim: dim, scale: scale, scores: scores, out: out)
+            return
+        }
+        #endif
+        portableAttendQueryGroup(q, heads: heads, keys: keys, values: values, stride: stride, positions: positions, dim: dim,
+                                 scale: scale, scores: scores, out: out)
+    }
+
+    /// Root-mean-square normalisation of one row: y = x · (1 / √(Σx²/n + ε)) · w.
+    public static func rmsNorm(_ x: UnsafePointer<Float>, weights w: UnsafePointer<Float>, epsilon: Float,
+                               into y: UnsafeMutablePointer<Float>, _ n: Int) {
+        #if arch(x86_64)
+        if useAVX2 {
+            let scale = 1 / (AVX2Kernels.sumOfSquares(x, n) / Float(n) + epsilon).squareRoot()
+            AVX2Kernels.scaleByWeights(x, scale: scale, weights: w, into: y, n)
+            return
+        }
+        #endif
+        portableRMSNorm(x, weights: w, epsilon: epsilon, into: y, n)
+    }
+
+    /// y[j] += x[j].
+    public static func add(_ x: UnsafePointer<Float>, to y: UnsafeMutablePointer<Float>, _ n: Int) {
+        var j = 0
+        while j + 8 <= n {
+            let v = UnsafeMutableRawPointer(y + j).loadUnaligned(as: SIMD8<Float>.self) + UnsafeRawPointer(x + j).loadUnaligned(as: SIMD8<Float>.self)
+            UnsafeMutableRawPointer(y + j).storeBytes(of: v, as: SIMD8<Float>.self)
+            j += 8
+        }
+        while j < n { y[j] += x[j]; j += 1 }
+    }
+
     // MARK: Portable loops (also the reference the AVX2 ones are tested against)
 
     public static func portableSoftmax(_ x: UnsafeMutablePointer<Float>, _ n: Int) {
@@ -85,6 +149,21 @@ public enum FloatVectorKernels {
         portableSoftmax(scores, positions)
         out.update(repeating: 0, count: dim)
         for p in 0..<positions { addScaled(scores[p], values + p * stride, to: out, dim) }
+    }
+
+    public static func portableAttendQueryGroup(_ q: UnsafePointer<Float>, heads: Int, keys: UnsafePointer<Float>,
+                                                values: UnsafePointer<Float>, stride: Int, positions: Int, dim: Int, scale: Float,
+                                                scores: UnsafeMutablePointer<Float>, out: UnsafeMutablePointer<Float>) {
+        for g in 0..<heads {
+            portableAttendOneQuery(q + g * dim, keys: keys, values: values, stride: stride, positions: positions, dim: dim,
+                                   scale: scale, scores: scores + g * positions, out: out + g * dim)
+        }
+    }
+
+    public static func portableRMSNorm(_ x: UnsafePointer<Float>, weights w: UnsafePointer<Float>, epsilon: Float,
+                                       into y: UnsafeMutablePointer<Float>, _ n: Int) {
+        let scale = 1 / (dot(x, x, n) / Float(n) + epsilon).squareRoot()
+        for j in 0..<n { y[j] = x[j] * scale * w[j] }
     }
 
     /// Σ a[j]·b[j] in 8-lane Swift SIMD.

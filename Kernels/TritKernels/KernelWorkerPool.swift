@@ -148,3 +148,21 @@ final class KernelWorkerPool: @unchecked Sendable {
         _ = sleepers.load(ordering: .relaxed)
     }
 }
+
+/// Runs work other than the packed kernels (decode attention, the LM head) on the kernels'
+/// worker pool, so a decode step's parallel parts all use the threads that are already spinning
+/// between layer calls instead of waking a second set (libdispatch's) on the same cores.
+public enum KernelThreads {
+    /// Calls `body(i)` for every i in 0..<chunks on up to `threads` threads (the caller is one
+    /// of them) and returns when all have finished.
+    public static func forEachChunk(_ chunks: Int, threads: Int, _ body: @escaping (Int) -> Void) {
+        guard threads > 1, chunks > 1 else { for i in 0..<chunks { body(i) }; return }
+        KernelWorkerPool.shared.run(ClosureTask(body), chunks: chunks, threads: min(threads, chunks))
+    }
+
+    private final class ClosureTask: KernelPoolTask {
+        let body: (Int) -> Void
+        init(_ body: @escaping (Int) -> Void) { self.body = body }
+        func runChunk(_ chunk: Int, of chunks: Int, worker: Int) { body(chunk) }
+    }
+}
