@@ -14,7 +14,7 @@ extension AVX2Kernels {
     /// sums are exact; only the float accumulation order differs from the portable loop.
     static let blockInt8PrefetchBytes = 2048
 
-    public static func blockInt8Rows(codes: UnsafePointer<Int8>, scales: UnsafePointer<Float>, cols: Int,
+    public static func blockInt8Rows(codes: UnsafePointer<Int8>, scales: UnsafePointer<UInt16>, cols: Int,
                                      acts: UnsafePointer<Int8>, actScales: UnsafePointer<Float>,
                                      rows: Range<Int>, y: UnsafeMutablePointer<Float>) {
         let blocks = cols / 32
@@ -23,6 +23,7 @@ extension AVX2Kernels {
             let p = _mm256_maddubs_epi16(_mm256_abs_epi8(w), _mm256_sign_epi8(x, w))
             return _mm256_cvtepi32_ps(_mm256_madd_epi16(p, ones))
         }
+        @inline(__always) func scale(_ d: UInt16) -> Float { Float(Float16(bitPattern: d)) }   // vcvtph2ps (F16C)
         for r in rows {
             let w = UnsafeRawPointer(codes + r &* cols), d = scales + r &* blocks
             // Two accumulators (even and odd blocks) halve the FMA dependency chain.
@@ -31,13 +32,13 @@ extension AVX2Kernels {
             while b &+ 2 <= blocks {
                 let o = b &* 32
                 tritbench_prefetch(w + (o &+ Self.blockInt8PrefetchBytes))
-                a0 = _mm256_fmadd_ps(product(load256(w + o), load256(acts + o)), _mm256_set1_ps(d[b] * actScales[b]), a0)
+                a0 = _mm256_fmadd_ps(product(load256(w + o), load256(acts + o)), _mm256_set1_ps(scale(d[b]) * actScales[b]), a0)
                 a1 = _mm256_fmadd_ps(product(load256(w + (o &+ 32)), load256(acts + (o &+ 32))),
-                                     _mm256_set1_ps(d[b &+ 1] * actScales[b &+ 1]), a1)
+                                     _mm256_set1_ps(scale(d[b &+ 1]) * actScales[b &+ 1]), a1)
                 b &+= 2
             }
             if b < blocks {
-                a0 = _mm256_fmadd_ps(product(load256(w + b &* 32), load256(acts + b &* 32)), _mm256_set1_ps(d[b] * actScales[b]), a0)
+                a0 = _mm256_fmadd_ps(product(load256(w + b &* 32), load256(acts + b &* 32)), _mm256_set1_ps(scale(d[b]) * actScales[b]), a0)
             }
             y[r] = _mm256_add_ps(a0, a1).sum()
         }

@@ -3,17 +3,19 @@ import Foundation
 import TritCore
 import TritKernels
 
-/// A rows × cols table (the token embedding, the tied LM head) as int8 codes with one Float32
+/// A rows × cols table (the token embedding, the tied LM head) as int8 codes with one Float16
 /// scale per block of 32 columns: the Q8_0 layout in which SmolLM2's GGUF stores
-/// `token_embd.weight`, a quarter of the Float32 bytes.
+/// `token_embd.weight`, 34 bytes per 32 values as in the file.
 ///
 /// Why: once the linear layers are ternary, the tied LM head (49152 × 576) dominates a decode
 /// step: in Float32 it is 113 MB read per token, which alone caps decode speed at the DRAM
 /// bandwidth; as int8 it is 28 MB.
 ///
-/// - Quantizing a Q8_0-dequantized matrix recovers the file's codes exactly (each block's
-///   largest |code| is 127, so d = max|x| / 127 is the stored d up to one rounding), hence the
-///   dequantized values equal the Float32 reference to within one ulp: no accuracy is lost.
+/// - Quantizing a Q8_0-dequantized matrix recovers the file's codes and scales exactly (each
+///   block's largest |code| is 127, so max|x| / 127 is the stored Float16 d up to one Float32
+///   rounding, which rounding to Float16 undoes), hence the dequantized values are the Float32
+///   reference's bit for bit: no accuracy is lost. Other tables get a Float16 d rounded once
+///   (relative 2⁻¹¹) and codes computed against that rounded d.
 /// - Few tokens (decode): the hidden state is quantized per 32-block to int8 as well and the
 ///   dot products run in integers in `BlockInt8Kernel` (what llama.cpp does for a Q8_0 head); the logits then carry
 ///   the activation rounding (relative error ~1/254 per block).
@@ -32,7 +34,7 @@ public final class BlockInt8Matrix: @unchecked Sendable {
     public let blocksPerRow: Int
     /// rows × cols int8 codes, row-major.
     let codes: AlignedBuffer
-    /// rows × blocksPerRow Float32 scales.
+    /// rows × blocksPerRow Float16 scales (bit patterns).
     let scales: AlignedBuffer
     /// One token's activations, int8 per 32-column block (scales in `activationScales`).
     private let activation: AlignedBuffer
@@ -46,27 +48,33 @@ public final class BlockInt8Matrix: @unchecked Sendable {
         guard m.cols % Self.blockSize == 0, m.rows > 0 else { return nil }
         rows = m.rows; cols = m.cols; blocksPerRow = m.cols / Self.blockSize
         codes = AlignedBuffer(byteCount: rows * cols)
-        scales = AlignedBuffer(byteCount: rows * blocksPerRow * 4)
+        scales = AlignedBuffer(byteCount: rows * blocksPerRow * 2)
         activation = AlignedBuffer(byteCount: cols)
         activationScales = AlignedBuffer(byteCount: blocksPerRow * 4)
         dequantizedChunk = AlignedBuffer(byteCount: Self.dequantizedChunkRows * cols * 4)
-        let q = codes.typed(Int8.self), d = scales.typed(Float.self)
+        let q = codes.typed(Int8.self), d = scales.typed(UInt16.self)
         m.values.withUnsafeBufferPointer { x in
             for b in 0..<(rows * blocksPerRow) {
-                d[b] = Self.quantizeBlock(x.baseAddress! + b * Self.blockSize) { j, v in q[b * Self.blockSize + j] = v }
+                let scale = Float16(Self.blockScale(x.baseAddress! + b * Self.blockSize))
+                d[b] = scale.bitPattern
+                Self.quantizeBlock(x.baseAddress! + b * Self.blockSize, scale: Float(scale)) { j, v in q[b * Self.blockSize + j] = v }
             }
         }
     }
 
-    /// Quantizes 32 values: returns the scale and hands each code to `store`.
+    /// d = max|x| / 127 of 32 values.
     @inline(__always)
-    static func quantizeBlock(_ x: UnsafePointer<Float>, store: (Int, Int8) -> Void) -> Float {
+    static func blockScale(_ x: UnsafePointer<Float>) -> Float {
         var amax: Float = 0
         for j in 0..<blockSize { amax = max(amax, abs(x[j])) }
-        let d = amax / 127
+        return amax / 127
+    }
+
+    /// Hands the code of each of 32 values at scale `d` to `store` (round(x / d), clamped to ±127).
+    @inline(__always)
+    static func quantizeBlock(_ x: UnsafePointer<Float>, scale d: Float, store: (Int, Int8) -> Void) {
         let inverse: Float = d > 0 ? 1 / d : 0
         for j in 0..<blockSize { store(j, Int8(max(-127, min(127, (x[j] * inverse).rounded())))) }
-        return d
     }
 
     /// The same table with scratch of its own, for a second thread: the codes and scales are
@@ -82,13 +90,13 @@ public final class BlockInt8Matrix: @unchecked Sendable {
     }
 
     /// Bytes held: codes plus scales.
-    public var byteCount: Int { rows * cols + rows * blocksPerRow * 4 }
+    public var byteCount: Int { rows * cols + rows * blocksPerRow * 2 }
 
     /// Writes row `r` as Float32 (d · q) into `out`.
     public func dequantizeRow(_ r: Int, into out: UnsafeMutablePointer<Float>) {
-        let q = codes.typed(Int8.self) + r * cols, d = scales.typed(Float.self) + r * blocksPerRow
+        let q = codes.typed(Int8.self) + r * cols, d = scales.typed(UInt16.self) + r * blocksPerRow
         for b in 0..<blocksPerRow {
-            let s = d[b]
+            let s = Float(Float16(bitPattern: d[b]))
             for j in 0..<Self.blockSize { out[b * Self.blockSize + j] = s * Float(q[b * Self.blockSize + j]) }
         }
     }
@@ -123,18 +131,20 @@ public final class BlockInt8Matrix: @unchecked Sendable {
     private func integerProducts(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, threads: Int) {
         let a = activation.typed(Int8.self), ad = activationScales.typed(Float.self)
         for b in 0..<blocksPerRow {
-            ad[b] = Self.quantizeBlock(x + b * Self.blockSize) { j, v in a[b * Self.blockSize + j] = v }
+            ad[b] = Self.blockScale(x + b * Self.blockSize)
+            Self.quantizeBlock(x + b * Self.blockSize, scale: ad[b]) { j, v in a[b * Self.blockSize + j] = v }
         }
         let n = max(1, min(threads, rows / 1024))
         let codes = UnsafePointer(self.codes.typed(Int8.self)), act = UnsafePointer(a)
-        let d = UnsafePointer(scales.typed(Float.self)), xd = UnsafePointer(ad)
+        let d = UnsafePointer(scales.typed(UInt16.self)), xd = UnsafePointer(ad)
         let (rows, cols) = (self.rows, self.cols)
         func run(_ range: Range<Int>) {
             BlockInt8Kernel.rows(codes: codes, scales: d, cols: cols, acts: act, actScales: xd, rows: range, y: y)
         }
         if n == 1 { run(0..<rows); return }
-        // Chunk bounds on multiples of 4 rows keep every chunk on the kernel's 4-row path.
-        DispatchQueue.concurrentPerform(iterations: n) { i in
+        // Chunk bounds on multiples of 4 rows keep every chunk on the kernel's 4-row path. The
+        // kernels' pool, whose workers are still spinning from the last layer of the step.
+        KernelThreads.forEachChunk(n, threads: n) { i in
             run(min(rows, (rows / 4 * i / n) * 4)..<(i == n - 1 ? rows : (rows / 4 * (i + 1) / n) * 4))
         }
     }

@@ -7,7 +7,8 @@ import TritCore
 @Suite struct BlockInt8KernelTests {
     struct Case {
         var rows: Int, cols: Int
-        var codes: [Int8], scales: [Float], acts: [Int8], actScales: [Float]
+        /// Weight scales as Float16 bit patterns (the table's layout).
+        var codes: [Int8], scales: [UInt16], acts: [Int8], actScales: [Float]
     }
 
     static func random(rows: Int, cols: Int, seed: UInt64) -> Case {
@@ -15,7 +16,7 @@ import TritCore
         let blocks = cols / 32
         return Case(rows: rows, cols: cols,
                     codes: (0..<(rows * cols)).map { _ in Int8(Int(g.next() % 255) - 127) },
-                    scales: (0..<(rows * blocks)).map { _ in Float(g.next() % 1000 + 1) / 1e5 },
+                    scales: (0..<(rows * blocks)).map { _ in Float16(Float(g.next() % 1000 + 1) / 1e5).bitPattern },
                     acts: (0..<cols).map { _ in Int8(Int(g.next() % 255) - 127) },
                     actScales: (0..<blocks).map { _ in Float(g.next() % 1000 + 1) / 1e4 })
     }
@@ -47,7 +48,7 @@ import TritCore
                 let p = Int(c.codes[row * c.cols + b * 32 + j]) * Int(c.acts[b * 32 + j])
                 s += p; m += abs(p)
             }
-            let scale = Double(c.scales[row * blocks + b]) * Double(c.actScales[b])
+            let scale = Double(Float16(bitPattern: c.scales[row * blocks + b])) * Double(c.actScales[b])
             total += Double(s) * scale; magnitude += Double(m) * scale
         }
         return (total, magnitude)
@@ -78,7 +79,7 @@ import TritCore
             var c = Self.random(rows: 6, cols: 64, seed: 3)
             c.codes = [Int8](repeating: w, count: c.codes.count)
             c.acts = [Int8](repeating: x, count: c.cols)
-            c.scales = [Float](repeating: 1, count: c.scales.count)
+            c.scales = [UInt16](repeating: Float16(1).bitPattern, count: c.scales.count)
             c.actScales = [Float](repeating: 1, count: c.actScales.count)
             let (fast, portable) = Self.run(c)
             let expected = Float(Int(w) * Int(x) * 64)
