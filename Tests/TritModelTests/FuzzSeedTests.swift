@@ -13,6 +13,16 @@ import TritKernels
 struct FuzzSeedTests {
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
 
+    /// A variant's defaults with the parameters whose default follows the CPU (gemvWidth and
+    /// tileDecode widen where AVX-512 VNNI is present) pinned to their AVX2 values, so the seed
+    /// is the same file on every host.
+    static func hostIndependentDefaults(_ variant: String, threads: Int) throws -> TuningConfiguration {
+        var c = try KernelTuning.defaultConfiguration(variant: variant, threads: threads)
+        if c[KernelParameterName.gemvWidth] != nil { c[KernelParameterName.gemvWidth] = 256 }
+        if c[KernelParameterName.tileDecode] != nil { c[KernelParameterName.tileDecode] = 1 }
+        return c
+    }
+
     static func seeds() throws -> [(target: String, name: String, data: Data)] {
         let tuningPath = FileManager.default.temporaryDirectory.appendingPathComponent("tb-seed-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).json").path
         defer { unlink(tuningPath) }
@@ -20,12 +30,12 @@ struct FuzzSeedTests {
         let ctx = TuningContext(cpuFingerprint: "seed-cpu", buildFingerprint: "seed-build")
         for (variant, format, median) in [("simd", PackedFormatKind.twoBit, 2e-6), ("lut", .lut, 3e-6), ("bitsliced", .bitmask, 4e-6)] {
             cache.insert(TuningRecord(context: ctx, problem: TuningProblem(variant: variant, format: format, rows: 64, cols: 256, tokens: 1, threads: 1),
-                                      configuration: try KernelTuning.defaultConfiguration(variant: variant, threads: 1), status: "ok", failure: nil,
+                                      configuration: try hostIndependentDefaults(variant, threads: 1), status: "ok", failure: nil,
                                       samples: [median, median * 1.1], median: median, ciLow: median * 0.9, ciHigh: median * 1.2,
                                       counters: ["perf::TASK-CLOCK": 1000], date: Date(timeIntervalSince1970: 1_700_000_000)))
         }
         cache.insert(TuningRecord(context: ctx, problem: TuningProblem(variant: "simd", format: .base3, rows: 64, cols: 256, tokens: 64, threads: 2, cold: true),
-                                  configuration: try KernelTuning.defaultConfiguration(variant: "simd", threads: 2), status: "failed",
+                                  configuration: try hostIndependentDefaults("simd", threads: 2), status: "failed",
                                   failure: "differs", samples: [], median: nil, ciLow: nil, ciHigh: nil, counters: [:],
                                   date: Date(timeIntervalSince1970: 1_700_000_000)))
         try cache.save()

@@ -308,7 +308,7 @@ struct PackedRuntimeTests {
         // Memory: packed layers are a small fraction of their Float32 form (two packed copies
         // when decode and prefill kernels differ).
         let bytes = packed.model.weightBytesByKind, refBytes = reference.model.weightBytesByKind
-        #expect(bytes["token embedding q8_0"] == 49152 * 576 + 49152 * 18 * 4)
+        #expect(bytes["token embedding q8_0"] == 49152 * 576 + 49152 * 18 * 2)
         #expect(bytes["linear ternary-2bit"]! * 6 < refBytes["linear ternary-dequantized-f32"]!)
     }
 
