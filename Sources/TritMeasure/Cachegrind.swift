@@ -188,7 +188,11 @@ public struct CachegrindRunner: Sendable {
             throw CachegrindError.valgrindFailed(command: commandLine, status: -1, stderrTail: "could not start /usr/bin/env")
         }
         guard result.status == 0 else {
-            let tail = result.stderr.split(separator: "\n").suffix(15).joined(separator: "\n")
+            // The program's own messages first (its error comes before valgrind's summary,
+            // which alone would fill the tail), then valgrind's last lines.
+            let lines = result.stderr.split(separator: "\n")
+            let program = lines.filter { !$0.hasPrefix("==") && !$0.hasPrefix("--") && !$0.hasPrefix("###") }.prefix(5)
+            let tail = (program + lines.filter { $0.hasPrefix("==") }.suffix(5)).joined(separator: "\n")
             throw CachegrindError.valgrindFailed(command: commandLine, status: result.status, stderrTail: tail)
         }
         return try CachegrindParser.parse(file: out)

@@ -123,7 +123,7 @@ public struct RunPipeline {
             // Decode kernels only by default (--full: the GEMMs too).
             let set = CachegrindRegression(cases: CachegrindRegression.fastestTuned(kernels, tuning: result.tuning ?? [],
                                                                                      maxTokens: o.full ? .max : 1), calls: 3)
-            let key = StageCache.key(buildKey + ["cachegrind-v1"] + set.cases.map { "\($0.name){\($0.configuration)}" })
+            let key = StageCache.key(buildKey + ["cachegrind-v2"] + set.cases.map { "\($0.name){\($0.configuration)}" })
             do {
                 let ir = try stage("cachegrind", "simulated instructions of the fastest tuned kernel per shape and token count") {
                     try stageCache.run(stage: "cachegrind", key: key) { try set.instructionsPerCall(executable: exe) }
@@ -133,9 +133,13 @@ public struct RunPipeline {
                     if k.threads == 1, let c = set.cases.first(where: { $0.problem.variant == k.variant && $0.problem.format == k.format
                                                                        && $0.problem.rows == k.rows && $0.problem.cols == k.cols
                                                                        && $0.problem.tokens == k.tokens }) {
-                        k.simulatedInstructions = ir[c.name]
+                        k.simulatedInstructions = ir.perCall[c.name]
                     }
                     return k
+                }
+                for (_, why) in ir.notSimulated.sorted(by: { $0.key < $1.key }) {
+                    result.notes.append("cachegrind: not simulated: \(why)")
+                    logNotice("[run] cachegrind: not simulated: \(why)")
                 }
             } catch {
                 result.notes.append("cachegrind stage skipped: \(error)")

@@ -83,4 +83,37 @@ import TritTune
         #expect(stage.targets.map(\.formats) == expected.map(\.formats))
         #expect(!stage.targets.contains { $0.variant == KernelRegistry.scalar || $0.variant == KernelRegistry.simdPortable })
     }
+
+    /// A case whose program fails under valgrind is left out with the program's own message
+    /// (here /bin/sh refusing tritbench's arguments, as tritbench refuses an AVX-512
+    /// configuration under valgrind's CPU model), and the stage goes on with the other cases
+    /// instead of failing as a whole.
+    @Test func aCaseValgrindCannotRunIsLeftOutWithItsReason() throws {
+        let set = CachegrindRegression(cases: [.init(variant: "simd", format: .twoBit, rows: 64, cols: 256, tokens: 1),
+                                               .init(variant: "lut243", format: .base3LUT, rows: 64, cols: 256, tokens: 1)], calls: 1)
+        var features = CPUFeatures(); features.avx512f = true
+        let r = try set.instructionsPerCall(executable: "/bin/sh", hostFeatures: features)
+        #expect(r.perCall.isEmpty)
+        #expect(Set(r.notSimulated.keys) == ["cachegrind/simd/2bit/64x256/tokens1", "cachegrind/lut243/base3-lut/64x256/tokens1"])
+        for why in r.notSimulated.values {
+            #expect(why.contains("profile") && !why.hasPrefix("==") && why.contains("without AVX-512"), "\(why)")
+        }
+    }
+
+    /// The real case: the built tritbench under valgrind runs an AVX2 configuration and is
+    /// refused an AVX-512 one (valgrind's CPU model has no AVX-512 on any host, and an AVX2
+    /// host refuses it natively too), which is left out with tritbench's own message.
+    @Test func theRealTritbenchUnderValgrindRunsAVX2AndLeavesOutAVX512() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let exe = root.appendingPathComponent(".build/release/tritbench").path
+        try #require(FileManager.default.isExecutableFile(atPath: exe), "build tritbench first (Scripts/test.sh does)")
+        let avx2 = CachegrindRegression.Case(variant: "simd", format: .twoBit, rows: 64, cols: 256, tokens: 1,
+                                             configuration: "gemvWidth=256,rowBlock=4")
+        let avx512 = CachegrindRegression.Case(variant: "simd", format: .twoBit, rows: 128, cols: 256, tokens: 1,
+                                               configuration: "gemvWidth=512,rowBlock=4")
+        let r = try CachegrindRegression(cases: [avx2, avx512], calls: 1).instructionsPerCall(executable: exe)
+        #expect((r.perCall[avx2.name] ?? 0) > 0)
+        #expect(r.perCall[avx512.name] == nil)
+        #expect(r.notSimulated[avx512.name]?.contains("gemvWidth") == true, "\(r.notSimulated)")
+    }
 }
