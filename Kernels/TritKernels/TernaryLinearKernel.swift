@@ -88,6 +88,27 @@ public struct TernaryLinearKernel: @unchecked Sendable {
         engine.forward(x, tokens: tokens, y: y.baseAddress!, threads: threads)
     }
 
+    /// Runs `kernels` on one input x (tokens × cols, every kernel's cols), kernel i into
+    /// `outputs[i]` (tokens × its rows) on up to `threads[i]` threads, in one call on the worker
+    /// pool rather than one each: for layers that read the same activations (q, k, v; gate, up),
+    /// whose separate calls are each too small to be worth handing to a second core.
+    /// Bit-identical to calling `forward` on each. No kernel may be listed twice
+    /// (`isSameInstance`).
+    public static func forward(_ kernels: [TernaryLinearKernel], sharing x: UnsafeBufferPointer<Float>, tokens: Int,
+                               into outputs: [UnsafeMutableBufferPointer<Float>], threads: [Int]) {
+        precondition(kernels.count == outputs.count && kernels.count == threads.count,
+                     "forward(sharing:): \(kernels.count) kernels, \(outputs.count) outputs, \(threads.count) thread counts")
+        for (k, y) in zip(kernels, outputs) {
+            precondition(x.count >= tokens * k.cols, "forward(sharing:): x holds \(x.count) floats, \(tokens) × \(k.cols) needed")
+            precondition(y.count >= tokens * k.rows, "forward(sharing:): y holds \(y.count) floats, \(tokens) × \(k.rows) needed")
+        }
+        guard tokens > 0, !kernels.isEmpty else { return }
+        KernelEngine.forward(group: kernels.map(\.engine), x, tokens: tokens, outputs: outputs.map { $0.baseAddress! }, threads: threads)
+    }
+
+    /// Whether both values are one kernel (one lock, one scratch), as a copy of the value is.
+    public func isSameInstance(as other: TernaryLinearKernel) -> Bool { engine === other.engine }
+
     public var rows: Int { engine.side.rows }
     public var cols: Int { engine.side.cols }
     public var packed: PackedTernaryLayer { engine.layer }

@@ -130,3 +130,29 @@ public struct RecordingLinear: LinearLayer {
         inner.forward(x, tokens: tokens, into: y)
     }
 }
+
+/// Linear layers that read one input — a block's q, k and v, or its gate and up — run as a
+/// group.
+///
+/// Why: in a decode step each of these layers is a few microseconds of work, about what it
+/// costs to hand part of a call to a second core and join it, so on two threads every separate
+/// call loses most of what the second core brings. Packed ternary layers at one token run their
+/// kernels in one worker-pool call (`TernaryLinearKernel.forward(_:sharing:…)`), bit-identical
+/// to separate calls. Anything else — prefill, float or recording layers, a mix — runs one
+/// layer after another, exactly as separate `forward` calls.
+public enum SharedInputLinears {
+    /// layers[i] applied to x (tokens × the common inputCount) into outputs[i].
+    public static func forward(_ layers: [LinearLayer], _ x: UnsafeBufferPointer<Float>, tokens: Int,
+                               into outputs: [UnsafeMutableBufferPointer<Float>]) {
+        precondition(layers.count == outputs.count, "SharedInputLinears: \(layers.count) layers, \(outputs.count) outputs")
+        if layers.count > 1, let timed = TimedLinear.group(layers) {
+            timed.times.measure(group: timed.indices) { forward(timed.inner, x, tokens: tokens, into: outputs) }
+            return
+        }
+        if tokens == 1, layers.count > 1, let packed = PackedTernaryLinear.group(layers) {
+            PackedTernaryLinear.forwardDecode(packed, x, into: outputs)
+            return
+        }
+        for (layer, y) in zip(layers, outputs) { layer.forward(x, tokens: tokens, into: y) }
+    }
+}

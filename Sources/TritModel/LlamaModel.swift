@@ -214,18 +214,16 @@ public struct Attention {
                            heads: heads, rowStride: stride, start: past + run.position)
             }
         }
+        var newKeys = [Float](repeating: 0, count: tokens * kvDim), newValues = newKeys
         q.withUnsafeMutableBufferPointer { q in
-            query.forward(x, tokens: tokens, into: q)
+        newKeys.withUnsafeMutableBufferPointer { k in
+        newValues.withUnsafeMutableBufferPointer { v in
+            SharedInputLinears.forward([query, key, value], x, tokens: tokens, into: [q, k, v])
             if let queryNorm { queryNorm(UnsafeBufferPointer(q), tokens: tokens * c.headCount, into: q) }
             rotate(q, heads: c.headCount, stride: dim)
-        }
-        var newKeys = [Float](repeating: 0, count: tokens * kvDim), newValues = newKeys
-        newKeys.withUnsafeMutableBufferPointer { k in
-            key.forward(x, tokens: tokens, into: k)
             if let keyNorm { keyNorm(UnsafeBufferPointer(k), tokens: tokens * c.kvHeadCount, into: k) }
             rotate(k, heads: c.kvHeadCount, stride: kvDim)
-        }
-        newValues.withUnsafeMutableBufferPointer { value.forward(x, tokens: tokens, into: $0) }
+        }}}
         newKeys.withUnsafeBufferPointer { k in newValues.withUnsafeBufferPointer { v in
             cache.write(block: block, position: past, tokens: tokens, keys: k.baseAddress!, values: v.baseAddress!)
         }}
@@ -325,8 +323,7 @@ public struct MLP {
         var g = [Float](repeating: 0, count: n), u = [Float](repeating: 0, count: n)
         g.withUnsafeMutableBufferPointer { g in
             u.withUnsafeMutableBufferPointer { u in
-                gate.forward(x, tokens: tokens, into: g)
-                up.forward(x, tokens: tokens, into: u)
+                SharedInputLinears.forward([gate, up], x, tokens: tokens, into: [g, u])
                 switch activation {
                 case .silu: FloatVectorKernels.swiglu(g.baseAddress!, u.baseAddress!, n)
                 case .geluTanh: FloatVectorKernels.geglu(g.baseAddress!, u.baseAddress!, n)

@@ -95,6 +95,25 @@ public struct PackedTernaryLinear: LinearLayer {
         }
     }
 
+    /// `layers` as packed layers whose decode kernels can share one call (none listed twice),
+    /// or nil.
+    static func group(_ layers: [LinearLayer]) -> [PackedTernaryLinear]? {
+        let packed = layers.compactMap { $0 as? PackedTernaryLinear }
+        guard packed.count == layers.count else { return nil }
+        for (i, a) in packed.enumerated() {
+            for b in packed[(i + 1)...] where a.decodeKernel.isSameInstance(as: b.decodeKernel) { return nil }
+        }
+        return packed
+    }
+
+    /// One token through every layer of `group` in one kernel call, each layer split over its
+    /// own decode thread count (a layer tuned to one thread stays one chunk).
+    static func forwardDecode(_ group: [PackedTernaryLinear], _ x: UnsafeBufferPointer<Float>,
+                              into outputs: [UnsafeMutableBufferPointer<Float>]) {
+        TernaryLinearKernel.forward(group.map(\.decodeKernel), sharing: x, tokens: 1, into: outputs,
+                                    threads: group.map(\.decodeThreads))
+    }
+
     /// The same layer for another thread count: choices are looked up again (tuning is per
     /// thread count); kernels whose choice did not change are shared, others are rebuilt from
     /// the unpacked weights.

@@ -51,8 +51,8 @@ public struct DecodeBreakdown: Codable, Sendable {
     public var decodeTokens: Int
     /// Whole decode step (blocks + LM head + argmax).
     public var totalMilliseconds: Double
-    /// "linear attn_q" … "linear ffn_down" (all blocks), "lm head + argmax", and "other": the
-    /// rest of the blocks (attention scores/softmax/values, RMSNorm, RoPE, SwiGLU, residuals,
+    /// "linear attn_q" … "linear ffn_down" (all blocks; layers run as one call are one part,
+    /// e.g. "linear attn_q+attn_k+attn_v"), "lm head + argmax", and "other": the rest of the blocks (attention scores/softmax/values, RMSNorm, RoPE, SwiGLU, residuals,
     /// embedding lookup, final norm).
     public var partsMilliseconds: [String: Double]
 
@@ -66,9 +66,22 @@ public struct DecodeBreakdown: Codable, Sendable {
     }
 }
 
-/// Nanoseconds spent in each kind of linear layer (a reference type: the wrappers add to it).
+/// Nanoseconds spent in each kind of linear layer, and in each group of kinds run as one call
+/// (`SharedInputLinears`), keyed by their indices (a reference type: the wrappers add to it).
 final class LinearTimes: @unchecked Sendable {
     var nanoseconds = [UInt64](repeating: 0, count: LlamaLinearName.allCases.count)
+    var groups: [[Int]: UInt64] = [:]
+
+    func measure(group indices: [Int], _ body: () -> Void) {
+        let t0 = DispatchTime.now().uptimeNanoseconds
+        body()
+        groups[indices, default: 0] &+= DispatchTime.now().uptimeNanoseconds - t0
+    }
+
+    func reset() {
+        nanoseconds = nanoseconds.map { _ in 0 }
+        groups = [:]
+    }
 }
 
 /// Times each call of the wrapped layer (two clock reads per layer call, ~50 ns).
@@ -88,6 +101,14 @@ struct TimedLinear: LinearLayer {
         inner.forward(x, tokens: tokens, into: y)
         times.nanoseconds[index] &+= DispatchTime.now().uptimeNanoseconds - t0
     }
+
+    /// When every layer is timed into one `LinearTimes`: the times, the kind indices and the
+    /// layers inside, so a group call is timed as one part.
+    static func group(_ layers: [LinearLayer]) -> (times: LinearTimes, indices: [Int], inner: [LinearLayer])? {
+        let timed = layers.compactMap { $0 as? TimedLinear }
+        guard timed.count == layers.count, let times = timed.first?.times, timed.allSatisfy({ $0.times === times }) else { return nil }
+        return (times, timed.map(\.index), timed.map(\.inner))
+    }
 }
 
 /// Decodes `decodeTokens` tokens after `prompt` with every linear layer timed, and splits the
@@ -102,7 +123,7 @@ public func measureDecodeBreakdown(model: LlamaModel, prompt: [Int32], decodeTok
         var cache = m.makeCache(capacity: prompt.count + decodeTokens + 1)
         let h = m.hiddenStates(prompt, cache: &cache)
         var next = argmax(m.logits(h, first: h.rows - 1, count: 1).values)
-        times.nanoseconds = times.nanoseconds.map { _ in 0 }
+        times.reset()
         var blocks: UInt64 = 0, head: UInt64 = 0
         for _ in 0..<decodeTokens {
             let t0 = DispatchTime.now().uptimeNanoseconds
@@ -114,8 +135,10 @@ public func measureDecodeBreakdown(model: LlamaModel, prompt: [Int32], decodeTok
         }
         func ms(_ ns: UInt64) -> Double { Double(ns) / 1e6 / Double(decodeTokens) }
         var parts: [String: Double] = ["lm head + argmax": ms(head)]
-        for (i, k) in kinds.enumerated() { parts["linear \(k.rawValue)"] = ms(times.nanoseconds[i]) }
-        parts["other"] = ms(blocks) - kinds.indices.map { ms(times.nanoseconds[$0]) }.reduce(0, +)
+        // A kind's own calls, and each group of kinds run as one call ("linear attn_q+attn_k+attn_v").
+        for (i, k) in kinds.enumerated() where times.nanoseconds[i] > 0 { parts["linear \(k.rawValue)"] = ms(times.nanoseconds[i]) }
+        for (g, ns) in times.groups { parts["linear " + g.map { kinds[$0].rawValue }.joined(separator: "+")] = ms(ns) }
+        parts["other"] = ms(blocks) - ms(times.nanoseconds.reduce(0, +) + times.groups.values.reduce(0, +))
         return DecodeBreakdown(threads: threads, decodeTokens: decodeTokens, totalMilliseconds: ms(blocks + head), partsMilliseconds: parts)
     }
 }

@@ -312,6 +312,54 @@ struct PackedRuntimeTests {
         #expect(bytes["linear ternary-2bit"]! * 6 < refBytes["linear ternary-dequantized-f32"]!)
     }
 
+    /// A block's q, k, v (and gate, up) in decode run as one kernel call
+    /// (`SharedInputLinears`): on the real packed layers of a ternary block, at 1 and 2
+    /// threads, each output is bit for bit that of its own call. Prefill, a layer listed twice
+    /// and a mix with a float layer take separate calls, with the same results; a timed
+    /// breakdown reports the group as one part.
+    @Test func sharedInputGroupEqualsSeparateCalls() throws {
+        let block = AbsmeanPackedModel.packed.model.blocks[AbsmeanPackedModel.ternaryBlocks.lowerBound]
+        var g = SeededGenerator(seed: 26)
+        func separate(_ layers: [LinearLayer], _ x: [Float], tokens: Int) -> [[Float]] {
+            layers.map { l in
+                var y = [Float](repeating: .nan, count: tokens * l.outputCount)
+                x.withUnsafeBufferPointer { xb in y.withUnsafeMutableBufferPointer { l.forward(xb, tokens: tokens, into: $0) } }
+                return y
+            }
+        }
+        func grouped(_ layers: [LinearLayer], _ x: [Float], tokens: Int) -> [[Float]] {
+            let ys = layers.map { UnsafeMutableBufferPointer<Float>.allocate(capacity: tokens * $0.outputCount) }
+            defer { ys.forEach { $0.deallocate() } }
+            ys.forEach { $0.initialize(repeating: .nan) }
+            x.withUnsafeBufferPointer { SharedInputLinears.forward(layers, $0, tokens: tokens, into: ys) }
+            return ys.map { Array($0) }
+        }
+        let float = FloatLinear(Matrix(rows: 5, cols: 576, values: (0..<(5 * 576)).map { _ in g.nextGaussian() }))
+        for threads in [1, 2] {
+            let a = block.attention, m = block.mlp
+            let qkv = [a.query, a.key, a.value].map { $0.threaded(threads) }, gateUp = [m.gate, m.up].map { $0.threaded(threads) }
+            #expect(qkv.allSatisfy { $0 is PackedTernaryLinear } && gateUp.allSatisfy { $0 is PackedTernaryLinear })
+            for layers in [qkv, gateUp, [qkv[0], qkv[0]], [qkv[1], float]] {
+                for tokens in [1, 5] {
+                    let x = (0..<(tokens * 576)).map { _ in g.nextGaussian() }
+                    #expect(grouped(layers, x, tokens: tokens) == separate(layers, x, tokens: tokens),
+                            "\(layers.map(\.outputCount)) at \(threads) thread(s), \(tokens) token(s)")
+                }
+            }
+            #expect(PackedTernaryLinear.group(qkv) != nil && PackedTernaryLinear.group([qkv[0], qkv[0]]) == nil)
+            #expect(PackedTernaryLinear.group([qkv[1], float]) == nil)
+        }
+        let times = LinearTimes()
+        let kinds = LlamaLinearName.allCases
+        let timed: [LinearLayer] = [(LlamaLinearName.gate, block.mlp.gate), (.up, block.mlp.up)].map {
+            TimedLinear(index: kinds.firstIndex(of: $0.0)!, inner: $0.1, times: times)
+        }
+        _ = grouped(timed, (0..<576).map { _ in g.nextGaussian() }, tokens: 1)
+        let gateIndex = kinds.firstIndex(of: .gate)!, upIndex = kinds.firstIndex(of: .up)!
+        #expect(times.groups.keys.map { $0 } == [[gateIndex, upIndex]] && times.groups.values.allSatisfy { $0 > 0 })
+        #expect(times.nanoseconds.allSatisfy { $0 == 0 })
+    }
+
     /// Real activations, one layer at a time: each packed layer of a ternary block against its
     /// Float32 form on the inputs the reference model really feeds it, within the int8
     /// activation-rounding bound of the single-layer test (no amplification through depth).
