@@ -49,6 +49,9 @@ public struct AVX2LayerArguments {
     public var decoded: UnsafeMutablePointer<UInt8>?
     /// VNNI GEMM only: the activations in `VNNIKernels.interleaveTokens`' layout.
     public var tokenInterleaved: UnsafePointer<Int8>?
+    /// 32-column vectors of a row's last quad that hold real columns (1…4; 2 for K = 576).
+    /// The fused GEMV skips the others, whose products are 0 (zero-padded activations).
+    public var lastQuadVectors = 4
 
     public init(weights: UnsafePointer<UInt8>, rowStride: Int, unitStride: Int, tileStride: Int, planeStride: Int,
                 planes: Int, rows: Int,
@@ -209,18 +212,19 @@ public enum AVX2Kernels {
         let base = a.weights + (tile &* a.tileStride &+ row0 &* rowStride)   // plane 0; row0 is 0 or 4
         let x = a.acts
         var s = _mm_setzero_ps()
-        /// Group g's four row sums, plane by plane, into s; `decode(row)` gives its quad of `row`.
-        @inline(__always) func group(_ g: Int, _ decode: (UnsafePointer<UInt8>) -> (__m256i, __m256i, __m256i, __m256i)) {
+        /// Group g's four row sums, plane by plane, into s; `product(row, xg)` gives the int16
+        /// products of the quad of `row` with the group's activations `xg`.
+        @inline(__always) func group(_ g: Int, _ product: (UnsafePointer<UInt8>, UnsafePointer<Int8>) -> __m256i) {
             if pf > 0 {
                 let ahead = D.bytesBefore(quad: g, unit: unit) &+ pf
                 for r in 0..<4 { tritbench_prefetch(base + (r &* rowStride &+ ahead)) }
             }
             let xg = x + g &* 128
             @inline(__always) func sums(_ plane: UnsafePointer<UInt8>) -> __m128i {
-                let p0 = quadProduct(decode(plane), xg)
-                let p1 = quadProduct(decode(plane + rowStride), xg)
-                let p2 = quadProduct(decode(plane + 2 &* rowStride), xg)
-                let p3 = quadProduct(decode(plane + 3 &* rowStride), xg)
+                let p0 = product(plane, xg)
+                let p1 = product(plane + rowStride, xg)
+                let p2 = product(plane + 2 &* rowStride, xg)
+                let p3 = product(plane + 3 &* rowStride, xg)
                 return hsum4(_mm256_madd_epi16(p0, ones16), _mm256_madd_epi16(p1, ones16),
                              _mm256_madd_epi16(p2, ones16), _mm256_madd_epi16(p3, ones16))
             }
@@ -235,19 +239,24 @@ public enum AVX2Kernels {
                 s = _mm_add_ps(s, _mm_mul_ps(half4(mu + side), _mm_cvtepi32_ps(qs)))
             }
         }
+        // A last quad of ≤ 64 real columns (K = 576: 4½ quads) multiplies only its low half.
+        let fullGroups = D.decodesLowHalf && a.lastQuadVectors <= 2 ? a.groups &- 1 : a.groups
         // Whole spans first, each quad at a constant position in its span (straight-line decode),
         // then the groups past the last whole span, decoded by quad index.
         var g = 0
-        while g &+ D.quadsPerSpan <= a.groups {
+        while g &+ D.quadsPerSpan <= fullGroups {
             let spanOffset = D.bytesBefore(quad: g, unit: unit)
             unrolled(D.quadsPerSpan) { j in
-                group(g &+ j) { row in D.decode(span: row + spanOffset, quad: j, unit: unit) }
+                group(g &+ j) { row, xg in quadProduct(D.decode(span: row + spanOffset, quad: j, unit: unit), xg) }
             }
             g &+= D.quadsPerSpan
         }
-        while g < a.groups {
-            group(g) { row in D.decode(row, quad: g, unit: unit) }
+        while g < fullGroups {
+            group(g) { row, xg in quadProduct(D.decode(row, quad: g, unit: unit), xg) }
             g &+= 1
+        }
+        if g < a.groups {
+            group(g) { row, xg in halfQuadProduct(D.decodeLowHalf(row, quad: g, unit: unit), xg) }
         }
         var y = _mm_mul_ps(s, _mm_set1_ps(a.actScales[0]))
         if let b = a.bias { y = _mm_add_ps(y, half4(b + (tile &* 8 &+ row0))) }
@@ -458,6 +467,12 @@ public enum AVX2Kernels {
         return _mm256_add_epi16(_mm256_add_epi16(m0, m1), _mm256_add_epi16(m2, m3))
     }
 
+    /// `quadProduct` of a quad's first 64 columns only (codes and activations 0…63).
+    @inline(__always) static func halfQuadProduct(_ c: (__m256i, __m256i), _ acts: UnsafePointer<Int8>) -> __m256i {
+        let x = UnsafeRawPointer(acts)
+        return _mm256_add_epi16(_mm256_maddubs_epi16(c.0, load256(x)), _mm256_maddubs_epi16(c.1, load256(x + 32)))
+    }
+
     @inline(__always) static func hsum4(_ a: __m256i, _ b: __m256i, _ c: __m256i, _ d: __m256i) -> __m128i {
         let h = _mm256_hadd_epi32(_mm256_hadd_epi32(a, b), _mm256_hadd_epi32(c, d))
         return _mm_add_epi32(_mm256_castsi256_si128(h), high128(h))
@@ -530,9 +545,18 @@ protocol QuadDecoder {
     /// Quad j (0 ..< quadsPerSpan, a constant at the call) of the span whose data starts at `span`:
     /// the same codes as `decode(row, quad: q + j)` with `span = row + bytesBefore(quad: q)`.
     static func decode(span: UnsafePointer<UInt8>, quad j: Int, unit: Int) -> (__m256i, __m256i, __m256i, __m256i)
+    /// Whether `decodeLowHalf` gives the codes of columns 0…63 of a quad (vectors 0 and 1 of
+    /// `decode`, in column order), so a quad of ≤ 64 real columns can skip the rest.
+    static var decodesLowHalf: Bool { get }
+    static func decodeLowHalf(_ row: UnsafePointer<UInt8>, quad q: Int, unit: Int) -> (__m256i, __m256i)
 }
 
 extension QuadDecoder {
+    static var decodesLowHalf: Bool { false }
+    @inline(__always) static func decodeLowHalf(_ row: UnsafePointer<UInt8>, quad q: Int, unit: Int) -> (__m256i, __m256i) {
+        let c = decode(row, quad: q, unit: unit)
+        return (c.0, c.1)
+    }
     /// One quad per span: the plain decode.
     static var quadsPerSpan: Int { 1 }
     @inline(__always) static func decode(span: UnsafePointer<UInt8>, quad j: Int, unit: Int) -> (__m256i, __m256i, __m256i, __m256i) {
@@ -559,6 +583,13 @@ enum TwoBitDecoder: QuadDecoder {
                 _mm256_and_si256(_mm256_srli_epi16(x, 4), m), _mm256_and_si256(_mm256_srli_epi16(x, 6), m))
     }
     @inline(__always) static func bytesBefore(quad q: Int, unit: Int) -> Int { q &* unit }
+    /// Columns 0…31 are bits 0–1 of each byte, columns 32…63 bits 2–3.
+    static var decodesLowHalf: Bool { true }
+    @inline(__always) static func decodeLowHalf(_ row: UnsafePointer<UInt8>, quad q: Int, unit: Int) -> (__m256i, __m256i) {
+        let x = load256(row + q &* unit)
+        let m = _mm256_set1_epi8(3)
+        return (_mm256_and_si256(x, m), _mm256_and_si256(_mm256_srli_epi16(x, 2), m))
+    }
 }
 
 /// Bitmask planes: per 128 columns 16 bytes of +1 bits then 16 bytes of −1 bits.

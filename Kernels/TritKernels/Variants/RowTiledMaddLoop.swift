@@ -82,13 +82,14 @@ final class RowTiledMaddLoop<Format: RowTiledCodeFormat>: RowTileLoop, @unchecke
         let side = format.side, layout = format.layout
         let quadsPerRow = (side.cols + 127) / 128
         let decoded = scratch.assumingMemoryBound(to: UInt8.self) + sumBytes
-        let a = AVX2LayerArguments(
+        var a = AVX2LayerArguments(
             side: side, acts: acts, configuration: configuration, weights: format.trits,
             tileStride: layout.tileStride, planeStride: layout.planeStride,
             quadsPerGroup: side.groupsPerRow == 1 ? quadsPerRow : side.groupSize / 128, quadsPerRow: quadsPerRow,
             y: y, tokens: tokens,
             decoded: configuration[KernelParameterName.tileDecode] == 1 ? decoded : nil,
             tokenInterleaved: usesVNNITile(tokens: tokens) ? UnsafePointer(tokenInterleaved.typed(Int8.self)) : nil)
+        a.lastQuadVectors = (side.cols - 128 * (quadsPerRow - 1) + 31) / 32
         if usesVNNITile(tokens: tokens) {
             VNNIKernels.dotTiles(a, layout: format.codeLayout, tiles: tiles, codes: decoded)
         } else if usesZMMGEMV(tokens: tokens) {
