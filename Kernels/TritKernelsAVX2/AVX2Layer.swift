@@ -216,8 +216,15 @@ public enum AVX2Kernels {
         /// products of the quad of `row` with the group's activations `xg`.
         @inline(__always) func group(_ g: Int, _ product: (UnsafePointer<UInt8>, UnsafePointer<Int8>) -> __m256i) {
             if pf > 0 {
+                // One prefetch per cache line: with rows 32 bytes apart (`RowTiledLayout`) the
+                // 4 rows' units of a quad are 128 contiguous bytes, 2 lines, not 4.
                 let ahead = D.bytesBefore(quad: g, unit: unit) &+ pf
-                for r in 0..<4 { tritbench_prefetch(base + (r &* rowStride &+ ahead)) }
+                tritbench_prefetch(base + ahead)
+                tritbench_prefetch(base + (2 &* rowStride &+ ahead))
+                if rowStride > 32 {
+                    tritbench_prefetch(base + (rowStride &+ ahead))
+                    tritbench_prefetch(base + (3 &* rowStride &+ ahead))
+                }
             }
             let xg = x + g &* 128
             @inline(__always) func sums(_ plane: UnsafePointer<UInt8>) -> __m128i {
@@ -225,8 +232,7 @@ public enum AVX2Kernels {
                 let p1 = product(plane + rowStride, xg)
                 let p2 = product(plane + 2 &* rowStride, xg)
                 let p3 = product(plane + 3 &* rowStride, xg)
-                return hsum4(_mm256_madd_epi16(p0, ones16), _mm256_madd_epi16(p1, ones16),
-                             _mm256_madd_epi16(p2, ones16), _mm256_madd_epi16(p3, ones16))
+                return quadRowSums(p0, p1, p2, p3, ones16)
             }
             let qs = _mm_set1_epi32(a.groupSums[g])
             let side = (tile &* a.groups &+ g) &* 8 &+ row0
@@ -471,6 +477,17 @@ public enum AVX2Kernels {
     @inline(__always) static func halfQuadProduct(_ c: (__m256i, __m256i), _ acts: UnsafePointer<Int8>) -> __m256i {
         let x = UnsafeRawPointer(acts)
         return _mm256_add_epi16(_mm256_maddubs_epi16(c.0, load256(x)), _mm256_maddubs_epi16(c.1, load256(x + 32)))
+    }
+
+    /// The four row sums of four rows' `quadProduct`s, in row order: two `vphaddw` rounds add
+    /// each row's int16 lanes in fours, one `vpmaddwd` adds pairs into int32, and the two
+    /// 128-bit halves are added — 5 instructions where `hsum4` of four `vpmaddwd`s takes 9.
+    /// Exact: a quadProduct lane sums 4 `vpmaddubsw` lanes of |code · q| ≤ 2 · 2 · 128, so
+    /// |lane| ≤ 2048 and a sum of four ≤ 8192 stays inside int16.
+    @inline(__always) static func quadRowSums(_ p0: __m256i, _ p1: __m256i, _ p2: __m256i, _ p3: __m256i,
+                                              _ ones16: __m256i) -> __m128i {
+        let m = _mm256_madd_epi16(_mm256_hadd_epi16(_mm256_hadd_epi16(p0, p1), _mm256_hadd_epi16(p2, p3)), ones16)
+        return _mm_add_epi32(_mm256_castsi256_si128(m), high128(m))
     }
 
     @inline(__always) static func hsum4(_ a: __m256i, _ b: __m256i, _ c: __m256i, _ d: __m256i) -> __m128i {
