@@ -141,8 +141,7 @@ public enum AVX2Kernels {
         for tile in tiles {
             let r0 = tile * 8, rEnd = min(r0 + 8, a.rows)
             if fused && rEnd - r0 == 8 {
-                fusedGEMVTile(D.self, a, tile, rows: 0)
-                fusedGEMVTile(D.self, a, tile, rows: 4)
+                fusedGEMVTile(D.self, a, tile)
                 continue
             }
             var t0 = 0
@@ -185,64 +184,64 @@ public enum AVX2Kernels {
         }
     }
 
-    /// GEMV of 4 rows (`rows` = 0 or 4 within `tile`), one or two planes, one 128-column quad per
-    /// scale group: each group's exact int32 sums of the 4 rows (the same `quadProduct` + `vpmaddwd`
-    /// + `vphaddd` tree as `rowBlock`) go straight into the epilogue arithmetic, 4 rows in one
-    /// SSE vector, instead of through scratch and a second pass over the tile. The float
-    /// operations and their order per row are those of `epilogue` (s += α₀·(Σ₀ − Σq), then
-    /// s += α₁·(Σ₁ − Σq) for a second plane, then s += μ·Σq, per group in order; y = s·d (+ bias)), so the result stays bit-identical to
-    /// the scalar reference. Measured: the scratch round trip, the int32 accumulators and the
-    /// separate epilogue cost ~25% more instructions per quad than this loop.
+    /// GEMV of a whole 8-row tile, one or two planes, one 128-column quad per scale group, in
+    /// two register blocks of 4 rows per group: each group's exact int32 sums of the 8 rows
+    /// (`quadProduct` per row, `quadRowSums` per 4) go straight into the epilogue arithmetic,
+    /// 8 rows in one AVX vector, instead of through scratch and a second pass over the tile. The
+    /// float operations and their order per row are those of `epilogue` (s += α₀·(Σ₀ − Σq), then
+    /// s += α₁·(Σ₁ − Σq) for a second plane, then s += μ·Σq, per group in order; y = s·d
+    /// (+ bias)), so the result stays bit-identical to the scalar reference. Both blocks share
+    /// the group's activation loads, epilogue and prefetches, and read the group's 256-byte
+    /// unit of the tile front to back. Measured: the scratch round trip, the int32 accumulators
+    /// and the separate epilogue cost ~25% more instructions per quad than a fused loop.
     @inline(never)
-    static func fusedGEMVTile<D: QuadDecoder>(_ d: D.Type, _ a: AVX2LayerArguments, _ tile: Int, rows row0: Int) {
+    static func fusedGEMVTile<D: QuadDecoder>(_ d: D.Type, _ a: AVX2LayerArguments, _ tile: Int) {
         // Two inlined copies, so the one-plane loop carries no plane-1 test (measured: +2–7%
         // instructions per call for one plane when the test stayed in the loop).
         if let s1 = a.scales1 {
-            fusedGEMVLoop(D.self, a, tile, row0, s1)
+            fusedGEMVLoop(D.self, a, tile, s1)
         } else {
-            fusedGEMVLoop(D.self, a, tile, row0, nil)
+            fusedGEMVLoop(D.self, a, tile, nil)
         }
     }
 
     @inline(__always)
-    static func fusedGEMVLoop<D: QuadDecoder>(_ d: D.Type, _ a: AVX2LayerArguments, _ tile: Int, _ row0: Int,
+    static func fusedGEMVLoop<D: QuadDecoder>(_ d: D.Type, _ a: AVX2LayerArguments, _ tile: Int,
                                              _ scales1: UnsafePointer<UInt16>?) {
         let ones16 = _mm256_set1_epi16(1)
         let rowStride = a.rowStride, unit = a.unitStride, pf = a.prefetchBytes
-        let base = a.weights + (tile &* a.tileStride &+ row0 &* rowStride)   // plane 0; row0 is 0 or 4
+        let base = a.weights + tile &* a.tileStride   // plane 0, row 0 of the tile
         let x = a.acts
-        var s = _mm_setzero_ps()
-        /// Group g's four row sums, plane by plane, into s; `product(row, xg)` gives the int16
+        var s = _mm256_setzero_ps()
+        /// Group g's eight row sums, plane by plane, into s; `product(row, xg)` gives the int16
         /// products of the quad of `row` with the group's activations `xg`.
         @inline(__always) func group(_ g: Int, _ product: (UnsafePointer<UInt8>, UnsafePointer<Int8>) -> __m256i) {
             if pf > 0 {
                 // One prefetch per cache line: with rows 32 bytes apart (`RowTiledLayout`) the
-                // 4 rows' units of a quad are 128 contiguous bytes, 2 lines, not 4.
+                // 8 rows' units of a quad are 256 contiguous bytes, 4 lines.
                 let ahead = D.bytesBefore(quad: g, unit: unit) &+ pf
-                tritbench_prefetch(base + ahead)
-                tritbench_prefetch(base + (2 &* rowStride &+ ahead))
+                for r in 0..<4 { tritbench_prefetch(base + (2 &* r &* rowStride &+ ahead)) }
                 if rowStride > 32 {
-                    tritbench_prefetch(base + (rowStride &+ ahead))
-                    tritbench_prefetch(base + (3 &* rowStride &+ ahead))
+                    for r in 0..<4 { tritbench_prefetch(base + ((2 &* r &+ 1) &* rowStride &+ ahead)) }
                 }
             }
             let xg = x + g &* 128
-            @inline(__always) func sums(_ plane: UnsafePointer<UInt8>) -> __m128i {
-                let p0 = product(plane, xg)
-                let p1 = product(plane + rowStride, xg)
-                let p2 = product(plane + 2 &* rowStride, xg)
-                let p3 = product(plane + 3 &* rowStride, xg)
-                return quadRowSums(p0, p1, p2, p3, ones16)
+            @inline(__always) func sums(_ plane: UnsafePointer<UInt8>) -> __m256i {
+                let low = quadRowSums(product(plane, xg), product(plane + rowStride, xg),
+                                      product(plane + 2 &* rowStride, xg), product(plane + 3 &* rowStride, xg), ones16)
+                let high = quadRowSums(product(plane + 4 &* rowStride, xg), product(plane + 5 &* rowStride, xg),
+                                       product(plane + 6 &* rowStride, xg), product(plane + 7 &* rowStride, xg), ones16)
+                return _mm256_set_m128i(high, low)
             }
-            let qs = _mm_set1_epi32(a.groupSums[g])
-            let side = (tile &* a.groups &+ g) &* 8 &+ row0
-            s = _mm_add_ps(s, _mm_mul_ps(half4(a.scales0 + side), _mm_cvtepi32_ps(_mm_sub_epi32(sums(base), qs))))
+            let qs = _mm256_set1_epi32(a.groupSums[g])
+            let side = (tile &* a.groups &+ g) &* 8
+            s = _mm256_add_ps(s, _mm256_mul_ps(half8(a.scales0 + side), _mm256_cvtepi32_ps(_mm256_sub_epi32(sums(base), qs))))
             if let s1 = scales1 {
                 // Plane 1 right after plane 0 within the group, as `epilogue` orders them.
-                s = _mm_add_ps(s, _mm_mul_ps(half4(s1 + side), _mm_cvtepi32_ps(_mm_sub_epi32(sums(base + a.planeStride), qs))))
+                s = _mm256_add_ps(s, _mm256_mul_ps(half8(s1 + side), _mm256_cvtepi32_ps(_mm256_sub_epi32(sums(base + a.planeStride), qs))))
             }
             if let mu = a.offsets {
-                s = _mm_add_ps(s, _mm_mul_ps(half4(mu + side), _mm_cvtepi32_ps(qs)))
+                s = _mm256_add_ps(s, _mm256_mul_ps(half8(mu + side), _mm256_cvtepi32_ps(qs)))
             }
         }
         // A last quad of ≤ 64 real columns (K = 576: 4½ quads) multiplies only its low half.
@@ -264,15 +263,11 @@ public enum AVX2Kernels {
         if g < a.groups {
             group(g) { row, xg in halfQuadProduct(D.decodeLowHalf(row, quad: g, unit: unit), xg) }
         }
-        var y = _mm_mul_ps(s, _mm_set1_ps(a.actScales[0]))
-        if let b = a.bias { y = _mm_add_ps(y, half4(b + (tile &* 8 &+ row0))) }
-        _mm_storeu_ps(a.y + (tile &* 8 &+ row0), y)
+        var y = _mm256_mul_ps(s, _mm256_set1_ps(a.actScales[0]))
+        if let b = a.bias { y = _mm256_add_ps(y, half8(b + tile &* 8)) }
+        _mm256_storeu_ps(a.y + tile &* 8, y)
     }
 
-    /// Four float16 values as Float32.
-    @inline(__always) static func half4(_ p: UnsafePointer<UInt16>) -> __m128 {
-        _mm_cvtph_ps(_mm_set_epi64x(0, Int64(bitPattern: UInt64(UnsafeRawPointer(p).loadUnaligned(as: UInt64.self)))))
-    }
 
     /// GEMM over a decoded tile: each 8-row tile is decoded once into `codes` (L1-sized:
     /// 8 rows × K bytes per plane), then every token sweeps it; one token's 4 activation
