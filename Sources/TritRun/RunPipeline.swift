@@ -97,6 +97,8 @@ public struct RunPipeline {
         // reuses them after an interruption; any code change measures again.
         let buildKey = Self.sourceKey(dirty: env.build.gitDirty) + [env.cpu.fingerprint, env.build.configuration, o.full ? "full" : "default"]
         var limits: [String] = []
+        let skipped = ["roofline", "tune", "cachegrind", "models"].filter { o.skip.contains($0) }
+        if !skipped.isEmpty { limits.append("stages left out of this run (--skip): \(skipped.joined(separator: ", "))") }
         if !o.skip.contains("roofline") {
             result.roofline = try stage("roofline", o.full ? "full probe" : "quick probe") {
                 try stageCache.run(stage: "roofline", key: StageCache.key(buildKey)) {

@@ -13,6 +13,8 @@ struct RunCommand: ParsableCommand {
     @Option(help: "Run id (default: UTC date, time and git revision).") var runID: String?
     @Flag(help: "The complete profile: full roofline and full task sets (slow).") var full = false
     @Flag(help: "Run every stage afresh instead of reusing completed stages.") var fresh = false
+    @Option(help: "Comma-separated stages to leave out: \(RunCommand.skippableStages.joined(separator: ", ")). For example `--skip roofline,tune,cachegrind` reruns only the method rows; their speed then uses whatever the tuning cache already holds.")
+    var skip: String?
     @Option(help: "Comma-separated method rows to run (ids as in result.json, e.g. ptqtp,ptqtp-keep-qk,pt2llm,pt2llm-rerounding); the reference always runs. Default: all.")
     var methods: String?
     @Option(help: "Training tokens of the QAT rows (absmean-ste, tequila), \(RunCommand.qatTokenRange.lowerBound)-\(RunCommand.qatTokenRange.upperBound) (default: 12288; with --full: 131072). The run reuses the model `tritbench train --method M --tokens N` trained, from its checkpoint.")
@@ -21,11 +23,26 @@ struct RunCommand: ParsableCommand {
     var model: String?
 
     static let qatTokenRange = 1...(1 << 40)
+    static let skippableStages = ["roofline", "tune", "cachegrind", "models"]
+
+    /// The stages named by --skip, each checked against `skippableStages`.
+    var skippedStages: Set<String> {
+        get throws {
+            guard let skip else { return [] }
+            let names = skip.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+            if names.isEmpty { throw ValidationError("--skip is empty") }
+            if let bad = names.first(where: { !Self.skippableStages.contains($0) }) {
+                throw ValidationError("--skip: unknown stage '\(bad)'; expected some of \(Self.skippableStages.joined(separator: ", "))")
+            }
+            return Set(names)
+        }
+    }
 
     /// The run id names a directory under --reports: no '/', no '..', not empty.
     func validate() throws {
         if let qatTokens { try OptionCheck.range("qat-tokens", qatTokens, Self.qatTokenRange) }
         if let runID { do { _ = try PathComponentName(runID, field: "--run-id") } catch { throw ValidationError("\(error)") } }
+        _ = try skippedStages
         if let methods, methods.split(separator: ",").allSatisfy({ $0.trimmingCharacters(in: .whitespaces).isEmpty }) {
             throw ValidationError("--methods is empty")
         }
@@ -34,7 +51,8 @@ struct RunCommand: ParsableCommand {
     func run() throws {
         do {
             let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
-            var options = RunOptions(reportsDirectory: reports, runID: runID, full: full, fresh: fresh, executable: exe)
+            var options = RunOptions(reportsDirectory: reports, runID: runID, full: full, fresh: fresh,
+                                     skip: try skippedStages, executable: exe)
             options.trainingTokens = qatTokens
             options.model = model
             options.methods = methods.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
