@@ -14,6 +14,9 @@ import TritTune
         #expect(out.path == dir + "/test-run/result.json")
         let loaded = try RunResult.load(path: out.path)
         #expect(loaded.stages.map(\.name).first == "env")
+        // Skipped stages are absent from the run and named among its limits.
+        #expect(!loaded.stages.contains { ["roofline", "tune", "models"].contains($0.name) })
+        #expect(loaded.limits?.contains("stages left out of this run (--skip): roofline, tune, models") == true)
         // Every probed event either counted, by a named backend, or says why not for each backend.
         #expect(!loaded.context.events.isEmpty)
         for e in loaded.context.events {
