@@ -1,5 +1,19 @@
 import TritCore
 
+/// The CPU features a variant's own loops need, named for notes and errors.
+public struct NativeRequirement: Sendable {
+    /// What the loops need, as a reader would say it ("AVX2 + FMA").
+    public let name: String
+    let isMet: @Sendable (CPUFeatures) -> Bool
+
+    /// The AVX2 decode and multiply-add loops (with FMA, BMI2 and F16C).
+    static let avx2 = NativeRequirement(name: "AVX2 + FMA", isMet: { $0.supportsAVX2Kernels })
+    /// The 243-entry table lookups by `vpermi2b`.
+    static let vbmiLookup = NativeRequirement(name: "AVX512-VBMI", isMet: { $0.supportsVBMILookup })
+    /// Portable loops only: every CPU runs them as they are.
+    static let anyCPU = NativeRequirement(name: "nothing beyond the baseline", isMet: { _ in true })
+}
+
 /// A kernel variant as the registry lists it: a stable id, the formats it runs on, and its
 /// tunable parameters.
 public struct KernelVariant: Sendable {
@@ -13,18 +27,18 @@ public struct KernelVariant: Sendable {
     /// Whether the tuner measures it and dispatch may choose it. The scalar reference and the
     /// forced portable fallback exist to check and compare against, not to run models.
     public let isTuned: Bool
-    /// Whether the variant's own loops run on a CPU with `features`, rather than the portable
+    /// What the variant's own loops need; on a CPU without it the variant runs the portable
     /// fallback every variant has (lut243 without AVX512-VBMI runs a Swift SIMD loop 1000×
-    /// slower than its lookup loop): the tuner leaves such a variant out there.
-    let nativeOn: @Sendable (CPUFeatures) -> Bool
+    /// slower than its lookup loop), and the tuner leaves it out there.
+    public let nativeRequirement: NativeRequirement
     /// Builds the loop over row tiles for one layer, configuration and CPU.
     let makeLoop: @Sendable (RowTileLoopContext) -> any RowTileLoop
 
     init(id: String, summary: String, formats: [PackedFormatKind], space: ParameterSpace, groupMultiple: Int,
-         isTuned: Bool, runsNatively: @escaping @Sendable (CPUFeatures) -> Bool,
+         isTuned: Bool, runsNatively: NativeRequirement,
          makeLoop: @escaping @Sendable (RowTileLoopContext) -> any RowTileLoop) {
         self.id = id; self.summary = summary; self.formats = formats; self.space = space
-        self.groupMultiple = groupMultiple; self.isTuned = isTuned; nativeOn = runsNatively; self.makeLoop = makeLoop
+        self.groupMultiple = groupMultiple; self.isTuned = isTuned; nativeRequirement = runsNatively; self.makeLoop = makeLoop
     }
 
     /// A variant that exists to check and compare against, not to run models: it runs every
@@ -34,13 +48,20 @@ public struct KernelVariant: Sendable {
                          makeLoop: @escaping @Sendable (RowTileLoopContext) -> any RowTileLoop) -> KernelVariant {
         KernelVariant(id: id, summary: summary, formats: PackedFormatKind.allCases,
                       space: ParameterSpace(variant: id, parameters: [.threads()], constraints: []),
-                      groupMultiple: groupMultiple, isTuned: false, runsNatively: { _ in true }, makeLoop: makeLoop)
+                      groupMultiple: groupMultiple, isTuned: false, runsNatively: .anyCPU, makeLoop: makeLoop)
     }
 
     public func supports(_ format: PackedFormatKind) -> Bool { formats.contains(format) }
 
-    /// Whether the variant's own loops run on a CPU with `features` (see `nativeOn`).
-    public func runsNatively(on features: CPUFeatures) -> Bool { nativeOn(features) }
+    /// Whether the variant's own loops run on a CPU with `features` (see `nativeRequirement`).
+    public func runsNatively(on features: CPUFeatures) -> Bool { nativeRequirement.isMet(features) }
+
+    /// Why the tuner leaves this variant out on a CPU with `features`, or nil where its own
+    /// loops run there.
+    public func notTunedNote(on features: CPUFeatures) -> String? {
+        runsNatively(on: features) ? nil
+            : "\(id) not tuned: this CPU runs only its portable fallback (its own loops need \(nativeRequirement.name)), so dispatch never picks it"
+    }
 
     /// The untuned default for `tokens` activation columns: the space's defaults (set for one
     /// token), with the token block raised for several tokens so one weight decode or table

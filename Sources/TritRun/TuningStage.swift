@@ -55,9 +55,7 @@ public struct TuningStage {
         // A variant that would only run its portable fallback here is not tuned (dispatch then
         // never picks it: it has no record).
         let native = targets.filter { (try? KernelRegistry.variant($0.variant))?.runsNatively(on: .current) ?? false }
-        let notes = targets.filter { t in !native.contains { $0.variant == t.variant } }.map {
-            "\($0.variant) not tuned: this CPU runs only its portable fallback (\($0.variant == KernelRegistry.lut243 ? "its lookup loop needs AVX512-VBMI" : "its loops need AVX2 + FMA")), so dispatch never picks it"
-        }
+        let notes = targets.compactMap { (try? KernelRegistry.variant($0.variant))?.notTunedNote(on: .current) }
         let problems = shapes.flatMap { s in tokens.flatMap { t in threads.flatMap { th in native.flatMap { tg in tg.formats.map { f in
             TuningProblem(variant: tg.variant, format: f, rows: s.rows, cols: s.cols, tokens: t, threads: th, cold: t == 1)
         } } } } }

@@ -14,7 +14,7 @@ struct TuneCommand: ParsableCommand {
     @Option(help: "Shapes ROWSxK,... (e.g. 576x576,1536x576; \(MatrixShape.expected)).") var shapes: CommaSeparated<MatrixShape>
     @Option(help: "Token counts, e.g. 1,64 (each 1...4096).") var tokens = CommaSeparated<Int>(argument: "1")!
     @Option(help: "Thread counts, e.g. 1,2 (each 1...\(maximumThreads)).") var threads = CommaSeparated<Int>(argument: "1")!
-    @Option(help: "Variants to tune (default: every tuned variant of the registry whose own loops run on this CPU: \(KernelRegistry.tuningTargets().map(\.id).joined(separator: ", "))).")
+    @Option(help: "Variants to tune (default: every tuned variant of the registry whose own loops run on this CPU: \(KernelRegistry.tuningTargets().map(\.id).joined(separator: ", "))). A named variant that would run only its portable fallback here is left out with a note: dispatch never picks it.")
     var variants = KernelRegistry.tuningTargets().map(\.id).joined(separator: ",")
     @Option(help: "Formats to tune them on, e.g. 2plane-2bit,2plane-base3-lut for PTQTP's two planes (default: each variant's one-plane formats).") var formats: CommaSeparated<PackedFormatKind>?
     @Option(help: "Strategy: \(TuningStrategies.names.joined(separator: "|")).") var strategy = "halving"
@@ -48,9 +48,18 @@ struct TuneCommand: ParsableCommand {
         loop.replay = replay
         let wanted = formats.map { Set($0.values) }
         var problems: [TuningProblem] = []
+        let features = CPUFeatures.current
+        var chosen: [KernelVariant] = []
+        for v in variants.split(separator: ",").map(String.init) {
+            let variant = try KernelRegistry.variant(v)
+            if let note = variant.notTunedNote(on: features) { logNotice("[tune] \(note)") } else { chosen.append(variant) }
+        }
+        guard !chosen.isEmpty else {
+            throw CommandFailure(description: "--variants \(variants): none runs its own loops on this CPU (features: \(features.names.joined(separator: " "))); nothing to tune")
+        }
         for s in shapes.values { for t in tokens.values { for th in threads.values {
-            for v in variants.split(separator: ",").map(String.init) {
-                let variant = try KernelRegistry.variant(v)
+            for variant in chosen {
+                let v = variant.id
                 for f in variant.formats where wanted.map({ $0.contains(f) }) ?? (f.requiredPlanes ?? 1 == 1 || variant.formats.count == 1) {
                     problems.append(TuningProblem(variant: v, format: f, rows: s.rows, cols: s.cols, tokens: t, threads: th, cold: cold))
                 }

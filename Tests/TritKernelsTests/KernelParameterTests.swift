@@ -103,5 +103,13 @@ import TritCore
             #expect(v.formats == (try KernelRegistry.variant(v.id, features: vbmi)).formats)
         }
         #expect(KernelRegistry.allKnown.filter { !$0.isTuned }.map(\.id) == ["scalar", "simd-portable"])
+        // The note that says why a variant is left out names what its loops need, and only
+        // where they cannot run.
+        let lut243 = try KernelRegistry.variant("lut243", features: vbmi), simd = try KernelRegistry.variant("simd", features: vbmi)
+        #expect(lut243.notTunedNote(on: vbmi) == nil)
+        #expect(lut243.notTunedNote(on: avx2) == "lut243 not tuned: this CPU runs only its portable fallback (its own loops need AVX512-VBMI), so dispatch never picks it")
+        #expect(simd.notTunedNote(on: avx2) == nil)
+        #expect(simd.notTunedNote(on: CPUFeatures())?.contains("its own loops need AVX2 + FMA") == true)
+        #expect(try KernelRegistry.variant("scalar", features: vbmi).notTunedNote(on: CPUFeatures()) == nil)
     }
 }

@@ -7,7 +7,7 @@ extension KernelVariant {
                       summary: "bit-sliced trit planes: +/− masks expanded with vpshufb/vpcmpeqb, masked add/sub via vpmaddubsw",
                       formats: [.bitmask],
                       space: RowTiledMadd.space(variant: KernelRegistry.bitsliced, features: features, gemvWidth: false),
-                      groupMultiple: 128, isTuned: true, runsNatively: { $0.supportsAVX2Kernels },
+                      groupMultiple: 128, isTuned: true, runsNatively: .avx2,
                       makeLoop: { RowTiledMadd.loop($0) })
     }
 }

@@ -8,7 +8,7 @@ extension KernelVariant {
         KernelVariant(id: KernelRegistry.lut243,
                       summary: "243-entry tables of 5 activations indexed by the base-3 byte itself, 64 rows per vpermi2b, exact lo/hi byte tables (AVX512-VBMI; portable Swift SIMD elsewhere)",
                       formats: [.base3LUT, .twoPlaneBase3LUT], space: Base3LookupLoop.space(), groupMultiple: 32, isTuned: true,
-                      runsNatively: { $0.supportsVBMILookup },
+                      runsNatively: .vbmiLookup,
                       makeLoop: { context in
                           context.loop(over: Base3LUTTernaryMatrix.self,
                                        where: context.features.supportsAVX2Kernels && context.features.supportsVBMILookup) {

@@ -7,7 +7,7 @@ extension KernelVariant {
         KernelVariant(id: KernelRegistry.lut,
                       summary: "T-MAC-style bit-plane tables of 4 activations, 32 rows per vpshufb, exact lo/hi byte tables",
                       formats: [.lut], space: LUTTableLoop.space(), groupMultiple: 4, isTuned: true,
-                      runsNatively: { $0.supportsAVX2Kernels },
+                      runsNatively: .avx2,
                       makeLoop: { context in
                           context.loop(over: LUTTernaryMatrix.self, where: context.features.supportsAVX2Kernels) {
                               LUTTableLoop(matrix: $0, configuration: context.configuration)

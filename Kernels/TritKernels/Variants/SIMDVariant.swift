@@ -7,7 +7,7 @@ extension KernelVariant {
                       summary: "decode to codes w+1 + vpmaddubsw (AVX2; portable Swift SIMD when AVX2 is absent)",
                       formats: [.twoBit, .twoPlane2Bit, .base3, .twoPlane],
                       space: RowTiledMadd.space(variant: KernelRegistry.simd, features: features, gemvWidth: true),
-                      groupMultiple: 128, isTuned: true, runsNatively: { $0.supportsAVX2Kernels },
+                      groupMultiple: 128, isTuned: true, runsNatively: .avx2,
                       makeLoop: { RowTiledMadd.loop($0) })
     }
 }
