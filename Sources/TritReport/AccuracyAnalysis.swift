@@ -50,7 +50,7 @@ public struct MethodStatistics: Codable, Equatable, Sendable {
     /// Bootstrap 95% interval of the perplexity over windows.
     public var pplLow: Double?
     public var pplHigh: Double?
-    /// Mean over the averaged tasks of (acc − chance) / (reference − chance), with its
+    /// Mean over the averaged tasks (`averagedTasks`) of (acc − chance) / (reference − chance), with its
     /// paired-bootstrap 95% interval.
     public var retention: Double?
     public var retentionLow: Double?
@@ -79,14 +79,26 @@ public struct AccuracyAnalysis {
         self.vocabularySize = vocabularySize; self.resamples = resamples
     }
 
+    /// Whether `task` enters retention and the collapse rule: only where the reference itself is
+    /// above chance beyond its 95% Wilson interval. Where the unquantized model scores at chance
+    /// (WinoGrande, and at `--full` ARC-Challenge, BoolQ and OpenBookQA for SmolLM2-135M), a
+    /// quantized model's score there measures noise, and (acc − chance) / (reference − chance)
+    /// divides by a headroom that is zero or negative.
+    public static func referenceIsAboveChance(_ task: TaskResult) -> Bool {
+        guard let chance = task.chance, task.docs > 0 else { return false }
+        let k = Int((task.acc * Double(task.docs)).rounded())
+        return AccuracyStatistics.wilson(successes: k, trials: task.docs).low > chance
+    }
+
     /// The tasks that enter averages and retention, as paired outcomes: recorded per document,
-    /// with a chance level, present in both, not excluded. Documents are in file order, so a
-    /// method scored on fewer (a collapsed one) pairs with the reference's first ones; the chance
-    /// level is that of the shorter list.
+    /// with a chance level, present in both, and the reference above chance on them
+    /// (`referenceIsAboveChance`). Documents are in file order, so a method scored on fewer
+    /// (a collapsed one) pairs with the reference's first ones; the chance level is that of the
+    /// shorter list.
     func averagedTasks(_ m: MethodResult, _ ref: MethodResult) -> [(m: [Bool], r: [Bool], chance: Double)] {
         m.tasks.compactMap { t in
-            guard !MethodResult.excludedFromAverage.contains(t.task), let chance = t.chance, let a = t.correct,
-                  let r = ref.tasks.first(where: { $0.task == t.task }), let b = r.correct else { return nil }
+            guard let chance = t.chance, let a = t.correct,
+                  let r = ref.tasks.first(where: { $0.task == t.task }), Self.referenceIsAboveChance(r), let b = r.correct else { return nil }
             let n = min(a.count, b.count)
             guard n > 0 else { return nil }
             return (Array(a.prefix(n)), Array(b.prefix(n)), a.count <= b.count ? chance : r.chance ?? chance)
@@ -156,7 +168,10 @@ public struct AccuracyAnalysis {
             if let v = vocabularySize, let p = m.ppl, !(p <= Double(v)) {
                 reasons.append(String(format: "perplexity %.3g exceeds the vocabulary size %d", p, v))
             }
-            let judged = st.tasks.filter { $0.aboveChance != nil && !MethodResult.excludedFromAverage.contains($0.task) }
+            // Judged on the tasks where the reference is above chance (all tasks without one).
+            let judged = st.tasks.filter { ts in
+                ts.aboveChance != nil && (ref.map { $0.tasks.contains { $0.task == ts.task && Self.referenceIsAboveChance($0) } } ?? true)
+            }
             if !judged.isEmpty && judged.allSatisfy({ $0.aboveChance == false }) {
                 reasons.append("no task is above chance beyond its 95% interval")
             }

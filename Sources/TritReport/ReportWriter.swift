@@ -92,10 +92,12 @@ public struct ReportWriter {
         var s = ReportDocument()
         guard let methods = result.methods, !methods.isEmpty else { return s }
         let tasks = taskNames
+        // Tasks left out of retention: those where the reference is not above chance.
+        let notAveraged = tasks.filter { t in reference?.tasks.first { $0.task == t }.map { !AccuracyAnalysis.referenceIsAboveChance($0) } ?? false }
         s += headline()
         s += "## Methods: accuracy per byte\n\n"
         var table = ReportTable(columns: [("method", .left), ("bits/weight", .right), ("model bytes", .right), ("ppl [95% CI]", .right), ("ppl ratio", .right)]
-            + tasks.map { ($0 + (MethodResult.excludedFromAverage.contains($0) ? "*" : "") + " acc [95% CI]", .right) }
+            + tasks.map { ($0 + (notAveraged.contains($0) ? "*" : "") + " acc [95% CI]", .right) }
             + [("chance-adjusted retention [95% CI]", .right), ("vs reference", .right), ("verdict", .left)])
         for m in methods {
             let st = m.statistics
@@ -117,15 +119,15 @@ public struct ReportWriter {
                          + accuracies + [retention, vsReference, verdict])
         }
         s += table
-        if tasks.contains(where: MethodResult.excludedFromAverage.contains) {
-            s += "\n\\* WinoGrande is at chance level for a model this small: reported, left out of averages and retention.\n"
+        if !notAveraged.isEmpty {
+            s += "\n\\* The reference is not above chance beyond its 95% interval on \(notAveraged.joined(separator: ", ")): reported, left out of retention and of the collapse rule (a score there measures noise, and the chance adjustment would divide by a headroom ≤ 0).\n"
         }
         let docs = tasks.compactMap { t in methods.first?.tasks.first { $0.task == t }.map { r in
             "\(t) \(r.docs)" + (r.chance.map { String(format: " (chance %.1f%%)", $0 * 100) } ?? "") } }
         if !docs.isEmpty {
             s += "\nDocuments per task (the same documents for every method): \(docs.joined(separator: ", ")). Accuracy by summed log-likelihood with Wilson 95% intervals; acc_norm in result.json. "
-            s += "Chance-adjusted retention is the mean over the averaged tasks of (acc − chance) / (reference acc − chance), with a paired bootstrap interval over documents (2000 resamples); 1 = no loss, 0 = chance. "
-            s += "\"vs reference\" is retention − 1 with its Benjamini–Hochberg adjusted bootstrap p-value. A model is collapsed when its perplexity exceeds the vocabulary size or no task is above chance beyond its interval.\n"
+            s += "Chance-adjusted retention is the mean, over the tasks where the reference is above chance beyond its interval, of (acc − chance) / (reference acc − chance), with a paired bootstrap interval over documents (2000 resamples); 1 = no loss, 0 = chance. "
+            s += "\"vs reference\" is retention − 1 with its Benjamini–Hochberg adjusted bootstrap p-value. A model is collapsed when its perplexity exceeds the vocabulary size or no such task is above chance beyond its interval.\n"
         }
         if let t = reference?.tokensScored {
             s += "Perplexity tokens scored: \(t)\(reference?.pplWindowNLL.map { ", in \($0.count) windows (interval: bootstrap over windows)" } ?? "").\n"

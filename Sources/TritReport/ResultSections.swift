@@ -62,14 +62,6 @@ public struct MethodResult: Codable, Equatable, Sendable {
         self.tasks = []; self.notes = []
     }
 
-    /// Tasks that count towards averages and retention: WinoGrande is at chance for a model this
-    /// small, so it is reported but left out (data.md).
-    public static let excludedFromAverage: Set<String> = ["winogrande"]
-
-    public var averageAccuracy: Double? {
-        let t = tasks.filter { !Self.excludedFromAverage.contains($0.task) }
-        return t.isEmpty ? nil : t.map(\.acc).reduce(0, +) / Double(t.count)
-    }
 }
 
 /// A result about one kernel problem: the problem and what was found on it. The JSON is flat,

@@ -68,6 +68,35 @@ import TritReport
         #expect(out.first { $0.method == "good" }!.statistics!.vsNext!.other == "short")
     }
 
+    /// A task where the reference itself is at or below chance (BoolQ at 41% for SmolLM2-135M
+    /// at --full) is left out of retention and of the collapse rule, for every method, and the
+    /// report marks it; before, its headroom ≤ 0 left every method without a retention.
+    @Test func tasksWhereTheReferenceIsAtChanceAreLeftOutOfRetention() throws {
+        func withBoolq(_ m: MethodResult, _ rate: Double, phase: Int = 0) -> MethodResult {
+            var m = m
+            m.tasks.append(Self.task("boolq", Self.outcomes(rate, phase: phase), chance: 0.5))
+            return m
+        }
+        let ref = withBoolq(Self.method("reference", ppl: 20, piqa: Self.outcomes(0.70), arc: Self.outcomes(0.55)), 0.41)
+        let good = withBoolq(Self.method("good", ppl: 40, piqa: Self.outcomes(0.65), arc: Self.outcomes(0.45)), 0.62)
+        // At chance on PIQA and ARC, "above chance" only on the task the reference cannot do.
+        let chance = withBoolq(Self.method("chance", ppl: 900, piqa: Self.outcomes(0.50, phase: 7), arc: Self.outcomes(0.25, phase: 3)), 0.62, phase: 5)
+        #expect(!AccuracyAnalysis.referenceIsAboveChance(ref.tasks[2]) && AccuracyAnalysis.referenceIsAboveChance(ref.tasks[0]))
+        // 0.52 on 400 documents: Wilson low 0.471 < 0.5, so not above chance beyond its interval.
+        #expect(!AccuracyAnalysis.referenceIsAboveChance(Self.task("piqa", Self.outcomes(0.52), chance: 0.5)))
+        let out = AccuracyAnalysis(vocabularySize: 49152).analyze([ref, good, chance])
+        let st = Dictionary(uniqueKeysWithValues: out.map { ($0.method, $0.statistics!) })
+        // The same retention as without BoolQ: (0.75 + 2/3) / 2.
+        #expect(abs(st["good"]!.retention! - (0.75 + 2.0 / 3) / 2) < 1e-9)
+        #expect(st["good"]!.retentionLow! < st["good"]!.retention! && st["good"]!.retention! < st["good"]!.retentionHigh!)
+        #expect(st["chance"]!.collapsed && st["chance"]!.collapseReason!.contains("above chance"))
+        var r = RunResult(runID: "t", context: .collect(probeEvents: false))
+        r.methods = out
+        let md = ReportWriter(result: r).markdown()
+        #expect(md.contains("boolq* acc [95% CI]") && md.contains("| piqa acc [95% CI]"))
+        #expect(md.contains("The reference is not above chance beyond its 95% interval on boolq: reported, left out of retention"))
+    }
+
     @Test func perplexityIntervalBootstrapsWindows() {
         var m = Self.method("reference", ppl: exp(3), piqa: Self.outcomes(0.7), arc: Self.outcomes(0.5))
         m.pplWindowNLL = [2.5 * 100, 3.0 * 100, 3.5 * 100, 3.0 * 100]
