@@ -94,7 +94,8 @@ public struct MethodOutcome: Codable, Sendable {
 
 /// Stages 3–5 of `tritbench run` for each method: quantize the model (packed model file),
 /// evaluate perplexity and the zero-shot subset, and measure speed and memory on the packed
-/// kernels. Each method's quantization and evaluation are cached separately by content hash.
+/// kernels. Each method's row is cached by content hash, and within a row its model and each
+/// evaluation part, so a run killed inside a row resumes where it stopped.
 public struct ModelStage {
     public var gguf: String
     public var methods: [MethodSpec]
@@ -127,47 +128,104 @@ public struct ModelStage {
                                                  spec.keepLayers.description,
                                                  "calib \(calibrationSequences)x\(calibrationLength)", planKey])
             let (outcome, reused) = try stageCache.run(stage: "method-\(spec.id)", key: key) { () -> MethodOutcome in
-                var quantization: ModelQuantizationReport?
-                var training: TrainingReport?
-                var trainedBits: Double?
-                var path = gguf
-                if var options = spec.training {
-                    options.threads = plan.threads
-                    let dir = stageCache.directory + "/models"
-                    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-                    path = dir + "/\(spec.id)-\(key.prefix(16)).tpk"
-                    let trainer = Trainer(options: options, modelPath: gguf, checkpointDirectory: stageCache.trainingCheckpointDirectory)
-                    let (report, params) = try trainer.run()
-                    let file = try Trainer.packedModel(params, form: options.form, groupSize: options.groupSize, sourcePath: gguf,
-                                                       sourceSHA256: ggufSHA, parameters: ["tokens": "\(options.tokens)"])
-                    try file.write(to: path)
-                    training = report
-                    trainedBits = file.bitsPerWeight
-                } else if spec.method != "reference" {
-                    let dir = stageCache.directory + "/models"
-                    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-                    path = dir + "/\(spec.id)-\(key.prefix(16)).tpk"
-                    let method = try QuantizationMethod.named(spec.method)
-                    var options = ModelQuantizationOptions(
-                        modelPath: gguf, method: spec.method, parameters: spec.parameters, outputPath: path,
-                        calibrationSequences: method.requiresCalibration ? calibrationSequences : 0,
-                        calibrationSequenceLength: calibrationLength,
-                        scored: PerplexitySource(argument: plan.pplSource ?? "boolq-passages"),
-                        layers: spec.quantizes)
-                    options.threads = plan.threads
-                    quantization = try ModelQuantization(options: options).run().report
-                }
+                let (path, prepared) = try prepareModel(spec, rowKey: key, ggufSHA: ggufSHA)
                 let loaded = try LoadedModel(path: path)
-                if documents == nil { documents = try plan.documents() }
-                let evaluation = try plan.run(on: loaded, path: path, documents: documents)
-                return MethodOutcome(spec: spec, quantization: quantization, training: training, trainedBitsPerWeight: trainedBits,
-                                     evaluation: evaluation)
+                let evaluation = try evaluateInParts(loaded: loaded, path: path, id: spec.id,
+                                                     partKey: [key, prepared.modelSHA256]) {
+                    if documents == nil { documents = try plan.documents() }
+                    return documents!
+                }
+                return MethodOutcome(spec: spec, quantization: prepared.quantization, training: prepared.training,
+                                     trainedBitsPerWeight: prepared.trainedBitsPerWeight, evaluation: evaluation)
             }
             allReused = allReused && reused
             results.append(Self.methodResult(outcome))
             vocabularySize = vocabularySize ?? outcome.evaluation.vocabularySize
         }
         return (results, allReused, vocabularySize)
+    }
+
+    /// What `prepareModel` made: the model file's SHA-256 and how it was made.
+    struct PreparedModel: Codable, Sendable {
+        var modelSHA256: String
+        var quantization: ModelQuantizationReport?
+        var training: TrainingReport?
+        var trainedBitsPerWeight: Double?
+    }
+
+    /// Quantizes or trains the row's model into the stage cache, or returns the GGUF for the
+    /// reference. A model made earlier under the same row key is reused while its file still
+    /// has the SHA-256 recorded when it was written: a row killed during its (hours-long at
+    /// --full) evaluation then resumes without quantizing or training again.
+    func prepareModel(_ spec: MethodSpec, rowKey: String, ggufSHA: String) throws -> (path: String, prepared: PreparedModel) {
+        guard spec.method != "reference" else { return (gguf, PreparedModel(modelSHA256: ggufSHA)) }
+        let dir = stageCache.directory + "/models"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let path = dir + "/\(spec.id)-\(rowKey.prefix(16)).tpk"
+        let record = stageCache.path(stage: "part-\(spec.id)-model", key: rowKey)
+        if stageCache.reuse, let data = FileManager.default.contents(atPath: record),
+           let prepared = try? JSONCoding.decoder().decode(PreparedModel.self, from: data),
+           FileManager.default.fileExists(atPath: path), (try? PackedModelFile.sha256(ofFile: path)) == prepared.modelSHA256 {
+            logNotice("[run] \(spec.id): reusing the model made earlier for this row (\(path))")
+            return (path, prepared)
+        }
+        var prepared = PreparedModel(modelSHA256: "")
+        if var options = spec.training {
+            options.threads = plan.threads
+            let trainer = Trainer(options: options, modelPath: gguf, checkpointDirectory: stageCache.trainingCheckpointDirectory)
+            let (report, params) = try trainer.run()
+            let file = try Trainer.packedModel(params, form: options.form, groupSize: options.groupSize, sourcePath: gguf,
+                                               sourceSHA256: ggufSHA, parameters: ["tokens": "\(options.tokens)"])
+            try file.write(to: path)
+            prepared.training = report
+            prepared.trainedBitsPerWeight = file.bitsPerWeight
+        } else {
+            let method = try QuantizationMethod.named(spec.method)
+            var options = ModelQuantizationOptions(
+                modelPath: gguf, method: spec.method, parameters: spec.parameters, outputPath: path,
+                calibrationSequences: method.requiresCalibration ? calibrationSequences : 0,
+                calibrationSequenceLength: calibrationLength,
+                scored: PerplexitySource(argument: plan.pplSource ?? "boolq-passages"),
+                layers: spec.quantizes)
+            options.threads = plan.threads
+            prepared.quantization = try ModelQuantization(options: options).run().report
+        }
+        prepared.modelSHA256 = try PackedModelFile.sha256(ofFile: path)
+        try AtomicFile.writeJSON(prepared, to: record)
+        return (path, prepared)
+    }
+
+    /// Runs the plan in parts (perplexity, then each task, then speed), each stored in the stage
+    /// cache under `partKey` (the row key and the model file's SHA-256) and the part's name. A
+    /// --full row takes hours; killed inside one, the run resumes at the first unfinished part.
+    /// The parts give the report one whole run would: tasks of a collapsed model keep the
+    /// document cap its perplexity set.
+    func evaluateInParts(loaded: LoadedModel, path: String, id: String, partKey: [String],
+                         documents: () throws -> [String: [MultipleChoiceDocument]]) throws -> EvalReport {
+        func part(_ name: String, _ sub: EvaluationPlan) throws -> EvalReport {
+            try stageCache.run(stage: "part-\(id)-\(name)", key: StageCache.key(partKey + [name])) {
+                try sub.run(on: loaded, path: path, documents: sub.tasks.isEmpty ? nil : documents())
+            }.value
+        }
+        var whole = plan
+        whole.tasks = []; whole.speedThreads = []
+        var report = try part("perplexity", whole)
+        for task in plan.tasks {
+            var sub = plan
+            sub.pplSource = nil; sub.tasks = [task]; sub.speedThreads = []
+            if let cap = report.collapsedTaskLimit {
+                sub.taskLimits = [task: [plan.limit(of: task), cap].compactMap { $0 }.min()!]
+            }
+            report.tasks[task] = try part("task-\(task)", sub).tasks[task]
+        }
+        if !plan.speedThreads.isEmpty {
+            var sub = plan
+            sub.pplSource = nil; sub.tasks = []
+            let speed = try part("speed", sub)
+            report.speed = speed.speed
+            report.decodeBreakdown = speed.decodeBreakdown
+        }
+        return report
     }
 
     /// A note for layers that hold two packed copies (representation "ternary-A+B": decode
