@@ -124,10 +124,8 @@ public struct ModelStage {
         var documents: [String: [MultipleChoiceDocument]]?
         for (i, spec) in methods.enumerated() {
             logNotice("[run] method \(i + 1)/\(methods.count): \(spec.label)")
-            let key = StageCache.key(buildKey + [ggufSHA, spec.method, spec.parameters.sorted { $0.key < $1.key }.description,
-                                                 spec.keepLayers.description,
-                                                 "calib \(calibrationSequences)x\(calibrationLength)", planKey])
-            let (outcome, reused) = try stageCache.run(stage: "method-\(spec.id)", key: key) { () -> MethodOutcome in
+            let key = try rowKey(spec, ggufSHA: ggufSHA, planKey: planKey)
+            var (outcome, reused) = try stageCache.run(stage: "method-\(spec.id)", key: key) { () -> MethodOutcome in
                 let (path, prepared) = try prepareModel(spec, rowKey: key, ggufSHA: ggufSHA)
                 let loaded = try LoadedModel(path: path)
                 let evaluation = try evaluateInParts(loaded: loaded, path: path, id: spec.id,
@@ -138,11 +136,22 @@ public struct ModelStage {
                 return MethodOutcome(spec: spec, quantization: prepared.quantization, training: prepared.training,
                                      trainedBitsPerWeight: prepared.trainedBitsPerWeight, evaluation: evaluation)
             }
+            // How the row is shown (label, what it follows) is today's, whatever run measured it.
+            outcome.spec = spec
             allReused = allReused && reused
             results.append(Self.methodResult(outcome))
             vocabularySize = vocabularySize ?? outcome.evaluation.vocabularySize
         }
         return (results, allReused, vocabularySize)
+    }
+
+    /// A row's key: everything that decides its figures (the build, model, method, parameters,
+    /// layers kept, training options, calibration and plan), not how the row is labelled.
+    func rowKey(_ spec: MethodSpec, ggufSHA: String, planKey: String) throws -> String {
+        let training = try spec.training.map { String(decoding: try JSONCoding.encode($0), as: UTF8.self) } ?? "no training"
+        return StageCache.key(buildKey + [ggufSHA, spec.method, spec.parameters.sorted { $0.key < $1.key }.description,
+                                          spec.keepLayers.description, training, spec.storedBitsPerWeight.map { "\($0)" } ?? "",
+                                          "calib \(calibrationSequences)x\(calibrationLength)", planKey])
     }
 
     /// What `prepareModel` made: the model file's SHA-256 and how it was made.

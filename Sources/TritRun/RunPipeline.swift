@@ -180,12 +180,12 @@ public struct RunPipeline {
     }
 
     /// The code that determines stage outputs: git tree hashes of the kernels and of the modules
-    /// that measure, tune, quantize and evaluate (not the report writer, so a report change
+    /// that measure, tune, quantize, train and evaluate (not the report writer, so a report change
     /// re-renders from cached stages). A dirty tree never reuses anything.
     static func sourceKey(dirty: Bool) -> [String] {
         if dirty { return ["dirty-\(UUID())"] }
         let paths = ["Package.swift", "Kernels", "Sources/TritCore", "Sources/TritMeasure", "Sources/TritDispatch", "Sources/TritTune",
-                     "Sources/TritQuant", "Sources/TritModel", "Sources/TritRun/ModelQuantization.swift",
+                     "Sources/TritQuant", "Sources/TritModel", "Sources/TritTrain", "Sources/TritRun/ModelQuantization.swift",
                      "Sources/TritRun/TuningStage.swift"]
         return paths.map { p in
             Shell.run("/usr/bin/env", ["git", "rev-parse", "HEAD:\(p)"]).flatMap { $0.status == 0 ? $0.stdout.trimmingCharacters(in: .whitespacesAndNewlines) : nil }

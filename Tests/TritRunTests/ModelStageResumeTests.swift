@@ -3,6 +3,7 @@ import Testing
 import TritCore
 import TritModel
 @testable import TritRun
+import TritTrain
 
 /// A method row of the main run on the real SmolLM2 GGUF (absmean, a few perplexity tokens and
 /// PIQA documents), checking that a row killed after some of its parts resumes from them.
@@ -57,5 +58,21 @@ struct ModelStageResumeTests {
         #expect(try FileManager.default.attributesOfItem(atPath: modelPath)[.size] as? Int == sizeBefore - 1)
         #expect(redone.methods[0].tasks[0].acc == 0.123)
         #expect(redone.methods[0].ppl == row.ppl)
+    }
+
+    /// A row is measured again when what decides its figures changes (here the training tokens,
+    /// which `--training-tokens` sets), and not when only its label or description does.
+    @Test func theRowKeyFollowsTrainingOptionsButNotTheLabel() throws {
+        let stage = Self.stage(root: "/nonexistent")
+        let base = MethodSpec(method: "qat", id: "tequila", label: "Tequila", follows: "paper",
+                              training: TrainingOptions(form: .tequila(lambda: 1e-3), tokens: 12_288))
+        var relabelled = base
+        relabelled.label = "Tequila QAT"; relabelled.follows = "paper text"
+        var longer = base
+        longer.training?.tokens = 50_000
+        let key = { (s: MethodSpec) in try stage.rowKey(s, ggufSHA: "sha", planKey: "plan") }
+        #expect(try key(base) == key(relabelled))
+        #expect(try key(base) != key(longer))
+        #expect(try key(base) != stage.rowKey(base, ggufSHA: "sha", planKey: "other plan"))
     }
 }
