@@ -49,6 +49,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
     ],
     targets: [
         // System libraries.
@@ -67,8 +68,9 @@ let package = Package(
         // perf_event_open(2), its attribute struct and ioctls: the direct counter backend's C side.
         .target(name: "CPerfEvent", path: "Sources/CPerfEvent"),
 
-        // Foundation layer: Matrix, .npy, BLAS/LAPACK, atomic files, progress, errors, CPU features.
-        .target(name: "TritCore", dependencies: ["CBLAS", "CTritSupport"], path: "Sources/TritCore"),
+        // Foundation layer: Matrix, .npy, BLAS/LAPACK, atomic files, progress, errors, CPU features, SHA-256.
+        .target(name: "TritCore", dependencies: ["CBLAS", "CTritSupport", .product(name: "Crypto", package: "swift-crypto")],
+                path: "Sources/TritCore"),
 
         // Kernels: formats and variants. ISA-specific inner loops sit in TritKernelsAVX2 and
         // TritKernelsAVX512 (which builds on the AVX2 decoders and epilogue).
