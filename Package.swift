@@ -50,6 +50,8 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
+        .package(url: "https://github.com/adam-fowler/compress-nio", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
     ],
     targets: [
         // System libraries.
@@ -94,7 +96,9 @@ let package = Package(
         // Quantizers: PTQTP, PT²-LLM, Tequila and baselines -> packed formats.
         .target(name: "TritQuant", dependencies: ["TritCore", "TritKernels"], path: "Sources/TritQuant"),
         // Model runtime: GGUF, tokenizer, Llama forward, evaluation, packed model file.
-        .target(name: "TritModel", dependencies: ["TritCore", "TritKernels", "TritDispatch"],
+        .target(name: "TritModel", dependencies: ["TritCore", "TritKernels", "TritDispatch",
+                                                  .product(name: "CompressNIO", package: "compress-nio"),
+                                                  .product(name: "NIOCore", package: "swift-nio")],
                 path: "Sources/TritModel"),
         // Training: backward pass through the Llama forward, STE quantization-aware training
         // (Tequila, absmean-STE), resumable checkpoints.

@@ -19,7 +19,7 @@ log() { echo "[setup] $*" >&2; }
 die() { echo "[setup] error: $*" >&2; exit 1; }
 
 # ---------------------------------------------------------------- system packages
-APT_PACKAGES=(libpapi-dev papi-tools valgrind libopenblas-dev liblapacke-dev pkg-config)
+APT_PACKAGES=(libpapi-dev papi-tools valgrind libopenblas-dev liblapacke-dev pkg-config zlib1g-dev)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

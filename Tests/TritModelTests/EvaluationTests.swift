@@ -7,6 +7,28 @@ import TritCore
 struct EvaluationTests {
     let data = EvaluationData()
 
+    /// The real PIQA request file inflates to the bytes `gzip -dc` gives; the same file cut
+    /// short, or a file that is not gzip, is refused with its path and what went wrong.
+    @Test func requestFilesInflateAsGzipDoesAndBrokenOnesAreNamed() throws {
+        let path = CachePaths().requestFile(task: "piqa")
+        try #require(FileManager.default.fileExists(atPath: path), "run Scripts/setup.sh first")
+        let ours = try EvaluationData.gunzip(path)
+        let gzip = try #require(Shell.run("/usr/bin/env", ["gzip", "-dc", path]))
+        #expect(gzip.status == 0 && ours == gzip.stdout && ours.count > 1000)
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tb-gz-\(UUID())")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let whole = try Data(contentsOf: URL(fileURLWithPath: path))
+        for (name, bytes) in [("cut.jsonl.gz", whole.prefix(whole.count / 2)), ("plain.jsonl.gz", Data("{\"doc_id\": 0}\n".utf8))] {
+            let p = dir.appendingPathComponent(name).path
+            try bytes.write(to: URL(fileURLWithPath: p))
+            #expect(throws: EvaluationDataError.self) { _ = try EvaluationData.gunzip(p) }
+            do { _ = try EvaluationData.gunzip(p) } catch {
+                #expect("\(error)".contains(p) && "\(error)".contains("gzip"), "\(error)")
+            }
+        }
+    }
+
     @Test func boolqPassagesAreDedupedWikipediaText() throws {
         let p = try data.boolqPassages()
         #expect(p.count == 2939)   // 3,270 docs share 2,939 distinct passages
