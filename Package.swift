@@ -82,7 +82,7 @@ let package = Package(
                 swiftSettings: kernelSettings("TritKernelsAVX512")),
         .target(name: "TritKernelsVBMI", dependencies: ["CTritSupport"], path: "Kernels/TritKernelsVBMI",
                 swiftSettings: kernelSettings("TritKernelsVBMI")),
-        .target(name: "TritKernels", dependencies: ["TritCore", "TritKernelsAVX2", "TritKernelsAVX512", "TritKernelsVBMI"],
+        .target(name: "TritKernels", dependencies: ["TritCore", "CTritSupport", "TritKernelsAVX2", "TritKernelsAVX512", "TritKernelsVBMI"],
                 path: "Kernels/TritKernels"),
 
         // Measurement: PAPI and perf_event counters, cachegrind, clocks, statistics, roofline. Measures closures.

@@ -1,3 +1,4 @@
+import CTritSupport
 import Foundation
 import Synchronization
 
@@ -14,12 +15,16 @@ protocol KernelPoolTask: AnyObject {
 /// much as it saved — 2 threads measured no faster than 1. Here the workers stay alive and,
 /// after a call, spin for a short while watching a generation counter, so the next call of
 /// a forward pass (one layer after another) wakes them with one atomic store and no system
-/// call. A worker that has waited longer than `spinLimit` parks on a condition variable, so an
-/// idle pool costs no CPU (this machine's cores are shared).
+/// call. A worker that has waited longer than `pollNanoseconds` parks on a condition
+/// variable, so an idle pool costs no CPU (this machine's cores are shared).
 ///
-/// Work is handed out in chunks claimed from an atomic counter, not in one fixed part per
+/// Work is handed out in chunks claimed from an atomic word, not in one fixed part per
 /// thread: when a worker is not scheduled (the cores are busy with other processes) the caller
-/// takes its chunks, so a 2-thread call is never much slower than a 1-thread one.
+/// takes its chunks, so a 2-thread call is never much slower than a 1-thread one. The caller
+/// claims from the front and the workers from the back, so on two threads each side runs the
+/// same rows call after call: a layer's weights stay in the cache of the core that read them
+/// last. (One shared counter handed the first chunk to whichever thread came first, and a
+/// 576×576 GEMV, hot in cache, measured no faster on 2 threads than on 1.)
 ///
 /// One pool serves every kernel of the process (`shared`): each kernel owning threads would
 /// mean hundreds of threads in a cold benchmark's copies. Calls are serialised by `dispatch`;
@@ -30,18 +35,22 @@ final class KernelWorkerPool: @unchecked Sendable {
     /// Process-wide pool; workers start on first use and grow to the largest count asked.
     static let shared = KernelWorkerPool()
 
-    /// Iterations a worker spins before it parks (≈ 30 µs: the gap between two layers' calls;
-    /// longer spins only steal the core from the caller when the machine is busy). Past
-    /// `yieldAfter` iterations each one yields the core.
-    static let spinLimit = 3_000
-    static let yieldAfter = 1_000
+    /// How long a worker polls for the next call before it parks, in nanoseconds: first with
+    /// the `pause` hint only, then yielding the core on every poll. Decode's calls come 1–30 µs
+    /// apart (attention, norms and the LM head run between layers), and a worker that has
+    /// started yielding notices a call a system call later (1–3 µs in these VMs, half of a
+    /// small layer's whole call). Counted in time, not iterations: `pause` takes 10 to 150
+    /// cycles depending on the CPU, and a count tuned on one measured a spin of ~1 µs on another.
+    static let pollNanoseconds: UInt64 = 200_000
+    static let yieldAfterNanoseconds: UInt64 = 100_000
 
     /// (call sequence << 8) | parts: one word, so a worker that wakes late can never pair one
     /// call's sequence with another call's part count.
     private let generation = Atomic<Int>(0)
-    /// (call sequence << 32) | next unclaimed chunk of the running call: a worker claims with a
-    /// compare-exchange that also checks the sequence, so a late worker cannot claim a chunk of
-    /// a call it has not seen start.
+    /// (call sequence << 32) | (end of the unclaimed chunks << 16) | start of them, for the
+    /// running call: the caller claims the start, workers the end, each with a compare-exchange
+    /// that also checks the sequence, so a late worker cannot claim a chunk of a call it has
+    /// not seen start.
     private let nextChunk = Atomic<Int>(0)
     /// Chunks finished in the running call.
     private let finished = Atomic<Int>(0)
@@ -66,6 +75,7 @@ final class KernelWorkerPool: @unchecked Sendable {
             return
         }
         precondition(n < 256, "KernelWorkerPool: \(n) threads, at most 255")
+        precondition(c < 1 << 16, "KernelWorkerPool: \(c) chunks, at most 65535")
         guard dispatch.try() else {
             DispatchQueue.concurrentPerform(iterations: n) { w in
                 for i in stride(from: w, to: c, by: n) { task.runChunk(i, of: c, worker: w) }
@@ -78,7 +88,7 @@ final class KernelWorkerPool: @unchecked Sendable {
         chunks = c
         finished.store(0, ordering: .relaxed)
         let seq = (generation.load(ordering: .relaxed) >> 8) &+ 1
-        nextChunk.store(seq << 32, ordering: .releasing)
+        nextChunk.store(seq << 32 | c << 16, ordering: .releasing)
         generation.store(seq << 8 | n, ordering: .sequentiallyConsistent)
         if sleepers.load(ordering: .sequentiallyConsistent) > 0 {
             park.lock(); park.broadcast(); park.unlock()
@@ -88,15 +98,18 @@ final class KernelWorkerPool: @unchecked Sendable {
         self.task = nil
     }
 
-    /// Claims and runs chunks of call `sequence` until none is left (or that call is over).
+    /// Claims and runs chunks of call `sequence` until none is left (or that call is over): the
+    /// caller (worker 0) from the front, the others from the back.
     private func claimAndRun(worker: Int, sequence: Int) {
         while true {
             let v = nextChunk.load(ordering: .acquiring)
-            guard v >> 32 == sequence, v & 0xFFFF_FFFF < chunks else { return }
-            guard nextChunk.compareExchange(expected: v, desired: v &+ 1, ordering: .acquiringAndReleasing).exchanged,
+            let start = v & 0xFFFF, end = (v >> 16) & 0xFFFF
+            guard v >> 32 == sequence, start < end else { return }
+            let (claimed, chunk) = worker == 0 ? (v &+ 1, start) : (v &- (1 << 16), end - 1)
+            guard nextChunk.compareExchange(expected: v, desired: claimed, ordering: .acquiringAndReleasing).exchanged,
                   let t = task else { continue }
             // Claimed: the caller waits for this chunk, so `task` and `chunks` are this call's.
-            (t.takeUnretainedValue() as! KernelPoolTask).runChunk(v & 0xFFFF_FFFF, of: chunks, worker: worker)
+            (t.takeUnretainedValue() as! KernelPoolTask).runChunk(chunk, of: chunks, worker: worker)
             finished.add(1, ordering: .releasing)
         }
     }
@@ -114,22 +127,28 @@ final class KernelWorkerPool: @unchecked Sendable {
     private func workerLoop(index: Int, seen start: Int) {
         var seen = start
         while true {
-            var spins = 0
+            var polls = 0
+            var since: UInt64 = 0
             var now = generation.load(ordering: .acquiring)
             while now == seen {
-                spins += 1
-                if spins < Self.yieldAfter {
-                    spinPause()
-                } else if spins < Self.spinLimit {
-                    sched_yield()
-                } else {
-                    park.lock()
-                    sleepers.add(1, ordering: .sequentiallyConsistent)
-                    while generation.load(ordering: .sequentiallyConsistent) == seen { park.wait() }
-                    sleepers.subtract(1, ordering: .relaxed)
-                    park.unlock()
-                    spins = 0
+                polls += 1
+                // Read the clock every 64 polls (a vDSO call, ~20 ns; pause is 10–150 cycles).
+                if polls & 63 == 0 {
+                    let t = DispatchTime.now().uptimeNanoseconds
+                    if since == 0 { since = t }
+                    let waited = t - since
+                    if waited >= Self.pollNanoseconds {
+                        park.lock()
+                        sleepers.add(1, ordering: .sequentiallyConsistent)
+                        while generation.load(ordering: .sequentiallyConsistent) == seen { park.wait() }
+                        sleepers.subtract(1, ordering: .relaxed)
+                        park.unlock()
+                        polls = 0; since = 0
+                    } else if waited >= Self.yieldAfterNanoseconds {
+                        sched_yield()
+                    }
                 }
+                tritbench_cpu_relax()
                 now = generation.load(ordering: .acquiring)
             }
             seen = now
@@ -142,11 +161,8 @@ final class KernelWorkerPool: @unchecked Sendable {
         }
     }
 
-    /// A plain re-read (Swift cannot emit x86 `pause`; this VM has no SMT sibling to yield
-    /// to); sched_yield would enter the kernel on every iteration.
-    @inline(__always) private func spinPause() {
-        _ = sleepers.load(ordering: .relaxed)
-    }
+    /// The caller's wait for the workers' last chunks.
+    @inline(__always) private func spinPause() { tritbench_cpu_relax() }
 }
 
 /// Runs work other than the packed kernels (decode attention, the LM head) on the kernels'

@@ -20,6 +20,16 @@ static inline void tritbench_prefetch(const void *p) { __builtin_prefetch(p, 0, 
 /// prefetcht1: into L2 (and L3), not L1: far-ahead stream prefetches that would otherwise hold L1 fill buffers.
 static inline void tritbench_prefetch_l2(const void *p) { __builtin_prefetch(p, 0, 2); }
 
+/// The spin-wait hint (x86 `pause`, arm64 `yield`): a spinning thread leaves the core's
+/// execution resources and the memory bus alone between polls. Swift cannot emit it.
+static inline void tritbench_cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
 #if defined(__x86_64__)
 #include <immintrin.h>
 /// GF2P8AFFINEQB with a zero constant: bit i of each result byte = parity(a.byte[7 − i] AND the
