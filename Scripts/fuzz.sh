@@ -17,7 +17,7 @@ targets=("$@")
 
 core="Sources/TritCore/NPY.swift Sources/TritCore/Matrix.swift Sources/TritCore/AtomicFile.swift Sources/TritCore/CheckedSize.swift Sources/TritCore/TextEscaping.swift Sources/TritCore/Progress.swift Sources/TritCore/CachePaths.swift"
 model="Sources/TritModel/GGUFFile.swift Sources/TritModel/GGMLDequantizer.swift Sources/TritModel/GGMLTernaryBlock.swift Sources/TritModel/VocabularyConsistency.swift Sources/TritModel/LlamaConfiguration.swift Sources/TritModel/Architectures/DecoderArchitecture.swift Sources/TritModel/Architectures/Gemma3.swift Sources/TritModel/Architectures/BitNet.swift Kernels/TritKernels/TernaryWeights.swift"
-packed="Sources/TritModel/PackedModelFile.swift Sources/TritModel/SHA256.swift Kernels/TritKernels/TernaryWeights.swift"
+packed="Sources/TritModel/PackedModelFile.swift Fuzz/Support/SHA256Standin.swift Kernels/TritKernels/TernaryWeights.swift"
 tune="Kernels/TritKernels/KernelConfiguration.swift Kernels/TritKernels/KernelProblem.swift Kernels/TritKernels/PackedFormatKind.swift Sources/TritDispatch/TuningCache.swift Sources/TritDispatch/TuningKey.swift Sources/TritDispatch/TuningRecordValidator.swift Sources/TritDispatch/Dispatch.swift Fuzz/Support/KernelsStub.swift"
 declare -A sources=(
   [npy]="$core"
