@@ -105,6 +105,11 @@ extension KernelEngine {
     /// layer go straight on to the next. Every tile runs the same loop over the same rows as in
     /// a call of its own, so each y is bit-identical to `forward`'s.
     ///
+    /// The input is quantized once for every engine whose activations quantize alike (same
+    /// columns, scale groups, permutation and loop), and copied to the others: the copy moves
+    /// a few hundred bytes where quantizing again reads and rounds every float, on the calling
+    /// thread, while the other threads wait.
+    ///
     /// Engine i's chunks are those `split(tokens:threads:)` gives it at `threads[i]`, and the
     /// pool runs on the most threads any engine splits over. A loop that takes more than one
     /// pass (tables built between passes) makes the whole group run one engine after another,
@@ -113,17 +118,24 @@ extension KernelEngine {
                         outputs: [UnsafeMutablePointer<Float>], threads: [Int]) {
         precondition(engines.count == outputs.count && engines.count == threads.count,
                      "forward(group:): \(engines.count) engines, \(outputs.count) outputs, \(threads.count) thread counts")
-        precondition(Set(engines.map(ObjectIdentifier.init)).count == engines.count,
-                     "forward(group:): an engine appears twice (its lock is not recursive)")
+        for i in engines.indices {
+            for j in engines.indices where j > i {
+                precondition(engines[i] !== engines[j], "forward(group:): an engine appears twice (its lock is not recursive)")
+            }
+        }
         // One lock order for every group, whatever order the caller lists the engines in.
         let locking = engines.sorted { ObjectIdentifier($0) < ObjectIdentifier($1) }
         for e in locking { e.lock.lock() }
         defer { for e in locking.reversed() { e.lock.unlock() } }
-        var passes: [Int] = []
-        for e in engines {
-            e.acts.quantize(x, tokens: tokens)
-            passes.append(e.loop.prepare(tokens: tokens, acts: e.acts))
+        for (i, e) in engines.enumerated() {
+            if let source = engines[..<i].first(where: { $0.acts.quantizesAlike(e.acts) }) {
+                e.acts.copy(from: source.acts)
+            } else {
+                e.acts.quantize(x, tokens: tokens)
+            }
         }
+        // After every copy: a loop's prepare may reorder its activations in place.
+        let passes = engines.map { $0.loop.prepare(tokens: tokens, acts: $0.acts) }
         let splits = engines.indices.map { engines[$0].split(tokens: tokens, threads: threads[$0]) }
         let poolThreads = splits.map(\.threads).max() ?? 1
         guard poolThreads > 1, engines.count > 1, passes.allSatisfy({ $0 == 1 }) else {

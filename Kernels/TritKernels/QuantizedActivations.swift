@@ -90,6 +90,24 @@ public final class QuantizedActivations: @unchecked Sendable {
         }
     }
 
+    /// Whether `quantize` gives `other` the same values, scales and sums as this for every
+    /// input: same columns, scale groups, column permutation and loop.
+    func quantizesAlike(_ other: QuantizedActivations) -> Bool {
+        cols == other.cols && groupSize == other.groupSize && avx2 == other.avx2 && permutation == other.permutation
+    }
+
+    /// Takes the tokens `other` quantized last (`quantizesAlike` must hold), as if this had
+    /// quantized the same input.
+    func copy(from other: QuantizedActivations) {
+        precondition(quantizesAlike(other), "activations: copying from a differently quantized input")
+        let n = other.tokens
+        reserve(tokens: n)
+        tokens = n
+        q.update(from: other.q, count: n * stride)
+        d.update(from: other.d, count: n)
+        sums.update(from: other.sums, count: n * groups)
+    }
+
     /// max |x|, NaN when any value is not finite. AVX2 where present (same result: max is exact).
     static func absMax(_ x: UnsafePointer<Float>, _ n: Int, avx2: Bool = useAVX2) -> Float {
         #if arch(x86_64)

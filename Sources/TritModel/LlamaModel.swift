@@ -190,6 +190,9 @@ public struct Attention {
     public var subNorm: RMSNorm? = nil
     /// A token at position p sees positions > p − window; nil: all earlier positions.
     public var window: Int? = nil
+    /// Where a decode-step breakdown adds the time of a decode's scores, softmax and weighted
+    /// values (`measureDecodeBreakdown`); nil: not timed.
+    var times: DecodeStepTimes? = nil
 
     /// x: tokens × dim (already normalised); writes tokens × dim into `out`. New keys/values
     /// go into `cache` for `block` at positions cache.length ..< cache.length + tokens (the
@@ -248,6 +251,8 @@ public struct Attention {
                 // Decode: one query row per head. Direct loops beat two tiny sgemm calls per
                 // head (each an OpenBLAS call with its own overhead, 540 per token).
                 let lo = firstVisible(0)
+                let t0 = times == nil ? 0 : DispatchTime.now().uptimeNanoseconds
+                defer { if let times { times.attentionNanoseconds &+= DispatchTime.now().uptimeNanoseconds - t0 } }
                 FloatVectorKernels.attendDecode(q.baseAddress!, heads: c.headCount, kvHeads: c.kvHeadCount,
                                                 keys: kc.baseAddress! + lo * hd, values: vc.baseAddress! + lo * hd,
                                                 rowStride: hd, headStride: headStride, positions: total - lo, dim: hd, scale: scale,
@@ -306,7 +311,8 @@ public struct Attention {
 
     func mappingLinears(_ f: (LlamaLinearName, LinearLayer) -> LinearLayer) -> Attention {
         Attention(query: f(.query, query), key: f(.key, key), value: f(.value, value), output: f(.output, output),
-                  configuration: configuration, rope: rope, queryNorm: queryNorm, keyNorm: keyNorm, subNorm: subNorm, window: window)
+                  configuration: configuration, rope: rope, queryNorm: queryNorm, keyNorm: keyNorm, subNorm: subNorm, window: window,
+                  times: times)
     }
 }
 
@@ -344,7 +350,7 @@ public struct MLP {
 /// post-norms are Gemma's (`post_attention_norm`, `post_ffw_norm`) and absent elsewhere.
 public struct TransformerBlock {
     public let attentionNorm: RMSNorm
-    public let attention: Attention
+    public internal(set) var attention: Attention
     public let feedForwardNorm: RMSNorm
     public let mlp: MLP
     public var postAttentionNorm: RMSNorm? = nil
@@ -522,6 +528,13 @@ public struct LlamaModel {
         return m
     }
 
+    /// The model with each block's decode attention timed into `times`.
+    func timingAttention(into times: DecodeStepTimes) -> LlamaModel {
+        var m = self
+        for b in m.blocks.indices { m.blocks[b].attention.times = times }
+        return m
+    }
+
     public func makeCache(capacity: Int) -> KVCache { KVCache(configuration: configuration, capacity: capacity) }
 
     /// Runs `tokens` (appended after what the cache holds) through the model and returns the
@@ -530,7 +543,8 @@ public struct LlamaModel {
     public func hiddenStates(_ tokens: [Int32], cache: inout KVCache, segments: TokenSegments? = nil) -> Matrix {
         let dim = configuration.embeddingLength, n = tokens.count
         var h = embeddings(tokens)
-        for (b, block) in blocks.enumerated() { block(&h, tokens: n, cache: &cache, block: b, segments: segments, threads: threads) }
+        // By index: `for block in blocks` copies each block, retaining its seven layers and norms.
+        for b in blocks.indices { blocks[b](&h, tokens: n, cache: &cache, block: b, segments: segments, threads: threads) }
         cache.advance(by: n)
         var out = [Float](repeating: 0, count: n * dim)
         h.withUnsafeBufferPointer { hp in out.withUnsafeMutableBufferPointer { outputNorm(hp, tokens: n, into: $0) } }

@@ -52,25 +52,29 @@ public struct DecodeBreakdown: Codable, Sendable {
     /// Whole decode step (blocks + LM head + argmax).
     public var totalMilliseconds: Double
     /// "linear attn_q" … "linear ffn_down" (all blocks; layers run as one call are one part,
-    /// e.g. "linear attn_q+attn_k+attn_v"), "lm head + argmax", and "other": the rest of the blocks (attention scores/softmax/values, RMSNorm, RoPE, SwiGLU, residuals,
-    /// embedding lookup, final norm).
+    /// e.g. "linear attn_q+attn_k+attn_v"), "lm head + argmax", "attention (scores, softmax,
+    /// values)", and "other": the rest of the blocks (RMSNorm, RoPE, the KV-cache write,
+    /// SwiGLU, residuals, the step's buffers, embedding lookup, final norm).
     public var partsMilliseconds: [String: Double]
 
     public var text: String {
         var s = String(format: "decode breakdown, %d thread(s), %.3f ms/token:\n", threads, totalMilliseconds)
+        let width = partsMilliseconds.keys.map(\.count).max() ?? 0
         for (k, v) in partsMilliseconds.sorted(by: { $0.value > $1.value }) {
-            s += "  " + k.padding(toLength: 20, withPad: " ", startingAt: 0)
+            s += "  " + k.padding(toLength: width, withPad: " ", startingAt: 0)
                 + String(format: " %7.3f ms  %5.1f%%\n", v, 100 * v / totalMilliseconds)
         }
         return s
     }
 }
 
-/// Nanoseconds spent in each kind of linear layer, and in each group of kinds run as one call
-/// (`SharedInputLinears`), keyed by their indices (a reference type: the wrappers add to it).
-final class LinearTimes: @unchecked Sendable {
+/// Nanoseconds spent in each kind of linear layer, in each group of kinds run as one call
+/// (`SharedInputLinears`, keyed by their indices), and in decode attention (a reference type:
+/// the wrappers and the attention of every block add to it).
+final class DecodeStepTimes: @unchecked Sendable {
     var nanoseconds = [UInt64](repeating: 0, count: LlamaLinearName.allCases.count)
     var groups: [[Int]: UInt64] = [:]
+    var attentionNanoseconds: UInt64 = 0
 
     func measure(group indices: [Int], _ body: () -> Void) {
         let t0 = DispatchTime.now().uptimeNanoseconds
@@ -81,6 +85,7 @@ final class LinearTimes: @unchecked Sendable {
     func reset() {
         nanoseconds = nanoseconds.map { _ in 0 }
         groups = [:]
+        attentionNanoseconds = 0
     }
 }
 
@@ -88,7 +93,7 @@ final class LinearTimes: @unchecked Sendable {
 struct TimedLinear: LinearLayer {
     let index: Int
     let inner: LinearLayer
-    let times: LinearTimes
+    let times: DecodeStepTimes
     var inputCount: Int { inner.inputCount }
     var outputCount: Int { inner.outputCount }
     var weightBytes: Int { inner.weightBytes }
@@ -102,9 +107,9 @@ struct TimedLinear: LinearLayer {
         times.nanoseconds[index] &+= DispatchTime.now().uptimeNanoseconds - t0
     }
 
-    /// When every layer is timed into one `LinearTimes`: the times, the kind indices and the
+    /// When every layer is timed into one `DecodeStepTimes`: the times, the kind indices and the
     /// layers inside, so a group call is timed as one part.
-    static func group(_ layers: [LinearLayer]) -> (times: LinearTimes, indices: [Int], inner: [LinearLayer])? {
+    static func group(_ layers: [LinearLayer]) -> (times: DecodeStepTimes, indices: [Int], inner: [LinearLayer])? {
         let timed = layers.compactMap { $0 as? TimedLinear }
         guard timed.count == layers.count, let times = timed.first?.times, timed.allSatisfy({ $0.times === times }) else { return nil }
         return (times, timed.map(\.index), timed.map(\.inner))
@@ -115,11 +120,11 @@ struct TimedLinear: LinearLayer {
 /// step into linear layers by kind, the LM head and the rest.
 public func measureDecodeBreakdown(model: LlamaModel, prompt: [Int32], decodeTokens: Int = 32, threads: Int) -> DecodeBreakdown {
     return LinearAlgebra.withThreads(threads) {
-        let times = LinearTimes()
+        let times = DecodeStepTimes()
         let kinds = LlamaLinearName.allCases
         let m = model.threaded(threads).mappingLinears { kind, layer in
             TimedLinear(index: kinds.firstIndex(of: kind)!, inner: layer, times: times)
-        }
+        }.timingAttention(into: times)
         var cache = m.makeCache(capacity: prompt.count + decodeTokens + 1)
         let h = m.hiddenStates(prompt, cache: &cache)
         var next = argmax(m.logits(h, first: h.rows - 1, count: 1).values)
@@ -138,7 +143,8 @@ public func measureDecodeBreakdown(model: LlamaModel, prompt: [Int32], decodeTok
         // A kind's own calls, and each group of kinds run as one call ("linear attn_q+attn_k+attn_v").
         for (i, k) in kinds.enumerated() where times.nanoseconds[i] > 0 { parts["linear \(k.rawValue)"] = ms(times.nanoseconds[i]) }
         for (g, ns) in times.groups { parts["linear " + g.map { kinds[$0].rawValue }.joined(separator: "+")] = ms(ns) }
-        parts["other"] = ms(blocks) - ms(times.nanoseconds.reduce(0, +) + times.groups.values.reduce(0, +))
+        parts["attention (scores, softmax, values)"] = ms(times.attentionNanoseconds)
+        parts["other"] = ms(blocks) - ms(times.nanoseconds.reduce(0, +) + times.groups.values.reduce(0, +) + times.attentionNanoseconds)
         return DecodeBreakdown(threads: threads, decodeTokens: decodeTokens, totalMilliseconds: ms(blocks + head), partsMilliseconds: parts)
     }
 }

@@ -29,8 +29,11 @@ import TritCore
         var g = SeededGenerator(seed: 26)
         let cols = 640
         // Rows not a multiple of 8 or of one another, so chunks of different engines differ in size.
+        // The 13-row layer permutes its columns (PT²-LLM's SSR), so its activations quantize
+        // differently and must not take the others' copy; the rest share one quantization.
         let weights = [40, 13, 9, 24].map {
-            TernaryWeights.random(rows: $0, cols: cols, groupSize: 128, planes: 1, offsets: $0 == 13, bias: true, using: &g)
+            TernaryWeights.random(rows: $0, cols: cols, groupSize: 128, planes: 1, offsets: $0 == 13, permutation: $0 == 13,
+                                  bias: true, using: &g)
         }
         let layouts: [[(String, PackedFormatKind)]] = [
             [(KernelRegistry.simd, .twoBit), (KernelRegistry.simd, .twoBit), (KernelRegistry.simd, .base3), (KernelRegistry.simd, .twoBit)],

@@ -349,7 +349,7 @@ struct PackedRuntimeTests {
             #expect(PackedTernaryLinear.group(qkv) != nil && PackedTernaryLinear.group([qkv[0], qkv[0]]) == nil)
             #expect(PackedTernaryLinear.group([qkv[1], float]) == nil)
         }
-        let times = LinearTimes()
+        let times = DecodeStepTimes()
         let kinds = LlamaLinearName.allCases
         let timed: [LinearLayer] = [(LlamaLinearName.gate, block.mlp.gate), (.up, block.mlp.up)].map {
             TimedLinear(index: kinds.firstIndex(of: $0.0)!, inner: $0.1, times: times)
@@ -358,6 +358,26 @@ struct PackedRuntimeTests {
         let gateIndex = kinds.firstIndex(of: .gate)!, upIndex = kinds.firstIndex(of: .up)!
         #expect(times.groups.keys.map { $0 } == [[gateIndex, upIndex]] && times.groups.values.allSatisfy { $0 > 0 })
         #expect(times.nanoseconds.allSatisfy { $0 == 0 })
+    }
+
+    /// The decode breakdown accounts for the whole step: its parts add up to the total, every
+    /// linear kind (or group run as one call) and decode attention have time of their own, and
+    /// "other" is what is left, never negative (attention counted twice would make it so).
+    @Test func decodeBreakdownPartsAddUpToTheStep() throws {
+        let model = AbsmeanPackedModel.packed.model
+        let prompt = RealModel.tokenizer.encode("Ternary weights, measured honestly on a CPU.")
+        for threads in [1, 2] {
+            let b = measureDecodeBreakdown(model: model, prompt: prompt, decodeTokens: 4, threads: threads)
+            let parts = b.partsMilliseconds
+            let sum = parts.values.reduce(0, +)
+            #expect(abs(sum - b.totalMilliseconds) <= 1e-9 * max(1, b.totalMilliseconds), "\(threads) thread(s): \(parts) vs \(b.totalMilliseconds)")
+            #expect((parts["attention (scores, softmax, values)"] ?? 0) > 0, "\(threads) thread(s): \(parts)")
+            #expect((parts["other"] ?? -1) >= 0 && (parts["lm head + argmax"] ?? 0) > 0, "\(threads) thread(s): \(parts)")
+            for name in ["linear attn_q+attn_k+attn_v", "linear attn_output", "linear ffn_gate+ffn_up", "linear ffn_down"] {
+                #expect((parts[name] ?? 0) > 0, "\(threads) thread(s): no time for \(name) in \(parts.keys.sorted())")
+            }
+            #expect(b.text.contains("linear attn_q+attn_k+attn_v "), "names are printed whole: \(b.text)")
+        }
     }
 
     /// Real activations, one layer at a time: each packed layer of a ternary block against its

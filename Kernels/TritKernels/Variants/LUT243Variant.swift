@@ -23,6 +23,8 @@ extension KernelVariant {
 final class Base3LookupLoop: RowTileLoop, @unchecked Sendable {
     let matrix: Base3LUTTernaryMatrix
     let configuration: KernelConfiguration
+    /// The configuration's prefetch distance, read once (a call must not hash a String key).
+    private let prefetchBytes: Int
     /// A tile here is one tile group of the layout (4 64-row tiles, the loop's register block).
     let tileRows = Base3LUTTernaryMatrix.tileRows * Base3LUTTernaryMatrix.groupTiles
     let scratchBytes: Int
@@ -31,6 +33,7 @@ final class Base3LookupLoop: RowTileLoop, @unchecked Sendable {
     init(matrix: Base3LUTTernaryMatrix, configuration: KernelConfiguration) {
         self.matrix = matrix
         self.configuration = configuration
+        prefetchBytes = configuration[KernelParameterName.prefetch] ?? 0
         scratchBytes = (Base3LookupArguments.scratchBytes(tiles: matrix.rowTiles) + 63) & ~63
     }
 
@@ -55,7 +58,7 @@ final class Base3LookupLoop: RowTileLoop, @unchecked Sendable {
                     groupSums: UnsafePointer(acts.sums + t * side.groupsPerRow), actScale: acts.d[t],
                     scales0: u16(side.scales[0])!, scales1: side.planeCount > 1 ? u16(side.scales[1]) : nil,
                     offsets: u16(side.offsets), bias: u16(side.bias), y: y + t * side.rows,
-                    prefetchBytes: configuration[KernelParameterName.prefetch] ?? 0)
+                    prefetchBytes: prefetchBytes)
                 let g = Base3LUTTernaryMatrix.groupTiles
                 let rowTiles = (tiles.lowerBound * g)..<min(m.rowTiles, tiles.upperBound * g)
                 VBMILookupKernels.gemvTiles(a, tiles: rowTiles, scratch: scratch)

@@ -21,6 +21,7 @@ extension KernelVariant {
 final class LUTTableLoop: RowTileLoop, @unchecked Sendable {
     let matrix: LUTTernaryMatrix
     let configuration: KernelConfiguration
+    private let parameters: AVX2LoopParameters
     let tileRows = LUTTernaryMatrix.tileRows
     let scratchBytes: Int
     private var tables = AlignedBuffer(byteCount: 0)
@@ -29,6 +30,7 @@ final class LUTTableLoop: RowTileLoop, @unchecked Sendable {
     init(matrix: LUTTernaryMatrix, configuration: KernelConfiguration) {
         self.matrix = matrix
         self.configuration = configuration
+        parameters = AVX2LoopParameters(configuration)
         let side = matrix.side
         scratchBytes = (AVX2LayerArguments.scratchCount(groups: side.groupsPerRow, planes: side.planeCount,
                                                         tokenBlock: 4, subTiles: 4) * 4 + 63) & ~63
@@ -68,7 +70,7 @@ final class LUTTableLoop: RowTileLoop, @unchecked Sendable {
         #if arch(x86_64)
         let side = matrix.side, ng = side.groupsPerRow
         let a = AVX2LayerArguments(
-            side: side, acts: acts, configuration: configuration, weights: matrix.buffer,
+            side: side, acts: acts, parameters: parameters, weights: matrix.buffer,
             tileStride: matrix.tileStride, planeStride: 0,
             quadsPerGroup: ng == 1 ? matrix.columnGroups : side.groupSize / 4, quadsPerRow: matrix.columnGroups,
             y: y, tokens: tokens, tables: UnsafePointer(tables.bytes), tableStride: tableStride)

@@ -12,6 +12,9 @@ import TritKernelsAVX512
 final class RowTiledMaddLoop<Format: RowTiledCodeFormat>: RowTileLoop, @unchecked Sendable {
     let format: Format
     let configuration: KernelConfiguration
+    /// The configuration's values the calls read (see `AVX2LoopParameters`).
+    private let parameters: AVX2LoopParameters
+    private let tileDecode: Int, gemvWidth: Int
     /// Whether the CPU has the AVX-512 VNNI loops, and whether the GEMV loop decodes 2-bit
     /// codes with GF2P8AFFINEQB.
     let vnni: Bool, gfni: Bool
@@ -25,6 +28,9 @@ final class RowTiledMaddLoop<Format: RowTiledCodeFormat>: RowTileLoop, @unchecke
     init(format: Format, configuration: KernelConfiguration, features: CPUFeatures) {
         self.format = format
         self.configuration = configuration
+        parameters = AVX2LoopParameters(configuration)
+        tileDecode = configuration[KernelParameterName.tileDecode] ?? 0
+        gemvWidth = configuration[KernelParameterName.gemvWidth] ?? 256
         vnni = features.supportsVNNIKernels
         gfni = features.supportsGFNIDecode
         let side = format.side
@@ -36,12 +42,12 @@ final class RowTiledMaddLoop<Format: RowTiledCodeFormat>: RowTileLoop, @unchecke
     /// Whether a call with `tokens` runs the VNNI GEMM tile (the registry offers tileDecode 2
     /// only where the CPU has it).
     func usesVNNITile(tokens: Int) -> Bool {
-        vnni && tokens >= 4 && configuration[KernelParameterName.tileDecode] == 2
+        vnni && tokens >= 4 && tileDecode == 2
     }
 
     /// Whether a call with `tokens` runs the zmm GEMV loop (2-bit and base-3 decoders only).
     func usesZMMGEMV(tokens: Int) -> Bool {
-        format.codeLayout != .bitmask && vnni && tokens == 1 && configuration[KernelParameterName.gemvWidth] == 512
+        format.codeLayout != .bitmask && vnni && tokens == 1 && gemvWidth == 512
     }
 
     func name(tokens: Int) -> String {
@@ -83,11 +89,11 @@ final class RowTiledMaddLoop<Format: RowTiledCodeFormat>: RowTileLoop, @unchecke
         let quadsPerRow = (side.cols + 127) / 128
         let decoded = scratch.assumingMemoryBound(to: UInt8.self) + sumBytes
         var a = AVX2LayerArguments(
-            side: side, acts: acts, configuration: configuration, weights: format.trits,
+            side: side, acts: acts, parameters: parameters, weights: format.trits,
             tileStride: layout.tileStride, planeStride: layout.planeStride,
             quadsPerGroup: side.groupsPerRow == 1 ? quadsPerRow : side.groupSize / 128, quadsPerRow: quadsPerRow,
             y: y, tokens: tokens,
-            decoded: configuration[KernelParameterName.tileDecode] == 1 ? decoded : nil,
+            decoded: tileDecode == 1 ? decoded : nil,
             tokenInterleaved: usesVNNITile(tokens: tokens) ? UnsafePointer(tokenInterleaved.typed(Int8.self)) : nil)
         a.lastQuadVectors = (side.cols - 128 * (quadsPerRow - 1) + 31) / 32
         if usesVNNITile(tokens: tokens) {
@@ -146,10 +152,24 @@ enum RowTiledMadd {
     }
 }
 
+/// The loop parameters of a configuration that `AVX2LayerArguments` carries, read once when a
+/// loop is built rather than on every call: a decode step runs about 200 layer calls of a few
+/// microseconds each, and every read of `KernelConfiguration` hashes a String key.
+struct AVX2LoopParameters {
+    let rowBlock: Int, tokenBlock: Int, depth: Int, prefetchBytes: Int
+
+    init(_ c: KernelConfiguration) {
+        rowBlock = c[KernelParameterName.rowBlock] ?? 1
+        tokenBlock = c[KernelParameterName.tokenBlock] ?? 1
+        depth = c[KernelParameterName.int16Depth] ?? 1
+        prefetchBytes = c[KernelParameterName.prefetch] ?? 0
+    }
+}
+
 extension AVX2LayerArguments {
     /// The arguments of one call over `weights` (row-tiled or LUT layout) with the layer's side
     /// data, the quantized activations and the configuration's loop parameters.
-    init(side: TernarySideData, acts: QuantizedActivations, configuration c: KernelConfiguration, weights: AlignedBuffer,
+    init(side: TernarySideData, acts: QuantizedActivations, parameters c: AVX2LoopParameters, weights: AlignedBuffer,
          tileStride: Int, planeStride: Int, quadsPerGroup: Int, quadsPerRow: Int, y: UnsafeMutablePointer<Float>, tokens: Int,
          tables: UnsafePointer<UInt8>? = nil, tableStride: Int = 0,
          decoded: UnsafeMutablePointer<UInt8>? = nil, tokenInterleaved: UnsafePointer<Int8>? = nil) {
@@ -161,8 +181,7 @@ extension AVX2LayerArguments {
                   groupSums: UnsafePointer(acts.sums),
                   scales0: u16(side.scales[0])!, scales1: side.planeCount > 1 ? u16(side.scales[1]) : nil,
                   offsets: u16(side.offsets), bias: u16(side.bias), y: y, tokens: tokens,
-                  rowBlock: c[KernelParameterName.rowBlock] ?? 1, tokenBlock: c[KernelParameterName.tokenBlock] ?? 1,
-                  depth: c[KernelParameterName.int16Depth] ?? 1, prefetchBytes: c[KernelParameterName.prefetch] ?? 0,
+                  rowBlock: c.rowBlock, tokenBlock: c.tokenBlock, depth: c.depth, prefetchBytes: c.prefetchBytes,
                   tables: tables, tableStride: tableStride, decoded: decoded, tokenInterleaved: tokenInterleaved)
     }
 }
