@@ -5,7 +5,7 @@
 # also the LM head; SiLU FFN as llama.cpp's `bitnet` graph has it), and TritBench on the same
 # files (`tritbench eval --speed`: the file's trits repacked at load, kernels from this CPU's
 # tuning cache — tune the model's shapes first, see below), in one run on one machine. Prints
-# one table: tokens/s (llama-bench: mean ± sd of REPS; TritBench: median of 3 after a warm-up),
+# one table: tokens/s (llama-bench: mean ± sd of REPS; TritBench: median of 7 rounds after a warm-up, 1 and 2 threads taking turns),
 # and TritBench over llama.cpp's faster type at the same thread count.
 #
 # Tune first (the same shapes, prefill 64 and decode, 1 and 2 threads), e.g.:

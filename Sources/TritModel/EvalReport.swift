@@ -57,8 +57,17 @@ public struct EvalReport: Codable, Sendable {
             s += String(format: "%@: acc %.4f  acc_norm %.4f  (%d docs, %.0f s)\n", name, t.acc, t.accNorm, t.docs, t.seconds)
         }
         for sp in speed {
-            s += String(format: "speed, %d thread(s): prefill %.1f tokens/s (%d tokens), decode %.1f tokens/s (%d tokens), median of %d\n",
-                        sp.threads, sp.prefillTokensPerSecond, sp.prefillTokens, sp.decodeTokensPerSecond, sp.decodeTokens, sp.repeats)
+            let p = sp.prefillInterval, d = sp.decodeInterval
+            s += String(format: "speed, %d thread(s): prefill %.1f tokens/s [%.1f, %.1f] (%d tokens), decode %.1f tokens/s [%.1f, %.1f] (%d tokens), median of %d rounds [95%% CI]\n",
+                        sp.threads, sp.prefillTokensPerSecond, p.low, p.high, sp.prefillTokens,
+                        sp.decodeTokensPerSecond, d.low, d.high, sp.decodeTokens, sp.repeats)
+        }
+        if let base = speed.first {
+            for sp in speed.dropFirst() {
+                let (d, p) = sp.speedup(over: base)
+                s += String(format: "speedup %d → %d threads: decode %.2f× [%.2f, %.2f], prefill %.2f× [%.2f, %.2f] (median of per-round ratios [95%% CI])\n",
+                            base.threads, sp.threads, d.median, d.low, d.high, p.median, p.low, p.high)
+            }
         }
         for b in decodeBreakdown { s += b.text }
         if let m = memory {

@@ -84,10 +84,10 @@ public struct EvaluationPlan: Codable, Sendable, Equatable {
                 // A fixed prompt from the scored text's first passages: 128 tokens of prefill.
                 let prompt = Array(loaded.tokenizer.encode(try PerplexitySource.boolqPassages.passages(data).prefix(8)
                     .joined(separator: "\n\n")).prefix(128))
+                // The thread counts take turns in each round, so their ratio is measured per round.
+                report.speed = measureSpeed(model: loaded.model, prompt: prompt, threadCounts: speedThreads)
                 for t in speedThreads {
-                    let model = loaded.model.threaded(t)   // re-dispatches (and may re-pack) once per count
-                    report.speed.append(measureSpeed(model: model, prompt: prompt, threads: t))
-                    report.decodeBreakdown.append(measureDecodeBreakdown(model: model, prompt: prompt, threads: t))
+                    report.decodeBreakdown.append(measureDecodeBreakdown(model: loaded.model, prompt: prompt, threads: t))
                 }
             }
             report.memory = MemoryReport(model: loaded.model)

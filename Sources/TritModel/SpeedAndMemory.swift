@@ -5,44 +5,75 @@ import TritCore
 public struct SpeedResult: Codable, Sendable {
     public var threads: Int
     public var prefillTokens: Int
-    /// Median over repeats of prefill tokens / second (one forward of the whole prompt + logits of its last token).
+    /// Median over rounds of prefill tokens / second (one forward of the whole prompt + logits of its last token).
     public var prefillTokensPerSecond: Double
     public var decodeTokens: Int
-    /// Median over repeats of decoded tokens / second (one token per forward, greedy, full LM head).
+    /// Median over rounds of decoded tokens / second (one token per forward, greedy, full LM head).
     public var decodeTokensPerSecond: Double
     public var repeats: Int
+    /// Each round's figures, in round order (rounds interleave the thread counts measured
+    /// together, so round i of two results is a pair); nil in results stored before rounds.
+    public var prefillSamples: [Double]?
+    public var decodeSamples: [Double]?
+
+    /// Bootstrap 95% interval of the median prefill and decode rates (NaN without samples).
+    public var prefillInterval: (low: Double, high: Double) { Statistics.bootstrapCI(of: prefillSamples ?? []) }
+    public var decodeInterval: (low: Double, high: Double) { Statistics.bootstrapCI(of: decodeSamples ?? []) }
+
+    /// How many times faster this decodes and prefills than `base`, measured in the same
+    /// rounds: the median of the per-round ratios with its bootstrap 95% interval. Why per
+    /// round: this guest's speed at 2 threads drifts by up to half between minutes, and two
+    /// medians taken minutes apart carry that drift into their ratio.
+    public func speedup(over base: SpeedResult) -> (decode: (median: Double, low: Double, high: Double),
+                                                    prefill: (median: Double, low: Double, high: Double)) {
+        (Statistics.pairedRatio(decodeSamples ?? [], base.decodeSamples ?? []),
+         Statistics.pairedRatio(prefillSamples ?? [], base.prefillSamples ?? []))
+    }
 }
 
 /// Measures prefill (a `prefillTokens` prompt in one batch) and greedy decode (`decodeTokens`
 /// steps, each a one-token forward with the KV cache plus the full LM head and argmax), the
-/// same two figures llama-bench reports as pp and tg. Runs OpenBLAS on `threads` threads and
-/// restores the count it found.
-public func measureSpeed<Model: DecoderModel>(model original: Model, prompt: [Int32], decodeTokens: Int = 32, threads: Int,
-                         repeats: Int = 3) -> SpeedResult {
-    return LinearAlgebra.withThreads(threads) {
-        let model = original.threaded(threads)
-        var prefill: [Double] = [], decode: [Double] = []
-        var cache = model.makeCache(capacity: prompt.count + decodeTokens + 1)
-        for rep in 0...repeats {   // repeat 0 is a warm-up
-            cache.truncate(to: 0)
-            let t0 = DispatchTime.now().uptimeNanoseconds
-            let h = model.hiddenStates(prompt, cache: &cache)
-            var next = argmax(model.logits(h, first: h.rows - 1, count: 1).values)
-            let t1 = DispatchTime.now().uptimeNanoseconds
-            for _ in 0..<decodeTokens {
-                let hs = model.hiddenStates([next], cache: &cache)
-                next = argmax(model.logits(hs).values)
+/// same two figures llama-bench reports as pp and tg, at each of `threadCounts` (each runs
+/// OpenBLAS, the packed kernels and the LM head on that many threads; the count found is
+/// restored). The thread counts take turns within each of `rounds` rounds, in alternating
+/// order, after a warm-up round, so a ratio between them is taken per round
+/// (`SpeedResult.speedup`).
+public func measureSpeed<Model: DecoderModel>(model original: Model, prompt: [Int32], decodeTokens: Int = 32, threadCounts: [Int],
+                                              rounds: Int = 7) -> [SpeedResult] {
+    let models = threadCounts.map { original.threaded($0) }
+    var caches = models.map { $0.makeCache(capacity: prompt.count + decodeTokens + 1) }
+    var prefill = threadCounts.map { _ in [Double]() }, decode = prefill
+    for round in 0...rounds {   // round 0 is a warm-up
+        let order = round % 2 == 0 ? Array(threadCounts.indices) : threadCounts.indices.reversed()
+        for i in order {
+            let (p, d) = LinearAlgebra.withThreads(threadCounts[i]) {
+                timePrefillAndDecode(models[i], prompt: prompt, decodeTokens: decodeTokens, cache: &caches[i])
             }
-            let t2 = DispatchTime.now().uptimeNanoseconds
-            if rep > 0 {
-                prefill.append(Double(prompt.count) / (Double(t1 - t0) * 1e-9))
-                decode.append(Double(decodeTokens) / (Double(t2 - t1) * 1e-9))
-            }
+            if round > 0 { prefill[i].append(p); decode[i].append(d) }
         }
-        func median(_ a: [Double]) -> Double { let s = a.sorted(); return s.isEmpty ? 0 : s[s.count / 2] }
-        return SpeedResult(threads: threads, prefillTokens: prompt.count, prefillTokensPerSecond: median(prefill),
-                           decodeTokens: decodeTokens, decodeTokensPerSecond: median(decode), repeats: repeats)
     }
+    return threadCounts.indices.map { i in
+        SpeedResult(threads: threadCounts[i], prefillTokens: prompt.count, prefillTokensPerSecond: Statistics.median(prefill[i]),
+                    decodeTokens: decodeTokens, decodeTokensPerSecond: Statistics.median(decode[i]), repeats: rounds,
+                    prefillSamples: prefill[i], decodeSamples: decode[i])
+    }
+}
+
+/// One prefill of `prompt` (with its last token's logits) and `decodeTokens` greedy decode
+/// steps after it, as tokens / second each.
+private func timePrefillAndDecode<Model: DecoderModel>(_ model: Model, prompt: [Int32], decodeTokens: Int,
+                                                       cache: inout KVCache) -> (prefill: Double, decode: Double) {
+    cache.truncate(to: 0)
+    let t0 = DispatchTime.now().uptimeNanoseconds
+    let h = model.hiddenStates(prompt, cache: &cache)
+    var next = argmax(model.logits(h, first: h.rows - 1, count: 1).values)
+    let t1 = DispatchTime.now().uptimeNanoseconds
+    for _ in 0..<decodeTokens {
+        let hs = model.hiddenStates([next], cache: &cache)
+        next = argmax(model.logits(hs).values)
+    }
+    let t2 = DispatchTime.now().uptimeNanoseconds
+    return (Double(prompt.count) / (Double(t1 - t0) * 1e-9), Double(decodeTokens) / (Double(t2 - t1) * 1e-9))
 }
 
 /// Where a decode step's time goes, in milliseconds per token.

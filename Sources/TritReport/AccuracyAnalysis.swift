@@ -1,4 +1,5 @@
 import Foundation
+import TritCore
 import TritMeasure
 
 /// One task's accuracy with its interval and how far above chance it is.

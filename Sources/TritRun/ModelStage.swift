@@ -298,8 +298,15 @@ public struct ModelStage {
             r.prefillTokensPerSecond = s.prefillTokensPerSecond
             r.decodeTokensPerSecond = s.decodeTokensPerSecond
         }
+        let base = e.speed.first(where: { $0.threads == 1 })
         for s in e.speed where s.threads != 1 {
-            r.notes.append(String(format: "%d threads: prefill %.0f tok/s, decode %.1f tok/s", s.threads, s.prefillTokensPerSecond, s.decodeTokensPerSecond))
+            var note = String(format: "%d threads: prefill %.0f tok/s, decode %.1f tok/s", s.threads, s.prefillTokensPerSecond, s.decodeTokensPerSecond)
+            if let base, s.decodeSamples != nil, base.decodeSamples != nil {
+                let (d, p) = s.speedup(over: base)
+                note += String(format: " (%.2f× [%.2f, %.2f] and %.2f× [%.2f, %.2f] of 1 thread's, per-round ratios, 95%% CI)",
+                               p.median, p.low, p.high, d.median, d.low, d.high)
+            }
+            r.notes.append(note)
         }
         if let cap = e.collapsedTaskLimit {
             r.notes.append("perplexity above the vocabulary size (\(e.vocabularySize ?? 0)): tasks scored on their first \(cap) documents only, enough to show a collapsed model at chance")

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import TritMeasure
+@testable import TritCore
 
 /// Known answers: the constants were computed by hand (median, MAD) or with SciPy 1.17
 /// (`scipy.stats.mannwhitneyu`, `scipy.stats.false_discovery_control`) and pasted here.

@@ -380,6 +380,34 @@ struct PackedRuntimeTests {
         }
     }
 
+    /// `measureSpeed` interleaves the thread counts: each gets one sample per round, its medians
+    /// are those of its samples, and the speedup is the median of per-round ratios (a round where
+    /// the guest slowed down slows both counts, and the ratio cancels it).
+    @Test func speedRoundsPairTheThreadCounts() throws {
+        let model = AbsmeanPackedModel.packed.model
+        let prompt = RealModel.tokenizer.encode("Ternary weights, measured honestly on a CPU.")
+        let results = measureSpeed(model: model, prompt: prompt, decodeTokens: 2, threadCounts: [1, 2], rounds: 3)
+        #expect(results.map(\.threads) == [1, 2])
+        for r in results {
+            let d = try #require(r.decodeSamples), p = try #require(r.prefillSamples)
+            #expect(d.count == 3 && p.count == 3 && r.repeats == 3)
+            #expect(d.allSatisfy { $0.isFinite && $0 > 0 } && p.allSatisfy { $0.isFinite && $0 > 0 })
+            #expect(r.decodeTokensPerSecond == Statistics.median(d) && r.prefillTokensPerSecond == Statistics.median(p))
+            #expect(r.decodeInterval.low <= r.decodeTokensPerSecond && r.decodeTokensPerSecond <= r.decodeInterval.high)
+        }
+        let measured = results[1].speedup(over: results[0]).decode
+        let ratios = zip(results[1].decodeSamples!, results[0].decodeSamples!).map { $0 / $1 }
+        #expect(measured.median == Statistics.median(ratios) && measured.low <= measured.median && measured.median <= measured.high)
+        // Known answer: a guest twice as slow in rounds 2 and 4 moves both medians, not the ratio.
+        var base = results[0], fast = results[1]
+        base.decodeSamples = [100, 50, 100, 50, 100]; fast.decodeSamples = [150, 75, 150, 75, 150]
+        let s = fast.speedup(over: base).decode
+        #expect(s.median == 1.5 && s.low == 1.5 && s.high == 1.5)
+        // Results stored before rounds have no samples: no interval, no ratio, and no crash.
+        base.decodeSamples = nil
+        #expect(fast.speedup(over: base).decode.median.isNaN && base.decodeInterval.low.isNaN)
+    }
+
     /// Real activations, one layer at a time: each packed layer of a ternary block against its
     /// Float32 form on the inputs the reference model really feeds it, within the int8
     /// activation-rounding bound of the single-layer test (no amplification through depth).

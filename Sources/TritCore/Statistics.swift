@@ -1,5 +1,4 @@
 import Foundation
-import TritCore
 
 /// Robust statistics for benchmark samples: medians and MADs rather than means and standard
 /// deviations, because timing noise on shared machines is one-sided and heavy-tailed (a neighbour
